@@ -1,0 +1,17 @@
+/* Backend selection by name. */
+#include "ops.h"
+
+#include <string.h>
+
+const fs_ops *fs_backend_by_name(const char *name, const char **why)
+{
+    if (why) *why = NULL;
+    if (!name || !strcmp(name, "cpu")) return fs_backend_cpu();
+    if (!strcmp(name, "cuda")) return fs_backend_cuda(why);
+    if (!strcmp(name, "auto")) {
+        const fs_ops *cuda = fs_backend_cuda(NULL);
+        return cuda ? cuda : fs_backend_cpu();
+    }
+    if (why) *why = "unknown backend (expected cpu, cuda or auto)";
+    return NULL;
+}

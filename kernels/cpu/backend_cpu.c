@@ -1,0 +1,84 @@
+/* The CPU op table: host memory, the fast version of every op. */
+#include "cpu_ops.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+const float *fs_cpu_weight_f32(const fs_tensor *t)
+{
+    if (t->dtype != FS_F32) {
+        fprintf(stderr, "fedsim: internal error: CPU backend got a %s weight; weights are converted "
+                        "to F32 when loaded for the CPU\n", fs_dtype_name(t->dtype));
+        abort();
+    }
+    return t->data;
+}
+
+static void *cpu_alloc(size_t bytes)
+{
+    void *p = NULL;
+    size_t rounded = (bytes + 63) / 64 * 64;
+    if (posix_memalign(&p, 64, rounded ? rounded : 64)) return NULL;
+    memset(p, 0, rounded);
+    return p;
+}
+static void cpu_free(void *p) { free(p); }
+static void cpu_zero(void *p, size_t bytes) { memset(p, 0, bytes); }
+static void cpu_copy(void *dst, const void *src, size_t bytes)
+{
+    if (dst != src) memmove(dst, src, bytes);
+}
+static void cpu_synchronize(void) {}
+
+void fs_set_threads(int n)
+{
+#ifdef _OPENMP
+    if (n > 0) omp_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+static const fs_ops cpu_ops = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .zero = cpu_zero,
+    .to_device = cpu_copy,
+    .to_host = cpu_copy,
+    .copy = cpu_copy,
+    .synchronize = cpu_synchronize,
+    .matmul = fs_cpu_matmul,
+    .linear_fwd = fs_cpu_linear_fwd,
+    .linear_bwd = fs_cpu_linear_bwd,
+    .add = fs_cpu_add,
+    .axpy = fs_cpu_axpy,
+    .sum = fs_cpu_sum,
+    .embedding_fwd = fs_cpu_embedding_fwd,
+    .embedding_bwd = fs_cpu_embedding_bwd,
+    .layernorm_fwd = fs_cpu_layernorm_fwd,
+    .layernorm_bwd = fs_cpu_layernorm_bwd,
+    .rmsnorm_fwd = fs_cpu_rmsnorm_fwd,
+    .rmsnorm_bwd = fs_cpu_rmsnorm_bwd,
+    .rope_fwd = fs_cpu_rope_fwd,
+    .rope_bwd = fs_cpu_rope_bwd,
+    .attention_fwd = fs_cpu_attention_fwd,
+    .attention_bwd = fs_cpu_attention_bwd,
+    .gelu_fwd = fs_cpu_gelu_fwd,
+    .gelu_bwd = fs_cpu_gelu_bwd,
+    .quick_gelu_fwd = fs_cpu_quick_gelu_fwd,
+    .quick_gelu_bwd = fs_cpu_quick_gelu_bwd,
+    .swiglu_fwd = fs_cpu_swiglu_fwd,
+    .swiglu_bwd = fs_cpu_swiglu_bwd,
+    .xent_fwd = fs_cpu_xent_fwd,
+    .xent_bwd = fs_cpu_xent_bwd,
+    .lora_fwd = fs_cpu_lora_fwd,
+    .lora_bwd = fs_cpu_lora_bwd,
+    .adamw = fs_cpu_adamw,
+};
+
+const fs_ops *fs_backend_cpu(void) { return &cpu_ops; }

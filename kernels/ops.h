@@ -1,0 +1,164 @@
+/* The backend-neutral op table: every numeric operation fedsim needs, once.
+ *
+ * Conventions (all backends):
+ *  - Tensors are dense, row-major. Pointers passed to ops are backend memory
+ *    (host memory for the CPU backend, device memory for CUDA) unless a
+ *    parameter says "host".
+ *  - Forward ops overwrite their outputs.
+ *  - Backward ops ACCUMULATE (+=) into every gradient output, so residual
+ *    branches and shared parameters need no extra adds. Any gradient output may
+ *    be NULL to skip it: the federated path needs input gradients only and
+ *    passes NULL for every frozen weight.
+ *  - Weights of linear layers and embedding tables are fs_tensor (F32 on every
+ *    backend; BF16 on CUDA, accumulated in F32). Norm weights and biases may
+ *    be any dtype the backend accepts for weights.
+ *  - Row index arrays (ids, targets, positions, group) are int32 in backend
+ *    memory.
+ */
+#ifndef FEDSIM_OPS_H
+#define FEDSIM_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { FS_F32 = 0, FS_BF16 = 1, FS_F16 = 2 } fs_dtype;
+
+#define FS_MAX_DIMS 4
+
+/* A view of weight memory owned by someone else (the model). */
+typedef struct {
+    void *data;
+    fs_dtype dtype;
+    int ndim;
+    int64_t shape[FS_MAX_DIMS];
+} fs_tensor;
+
+size_t fs_dtype_size(fs_dtype t);
+const char *fs_dtype_name(fs_dtype t);
+int64_t fs_tensor_numel(const fs_tensor *t);
+float fs_bf16_to_f32(uint16_t h);
+uint16_t fs_f32_to_bf16(float f); /* round to nearest even */
+float fs_f16_to_f32(uint16_t h);
+/* Converts n values of dtype src to f32 (host memory). */
+void fs_convert_to_f32(float *dst, const void *src, fs_dtype src_dtype, size_t n);
+
+typedef struct fs_ops {
+    const char *name;
+
+    /* ---- memory ---- */
+    void *(*alloc)(size_t bytes); /* zero-filled; NULL on out-of-memory */
+    void (*free)(void *p);
+    void (*zero)(void *p, size_t bytes);
+    void (*to_device)(void *dst, const void *host_src, size_t bytes);
+    void (*to_host)(void *host_dst, const void *src, size_t bytes);
+    void (*copy)(void *dst, const void *src, size_t bytes);
+    void (*synchronize)(void);
+
+    /* ---- dense algebra ---- */
+    /* For b in [0,batch): C_b = alpha * op(A_b) op(B_b) + beta * C_b, with
+     * op(A_b) M x K, op(B_b) K x N, C_b M x N; X_b = X + b * strideX. */
+    void (*matmul)(float *C, const float *A, const float *B, int batch, int M, int N, int K,
+                   bool transA, bool transB, float alpha, float beta, long strideA, long strideB,
+                   long strideC);
+    /* y[n, o] = sum_i x[n, i] W[o, i] + bias[o]; W is [out, in] (PyTorch layout), bias may be NULL. */
+    void (*linear_fwd)(float *y, const float *x, const fs_tensor *W, const fs_tensor *bias, int n,
+                       int in, int out);
+    void (*linear_bwd)(float *dx, float *dW, float *dbias, const float *dy, const float *x,
+                       const fs_tensor *W, int n, int in, int out);
+    /* y = a + b elementwise (y may alias a or b). */
+    void (*add)(float *y, const float *a, const float *b, long n);
+    /* y += alpha * x */
+    void (*axpy)(float *y, float alpha, const float *x, long n);
+    /* Sum of x, returned to the host (synchronises). */
+    double (*sum)(const float *x, long n);
+
+    /* ---- embeddings and norms ---- */
+    /* y[n, :] = table[ids[n], :]; table is [vocab, dim]. */
+    void (*embedding_fwd)(float *y, const int32_t *ids, const fs_tensor *table, int n, int dim);
+    void (*embedding_bwd)(float *dtable, const float *dy, const int32_t *ids, int n, int dim);
+    /* mean and rstd ([n]) are saved for the backward pass. */
+    void (*layernorm_fwd)(float *y, float *mean, float *rstd, const float *x, const fs_tensor *w,
+                          const fs_tensor *b, int n, int dim, float eps);
+    void (*layernorm_bwd)(float *dx, float *dw, float *db, const float *dy, const float *x,
+                          const fs_tensor *w, const float *mean, const float *rstd, int n, int dim);
+    /* y = x * rstd * w, rstd = 1/sqrt(mean(x^2) + eps) (LLaMA RMSNorm). */
+    void (*rmsnorm_fwd)(float *y, float *rstd, const float *x, const fs_tensor *w, int n, int dim,
+                        float eps);
+    void (*rmsnorm_bwd)(float *dx, float *dw, const float *dy, const float *x, const fs_tensor *w,
+                        const float *rstd, int n, int dim);
+
+    /* ---- positional ---- */
+    /* Rotary embedding, Hugging Face LLaMA "rotate_half" convention: x is
+     * [ntok, nheads, head_dim], element j < head_dim/2 pairs with j + head_dim/2,
+     * inv_freq[j] = theta^(-2j/head_dim), angle = pos[tok] * inv_freq[j].
+     * y may alias x. */
+    void (*rope_fwd)(float *y, const float *x, const int32_t *pos, int ntok, int nheads,
+                     int head_dim, float theta);
+    void (*rope_bwd)(float *dx, const float *dy, const int32_t *pos, int ntok, int nheads,
+                     int head_dim, float theta);
+
+    /* ---- attention ---- */
+    /* q: [B, T, Hq, D]; k, v: [B, T, Hkv, D] (Hq % Hkv == 0, query head h uses
+     * kv head h / (Hq/Hkv)); out: [B, T, Hq, D]; lse: [B, Hq, T], the
+     * log-sum-exp of the scaled scores of each query row, kept so the backward
+     * recomputes probabilities instead of storing a T x T matrix.
+     * Scale 1/sqrt(D). causal: query t sees keys 0..t. */
+    void (*attention_fwd)(float *out, float *lse, const float *q, const float *k, const float *v,
+                          int B, int T, int Hq, int Hkv, int D, bool causal);
+    void (*attention_bwd)(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                          const float *k, const float *v, const float *out, const float *lse,
+                          int B, int T, int Hq, int Hkv, int D, bool causal);
+
+    /* ---- activations ---- */
+    void (*gelu_fwd)(float *y, const float *x, long n); /* exact: 0.5 x (1 + erf(x/sqrt2)) */
+    void (*gelu_bwd)(float *dx, const float *dy, const float *x, long n);
+    void (*quick_gelu_fwd)(float *y, const float *x, long n); /* x * sigmoid(1.702 x) */
+    void (*quick_gelu_bwd)(float *dx, const float *dy, const float *x, long n);
+    /* y = silu(gate) * up */
+    void (*swiglu_fwd)(float *y, const float *gate, const float *up, long n);
+    void (*swiglu_bwd)(float *dgate, float *dup, const float *dy, const float *gate,
+                       const float *up, long n);
+
+    /* ---- loss ---- */
+    /* loss[i] = -log softmax(logits[i, :])[targets[i]]; rows with targets[i] < 0 give 0. */
+    void (*xent_fwd)(float *loss, const float *logits, const int32_t *targets, int n, int V);
+    /* dlogits[i] += dloss[i] * (softmax(logits[i]) - onehot(targets[i])); rows with targets < 0 skipped. */
+    void (*xent_bwd)(float *dlogits, const float *dloss, const float *logits,
+                     const int32_t *targets, int n, int V);
+
+    /* ---- grouped LoRA (one adapter per client, rows tagged by client) ---- */
+    /* For each row i with g = group[i] >= 0:
+     *   u[i] = A_g x[i]            (A: [G, r, in], u: [n, r], saved for backward)
+     *   y[i] += scale * B_g u[i]   (B: [G, out, r])
+     * Rows with group < 0 get u = 0 and y untouched. */
+    void (*lora_fwd)(float *y, float *u, const float *x, const float *A, const float *B,
+                     const int32_t *group, int n, int in, int out, int r, float scale);
+    /* dB_g += scale * dy u^T; du = scale * B_g^T dy; dA_g += du x^T; dx += A_g^T du. */
+    void (*lora_bwd)(float *dx, float *dA, float *dB, const float *dy, const float *x,
+                     const float *u, const float *A, const float *B, const int32_t *group, int n,
+                     int in, int out, int r, float scale);
+
+    /* ---- optimiser ---- */
+    /* AdamW (decoupled weight decay, PyTorch semantics) over ngroups
+     * contiguous blocks of per_group parameters (one block per client).
+     * step (host array, [ngroups]) is the 1-based step number of each block
+     * used for bias correction; step 0 leaves the block untouched. */
+    void (*adamw)(float *p, const float *g, float *m, float *v, const int32_t *step, int ngroups,
+                  long per_group, float lr, float beta1, float beta2, float eps,
+                  float weight_decay);
+} fs_ops;
+
+/* Always available. */
+const fs_ops *fs_backend_cpu(void);
+/* NULL when fedsim was built without CUDA or no device is usable; *why (if
+ * not NULL) then points at a human-readable reason. */
+const fs_ops *fs_backend_cuda(const char **why);
+/* "cpu", "cuda" or "auto" (CUDA when usable, else CPU). NULL for an unknown name
+ * or an unusable CUDA backend; *why says which. */
+const fs_ops *fs_backend_by_name(const char *name, const char **why);
+
+/* CPU threading (OpenMP); 0 = all cores. */
+void fs_set_threads(int n);
+
+#endif
