@@ -139,6 +139,21 @@ typedef struct fs_ops {
                      const float *u, const float *A, const float *B, const int32_t *group, int n,
                      int in, int out, int r, float scale);
 
+    /* Per-sample squared LoRA gradients, accumulated into a diagonal Fisher
+     * without materialising any per-sample gradient. Row i belongs to sample
+     * sample_of_row[i] (< 0: skipped); sample j belongs to adapter group
+     * group_of_sample[j] (host arrays are NOT used: all four index/weight
+     * arrays are backend memory). For each sample j, g = group_of_sample[j]:
+     *   dB_j = scale * sum_{i in j} dy_i u_i^T,  dA_j = scale * sum_{i in j} (B_g^T dy_i) x_i^T
+     *   FA_g += sample_weight[j] * dA_j^2,  FB_g += sample_weight[j] * dB_j^2   (elementwise)
+     * FA: [G, r, in], FB: [G, out, r]; u as saved by lora_fwd. */
+    void (*lora_fisher_accum)(float *FA, float *FB, const float *dy, const float *x,
+                              const float *u, const float *B, const int32_t *sample_of_row,
+                              const int32_t *group_of_sample, const float *sample_weight, int n,
+                              int nsamples, int in, int out, int r, float scale);
+    /* y[i, :] = s[i] * x[i, :] (y may alias x); s is backend memory [n]. */
+    void (*scale_rows)(float *y, const float *x, const float *s, int n, int dim);
+
     /* ---- optimiser ---- */
     /* AdamW (decoupled weight decay, PyTorch semantics) over ngroups
      * contiguous blocks of per_group parameters (one block per client).

@@ -78,6 +78,8 @@ static const fs_ops cpu_ops = {
     .xent_bwd = fs_cpu_xent_bwd,
     .lora_fwd = fs_cpu_lora_fwd,
     .lora_bwd = fs_cpu_lora_bwd,
+    .lora_fisher_accum = fs_cpu_lora_fisher_accum,
+    .scale_rows = fs_cpu_scale_rows,
     .adamw = fs_cpu_adamw,
 };
 

@@ -92,4 +92,10 @@ void fs_cpu_lora_bwd(float *dx, float *dA, float *dB, const float *dy, const flo
 void fs_cpu_adamw_ref(float *p, const float *g, float *m, float *v, const int32_t *step, int ngroups, long per_group, float lr, float beta1, float beta2, float eps, float weight_decay);
 void fs_cpu_adamw(float *p, const float *g, float *m, float *v, const int32_t *step, int ngroups, long per_group, float lr, float beta1, float beta2, float eps, float weight_decay);
 
+void fs_cpu_lora_fisher_accum_ref(float *FA, float *FB, const float *dy, const float *x, const float *u, const float *B, const int32_t *sample_of_row, const int32_t *group_of_sample, const float *sample_weight, int n, int nsamples, int in, int out, int r, float scale);
+void fs_cpu_lora_fisher_accum(float *FA, float *FB, const float *dy, const float *x, const float *u, const float *B, const int32_t *sample_of_row, const int32_t *group_of_sample, const float *sample_weight, int n, int nsamples, int in, int out, int r, float scale);
+
+void fs_cpu_scale_rows_ref(float *y, const float *x, const float *s, int n, int dim);
+void fs_cpu_scale_rows(float *y, const float *x, const float *s, int n, int dim);
+
 #endif

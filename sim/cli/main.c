@@ -1,7 +1,37 @@
+/* fedsim command line: subcommand dispatch. */
 #include <stdio.h>
+#include <string.h>
 
-int main(void)
+#include "sim/cli/commands.h"
+
+static void usage(FILE *f)
 {
-    puts("fedsim: under construction");
-    return 0;
+    fprintf(f,
+            "fedsim %s — federated tuning of multimodal LLMs, simulated\n"
+            "\n"
+            "usage: fedsim <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  demo      load (or create) a LLaVA-architecture model and run forward/backward on a sample\n"
+            "  info      parameter and byte accounting of a model directory\n"
+            "\n"
+            "Run 'fedsim <command> --help' for the options of a command.\n",
+            FEDSIM_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("fedsim %s (%s)\n", FEDSIM_VERSION, FEDSIM_GIT_SHA[0] ? FEDSIM_GIT_SHA : "unknown");
+        return 0;
+    }
+    if (!strcmp(argv[1], "demo")) return fs_cmd_demo(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "info")) return fs_cmd_info(argc - 1, argv + 1);
+    fprintf(stderr, "fedsim: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
 }

@@ -17,12 +17,14 @@ int fs_fail(const char *fmt, ...)
 
 int fs_fail_context(const char *fmt, ...)
 {
-    char prefix[1024], old[sizeof last_error];
+    char prefix[512], old[sizeof last_error - sizeof prefix - 8];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    memcpy(old, last_error, sizeof old);
+    size_t n = strnlen(last_error, sizeof old - 1);
+    memcpy(old, last_error, n);
+    old[n] = 0;
     snprintf(last_error, sizeof last_error, "%s: %s", prefix, old);
     return -1;
 }

@@ -1,0 +1,142 @@
+/* Rotary position embedding, Hugging Face LLaMA "rotate_half" convention.
+ *
+ * For a head vector x of size D (half = D/2) at position p:
+ *   inv_freq[j] = 1 / theta^(2j/D)             j < half
+ *   a = p * inv_freq[j],  c = cos a,  s = sin a
+ *   y[j]        = x[j] c - x[j+half] s
+ *   y[j+half]   = x[j+half] c + x[j] s
+ * The backward applies the transpose rotation (angle -a) and accumulates.
+ *
+ * Angles follow transformers' float32 arithmetic step by step so the results
+ * match it to float rounding: inv_freq = 1.0 / (theta ** (arange(0, D, 2).float() / D))
+ * in float32, freqs = inv_freq * float(pos) in float32 (a single rounded
+ * product, as HF's K=1 matmul), cos/sin of that float32 angle, then
+ * q*cos + rotate_half(q)*sin with separately rounded products (no FMA: this
+ * file is built as ISO C without contraction on x86-64-v2). */
+#include "cpu_ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* HF: exponent = float32(2j) / float32(D) (one rounded division), then
+ * theta ** exponent in float32, then 1.0 / that in float32. The power is
+ * computed in double and rounded once, i.e. the correctly rounded float32
+ * power (what torch's float pow returns up to its <1 ulp error). */
+static float rope_inv_freq(int j, int head_dim, float theta)
+{
+    float e = (float)(2 * j) / (float)head_dim;
+    float p = (float)pow((double)theta, (double)e);
+    return 1.0f / p;
+}
+
+static void rope_cos_sin(float *c, float *s, int32_t pos, float inv_freq)
+{
+    float a = (float)pos * inv_freq;
+    *c = cosf(a);
+    *s = sinf(a);
+}
+
+/* ---------------- reference ---------------- */
+
+void fs_cpu_rope_fwd_ref(float *y, const float *x, const int32_t *pos, int ntok, int nheads,
+                         int head_dim, float theta)
+{
+    int half = head_dim / 2;
+    for (int t = 0; t < ntok; t++) {
+        for (int h = 0; h < nheads; h++) {
+            const float *xv = x + ((size_t)t * nheads + h) * head_dim;
+            float *yv = y + ((size_t)t * nheads + h) * head_dim;
+            for (int j = 0; j < half; j++) {
+                float c, s;
+                rope_cos_sin(&c, &s, pos[t], rope_inv_freq(j, head_dim, theta));
+                float x0 = xv[j], x1 = xv[j + half]; /* read both before writing: y may alias x */
+                yv[j] = x0 * c - x1 * s;
+                yv[j + half] = x1 * c + x0 * s;
+            }
+        }
+    }
+}
+
+void fs_cpu_rope_bwd_ref(float *dx, const float *dy, const int32_t *pos, int ntok, int nheads,
+                         int head_dim, float theta)
+{
+    if (!dx) return;
+    int half = head_dim / 2;
+    for (int t = 0; t < ntok; t++) {
+        for (int h = 0; h < nheads; h++) {
+            const float *g = dy + ((size_t)t * nheads + h) * head_dim;
+            float *d = dx + ((size_t)t * nheads + h) * head_dim;
+            for (int j = 0; j < half; j++) {
+                float c, s;
+                rope_cos_sin(&c, &s, pos[t], rope_inv_freq(j, head_dim, theta));
+                float g0 = g[j], g1 = g[j + half];
+                d[j] += g0 * c + g1 * s;
+                d[j + half] += g1 * c - g0 * s;
+            }
+        }
+    }
+}
+
+/* ---------------- fast ---------------- */
+
+/* cos/sin tables are computed once per token (shared by all heads); tokens are
+ * split across threads. Bitwise identical to the reference. */
+static void rope_apply(float *out, const float *in, const int32_t *pos, int ntok, int nheads,
+                       int head_dim, float theta, bool backward)
+{
+    int half = head_dim / 2;
+    if (ntok <= 0 || nheads <= 0 || half <= 0) return;
+    float *inv = malloc((size_t)half * sizeof *inv);
+    if (!inv) {
+        fprintf(stderr, "fedsim: rope: out of memory\n");
+        abort();
+    }
+    for (int j = 0; j < half; j++) inv[j] = rope_inv_freq(j, head_dim, theta);
+
+#pragma omp parallel
+    {
+        float *cs = malloc((size_t)2 * half * sizeof *cs);
+        if (!cs) {
+            fprintf(stderr, "fedsim: rope: out of memory\n");
+            abort();
+        }
+        float *cv = cs, *sv = cs + half;
+#pragma omp for schedule(static)
+        for (int t = 0; t < ntok; t++) {
+            for (int j = 0; j < half; j++) rope_cos_sin(&cv[j], &sv[j], pos[t], inv[j]);
+            for (int h = 0; h < nheads; h++) {
+                const float *a = in + ((size_t)t * nheads + h) * head_dim;
+                float *b = out + ((size_t)t * nheads + h) * head_dim;
+                if (!backward) {
+                    for (int j = 0; j < half; j++) {
+                        float x0 = a[j], x1 = a[j + half];
+                        b[j] = x0 * cv[j] - x1 * sv[j];
+                        b[j + half] = x1 * cv[j] + x0 * sv[j];
+                    }
+                } else {
+                    for (int j = 0; j < half; j++) {
+                        float g0 = a[j], g1 = a[j + half];
+                        b[j] += g0 * cv[j] + g1 * sv[j];
+                        b[j + half] += g1 * cv[j] - g0 * sv[j];
+                    }
+                }
+            }
+        }
+        free(cs);
+    }
+    free(inv);
+}
+
+void fs_cpu_rope_fwd(float *y, const float *x, const int32_t *pos, int ntok, int nheads,
+                     int head_dim, float theta)
+{
+    rope_apply(y, x, pos, ntok, nheads, head_dim, theta, false);
+}
+
+void fs_cpu_rope_bwd(float *dx, const float *dy, const int32_t *pos, int ntok, int nheads,
+                     int head_dim, float theta)
+{
+    if (!dx) return;
+    rope_apply(dx, dy, pos, ntok, nheads, head_dim, theta, true);
+}

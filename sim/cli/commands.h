@@ -1,0 +1,16 @@
+/* One function per fedsim subcommand; each returns the process exit code. */
+#ifndef FEDSIM_COMMANDS_H
+#define FEDSIM_COMMANDS_H
+
+#include "kernels/ops.h"
+
+int fs_cmd_demo(int argc, char **argv);
+int fs_cmd_info(int argc, char **argv);
+
+/* Shared option handling: --backend NAME and --threads N. Returns the op
+ * table or NULL after printing why. */
+const fs_ops *fs_cli_backend(const char *name, int threads);
+/* Parses a positive int option value; prints an error and returns -1 if bad. */
+int fs_cli_int(const char *flag, const char *value);
+
+#endif

@@ -1,0 +1,364 @@
+#include "sim/fed/engine.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/io/error.h"
+
+enum { MAX_USES = 2, IMAGE_BATCH = 32 };
+
+struct fs_engine {
+    const fs_mllm *m;
+    const fs_ops *o;
+    const fs_task *task;
+    int max_rows, d, rank;
+    float *features; /* [n_images, n_image_tokens, d] */
+    float *reps;     /* host [n_samples, d] */
+    fs_llm_acts *acts;
+    fs_batch_buf bb;
+    float *embeds0, *x, *dx, *xin[MAX_USES], *row_scale;
+    const float *in_used[MAX_USES]; /* adapter input of each use in the last pass */
+    float *u[MAX_USES][FS_TARGET_COUNT];
+    int32_t *group[MAX_USES][FS_TARGET_COUNT], *sample_of_row, *group_of_sample;
+    float *fisher_w;
+    /* host scratch */
+    int32_t *ids_h, *group_h, *rows_h, *tgt_h, *sample_h, *slot_h;
+    float *scale_h, *w_h, *fw_h, *loss_h, *logits_h;
+};
+
+static void *dev_alloc(fs_engine *e, size_t bytes, int *ok)
+{
+    void *p = e->o->alloc(bytes ? bytes : 4);
+    if (!p) *ok = 0;
+    return p;
+}
+
+fs_engine *fs_engine_new(const fs_mllm *m, const fs_task *task, int max_rows)
+{
+    fs_engine *e = calloc(1, sizeof *e);
+    if (!e) return fs_fail("out of memory"), NULL;
+    int longest = 1;
+    for (int i = 0; i < task->n; i++)
+        if (task->samples[i].len > longest) longest = task->samples[i].len;
+    if (max_rows < longest) max_rows = longest;
+    e->m = m, e->o = m->ops, e->task = task, e->max_rows = max_rows, e->d = m->cfg.t_hidden;
+    size_t R = max_rows, d = e->d, V = m->cfg.t_vocab, fsz = sizeof(float);
+    int ok = 1;
+    e->acts = fs_llm_acts_new(m, max_rows, max_rows);
+    ok = e->acts != NULL;
+    e->embeds0 = dev_alloc(e, R * d * fsz, &ok);
+    e->x = dev_alloc(e, R * d * fsz, &ok);
+    e->dx = dev_alloc(e, R * d * fsz, &ok);
+    e->row_scale = dev_alloc(e, R * fsz, &ok);
+    for (int u = 0; u < MAX_USES; u++) {
+        e->xin[u] = dev_alloc(e, R * d * fsz, &ok);
+        for (int t = 0; t < FS_TARGET_COUNT; t++) e->group[u][t] = dev_alloc(e, R * 4, &ok);
+    }
+    e->sample_of_row = dev_alloc(e, R * 4, &ok);
+    e->group_of_sample = dev_alloc(e, R * 4, &ok);
+    e->fisher_w = dev_alloc(e, R * fsz, &ok);
+    if (task->n_images > 0)
+        e->features = dev_alloc(e, (size_t)task->n_images * m->n_image_tokens * d * fsz, &ok);
+    e->ids_h = malloc(R * 4), e->group_h = malloc(R * 4), e->rows_h = malloc(R * 4);
+    e->tgt_h = malloc(R * 4), e->sample_h = malloc(R * 4), e->slot_h = malloc(R * 4);
+    e->scale_h = malloc(R * fsz), e->w_h = malloc(R * fsz), e->fw_h = malloc(R * fsz);
+    e->loss_h = malloc(R * fsz), e->logits_h = malloc(R * V * fsz);
+    ok = ok && e->ids_h && e->group_h && e->rows_h && e->tgt_h && e->sample_h && e->slot_h &&
+         e->scale_h && e->w_h && e->fw_h && e->loss_h && e->logits_h;
+    if (!ok) {
+        fs_engine_free(e);
+        return fs_fail("cannot allocate the training engine for %d rows per pass on the %s "
+                       "backend (lower runtime micro-batch rows or the batch size)",
+                       max_rows, m->ops->name),
+               NULL;
+    }
+    return e;
+}
+
+void fs_engine_free(fs_engine *e)
+{
+    if (!e) return;
+    const fs_ops *o = e->o;
+    void *dev[] = {e->embeds0, e->x, e->dx, e->row_scale, e->sample_of_row, e->group_of_sample,
+                   e->fisher_w, e->features};
+    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++)
+        if (dev[i]) o->free(dev[i]);
+    for (int u = 0; u < MAX_USES; u++) {
+        if (e->xin[u]) o->free(e->xin[u]);
+        for (int t = 0; t < FS_TARGET_COUNT; t++) {
+            if (e->group[u][t]) o->free(e->group[u][t]);
+            if (e->u[u][t]) o->free(e->u[u][t]);
+        }
+    }
+    fs_llm_acts_free(e->m, e->acts);
+    fs_batch_free(&e->bb);
+    free(e->ids_h), free(e->group_h), free(e->rows_h), free(e->tgt_h), free(e->sample_h);
+    free(e->slot_h), free(e->scale_h), free(e->w_h), free(e->fw_h), free(e->loss_h);
+    free(e->logits_h), free(e->reps);
+    free(e);
+}
+
+int fs_engine_dim(const fs_engine *e) { return e->d; }
+const fs_ops *fs_engine_ops(const fs_engine *e) { return e->o; }
+const fs_mllm *fs_engine_model(const fs_engine *e) { return e->m; }
+const fs_sample *fs_engine_sample(const fs_engine *e, int i) { return &e->task->samples[i]; }
+
+int fs_engine_cache_features(fs_engine *e)
+{
+    const fs_task *t = e->task;
+    if (!t->n_images) return 0;
+    if (!t->pixels) return fs_fail("internal: the task has no pixels to cache");
+    fs_vision_acts *va = fs_vision_acts_new(e->m, IMAGE_BATCH);
+    if (!va) return -1;
+    size_t per_image = (size_t)e->m->n_image_tokens * e->d;
+    size_t pix = (size_t)3 * t->image_size * t->image_size;
+    for (int i = 0; i < t->n_images; i += IMAGE_BATCH) {
+        int n = t->n_images - i < IMAGE_BATCH ? t->n_images - i : IMAGE_BATCH;
+        if (fs_mllm_encode_images(e->m, va, t->pixels + i * pix, n, e->features + i * per_image)) {
+            fs_vision_acts_free(e->m, va);
+            return -1;
+        }
+    }
+    fs_vision_acts_free(e->m, va);
+    e->o->synchronize();
+    return 0;
+}
+
+/* The u buffers depend on the adapter rank, known at first use. */
+static int ensure_rank(fs_engine *e, int rank)
+{
+    if (rank <= e->rank) return 0;
+    for (int u = 0; u < MAX_USES; u++)
+        for (int t = 0; t < FS_TARGET_COUNT; t++) {
+            if (e->u[u][t]) e->o->free(e->u[u][t]);
+            e->u[u][t] = e->o->alloc((size_t)e->max_rows * rank * sizeof(float));
+            if (!e->u[u][t]) return fs_fail("cannot allocate adapter activations of rank %d", rank);
+        }
+    e->rank = rank;
+    return 0;
+}
+
+/* Builds the padded batch and the frozen input embeddings of items[0..n). */
+static int prepare_inputs(fs_engine *e, const fs_item *items, int n, const int *target_override,
+                          int *T_out)
+{
+    const fs_task *task = e->task;
+    int T = 1;
+    for (int i = 0; i < n; i++)
+        if (task->samples[items[i].sample].len > T) T = task->samples[items[i].sample].len;
+    for (int r = 0; r < n * T; r++) e->ids_h[r] = task->pad_id;
+    for (int i = 0; i < n; i++) {
+        const fs_sample *s = &task->samples[items[i].sample];
+        memcpy(e->ids_h + (size_t)i * T, s->ids, (size_t)s->len * sizeof(int32_t));
+        e->rows_h[i] = i * T + s->len - 1;
+        int answer = target_override ? target_override[i] : s->answer;
+        e->tgt_h[i] = task->letter_ids[answer];
+    }
+    if (fs_batch_build_targets(&e->bb, e->o, e->ids_h, n, T, e->rows_h, e->tgt_h, n)) return -1;
+    fs_mllm_embed_tokens(e->m, &e->bb.batch, e->embeds0);
+    size_t block = (size_t)e->m->n_image_tokens * e->d;
+    for (int i = 0; i < n; i++) {
+        const fs_sample *s = &task->samples[items[i].sample];
+        if (s->image >= 0)
+            e->o->copy(e->embeds0 + ((size_t)i * T + s->image_pos) * e->d,
+                       e->features + (size_t)s->image * block, block * sizeof(float));
+    }
+    *T_out = T;
+    return 0;
+}
+
+/* Which adapter (slot) each row of target t uses; -1 for rows of the other kind and padding. */
+static void fill_groups(fs_engine *e, const fs_item *items, int n, int T, fs_adapter_target t,
+                        bool single)
+{
+    const fs_task *task = e->task;
+    int ntok = e->m->n_image_tokens;
+    for (int i = 0; i < n; i++) {
+        const fs_sample *s = &task->samples[items[i].sample];
+        for (int p = 0; p < T; p++) {
+            int is_image = s->image >= 0 && p >= s->image_pos && p < s->image_pos + ntok;
+            int mine = p < s->len && (t == FS_TARGET_IMAGE ? is_image : !is_image);
+            e->group_h[i * T + p] = mine ? (single ? 0 : items[i].slot) : -1;
+        }
+    }
+}
+
+/* x = embeds0 + sum over uses of the adapters' updates. */
+static void apply_adapters(fs_engine *e, const fs_item *items, int n, int T,
+                           const fs_adapter_use *uses, int nuses)
+{
+    const fs_ops *o = e->o;
+    int N = n * T, d = e->d;
+    o->copy(e->x, e->embeds0, (size_t)N * d * sizeof(float));
+    for (int u = 0; u < nuses; u++) {
+        const fs_adapter_bank *b = uses[u].bank;
+        const float *in = e->embeds0;
+        if (uses[u].item_weight) {
+            for (int r = 0; r < N; r++) e->scale_h[r] = uses[u].item_weight[r / T];
+            o->to_device(e->row_scale, e->scale_h, (size_t)N * sizeof(float));
+            o->scale_rows(e->xin[u], e->embeds0, e->row_scale, N, d);
+            in = e->xin[u];
+        }
+        e->in_used[u] = in;
+        for (int t = 0; t < FS_TARGET_COUNT; t++) {
+            if (!b->shape.targets[t]) continue;
+            fill_groups(e, items, n, T, t, uses[u].single);
+            o->to_device(e->group[u][t], e->group_h, (size_t)N * sizeof(int32_t));
+            o->lora_fwd(e->x, e->u[u][t], in, fs_bank_A(b, t), fs_bank_B(b, t), e->group[u][t], N,
+                        d, d, b->shape.rank, b->shape.scale);
+        }
+    }
+}
+
+static void read_outputs(fs_engine *e, int n, float *loss, float *logp)
+{
+    const fs_ops *o = e->o;
+    int V = e->m->cfg.t_vocab;
+    if (loss) {
+        o->to_host(e->loss_h, fs_llm_row_losses(e->acts), (size_t)n * sizeof(float));
+        o->synchronize();
+        memcpy(loss, e->loss_h, (size_t)n * sizeof(float));
+    }
+    if (!logp) return;
+    o->to_host(e->logits_h, fs_llm_logits(e->acts), (size_t)n * V * sizeof(float));
+    o->synchronize();
+    for (int i = 0; i < n; i++) {
+        const float *z = e->logits_h + (size_t)i * V;
+        float mx = z[0];
+        for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
+        double s = 0;
+        for (int v = 0; v < V; v++) s += exp((double)z[v] - mx);
+        double lse = mx + log(s);
+        for (int c = 0; c < FS_MAX_CHOICES; c++)
+            logp[(size_t)i * FS_MAX_CHOICES + c] = (float)(z[e->task->letter_ids[c]] - lse);
+    }
+}
+
+/* Largest prefix of items whose padded size fits max_rows. */
+static int chunk_len(const fs_engine *e, const fs_item *items, int n)
+{
+    int T = 0, k = 0;
+    while (k < n) {
+        int len = e->task->samples[items[k].sample].len;
+        int t2 = len > T ? len : T;
+        if ((k + 1) * t2 > e->max_rows) break;
+        T = t2;
+        k++;
+    }
+    return k ? k : 1;
+}
+
+static int check_uses(fs_engine *e, const fs_adapter_use *uses, int nuses)
+{
+    if (nuses > MAX_USES) return fs_fail("internal: at most %d adapter banks at once", MAX_USES);
+    for (int u = 0; u < nuses; u++)
+        if (ensure_rank(e, uses[u].bank->shape.rank)) return -1;
+    return 0;
+}
+
+int fs_engine_forward(fs_engine *e, const fs_item *items, int n, const fs_adapter_use *uses,
+                      int nuses, float *loss, float *logp)
+{
+    if (check_uses(e, uses, nuses)) return -1;
+    for (int off = 0; off < n;) {
+        int k = chunk_len(e, items + off, n - off), T;
+        fs_adapter_use chunk_uses[MAX_USES];
+        for (int u = 0; u < nuses; u++) {
+            chunk_uses[u] = uses[u];
+            if (uses[u].item_weight) chunk_uses[u].item_weight = uses[u].item_weight + off;
+        }
+        if (prepare_inputs(e, items + off, k, NULL, &T)) return -1;
+        apply_adapters(e, items + off, k, T, chunk_uses, nuses);
+        fs_llm_forward(e->m, e->acts, &e->bb.batch, e->x);
+        read_outputs(e, k, loss ? loss + off : NULL, logp ? logp + (size_t)off * FS_MAX_CHOICES : NULL);
+        off += k;
+    }
+    return 0;
+}
+
+int fs_engine_backward(fs_engine *e, const fs_item *items, int n, const fs_adapter_use *uses,
+                       int nuses, const float *item_loss_weight, const int *target_override,
+                       fs_adapter_bank *grads, fs_adapter_bank *fisher,
+                       const float *fisher_weight, float *loss)
+{
+    const fs_ops *o = e->o;
+    if (check_uses(e, uses, nuses)) return -1;
+    const fs_adapter_bank *b = uses[0].bank;
+    for (int off = 0; off < n;) {
+        int k = chunk_len(e, items + off, n - off), T;
+        const fs_item *it = items + off;
+        fs_adapter_use chunk_uses[MAX_USES];
+        for (int u = 0; u < nuses; u++) {
+            chunk_uses[u] = uses[u];
+            if (uses[u].item_weight) chunk_uses[u].item_weight = uses[u].item_weight + off;
+        }
+        if (prepare_inputs(e, it, k, target_override ? target_override + off : NULL, &T)) return -1;
+        apply_adapters(e, it, k, T, chunk_uses, nuses);
+        fs_llm_forward(e->m, e->acts, &e->bb.batch, e->x);
+        if (loss) read_outputs(e, k, loss + off, NULL);
+        int N = k * T, d = e->d;
+        for (int i = 0; i < k; i++) e->w_h[i] = item_loss_weight[off + i];
+        o->zero(e->dx, (size_t)N * d * sizeof(float));
+        fs_llm_backward(e->m, e->acts, &e->bb.batch, e->dx, e->w_h);
+        if (fisher) {
+            /* dx rows carry w_i * (d loss_i / d x): undo w_i before squaring. */
+            for (int i = 0; i < k; i++) {
+                float w = item_loss_weight[off + i];
+                e->fw_h[i] = w != 0 ? fisher_weight[off + i] / (w * w) : 0;
+                e->slot_h[i] = uses[0].single ? 0 : it[i].slot;
+            }
+            o->to_device(e->fisher_w, e->fw_h, (size_t)k * sizeof(float));
+            o->to_device(e->group_of_sample, e->slot_h, (size_t)k * sizeof(int32_t));
+        }
+        for (int t = 0; t < FS_TARGET_COUNT; t++) {
+            if (!b->shape.targets[t]) continue;
+            int r = b->shape.rank;
+            float *gA = fs_bank_A(grads, t), *gB = fs_bank_B(grads, t);
+            o->lora_bwd(NULL, gA, gB, e->dx, e->in_used[0], e->u[0][t], fs_bank_A(b, t),
+                        fs_bank_B(b, t), e->group[0][t], N, d, d, r, b->shape.scale);
+            if (!fisher) continue;
+            fill_groups(e, it, k, T, t, uses[0].single);
+            for (int row = 0; row < N; row++) e->sample_h[row] = e->group_h[row] >= 0 ? row / T : -1;
+            o->to_device(e->sample_of_row, e->sample_h, (size_t)N * sizeof(int32_t));
+            o->lora_fisher_accum(fs_bank_A(fisher, t), fs_bank_B(fisher, t), e->dx, e->in_used[0],
+                                 e->u[0][t], fs_bank_B(b, t), e->sample_of_row, e->group_of_sample,
+                                 e->fisher_w, N, k, d, d, r, b->shape.scale);
+        }
+        off += k;
+    }
+    return 0;
+}
+
+const float *fs_engine_representations(fs_engine *e)
+{
+    if (e->reps) return e->reps;
+    const fs_task *task = e->task;
+    int d = e->d;
+    e->reps = calloc((size_t)task->n * d, sizeof(float));
+    float *host = malloc((size_t)e->max_rows * d * sizeof(float));
+    fs_item *items = malloc((size_t)(task->n ? task->n : 1) * sizeof *items);
+    if (!e->reps || !host || !items) {
+        free(host), free(items);
+        return fs_fail("out of memory"), NULL;
+    }
+    for (int i = 0; i < task->n; i++) items[i] = (fs_item){i, 0};
+    for (int off = 0; off < task->n;) {
+        int k = chunk_len(e, items + off, task->n - off), T;
+        if (prepare_inputs(e, items + off, k, NULL, &T)) {
+            free(host), free(items);
+            return NULL;
+        }
+        e->o->to_host(host, e->embeds0, (size_t)k * T * d * sizeof(float));
+        e->o->synchronize();
+        for (int i = 0; i < k; i++) {
+            const fs_sample *s = &task->samples[off + i];
+            float *rep = e->reps + (size_t)(off + i) * d;
+            for (int p = 0; p < s->len; p++)
+                for (int j = 0; j < d; j++) rep[j] += host[((size_t)i * T + p) * d + j] / s->len;
+        }
+        off += k;
+    }
+    free(host), free(items);
+    return e->reps;
+}

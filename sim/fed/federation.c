@@ -1,0 +1,266 @@
+#include "sim/fed/federation.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sim/fed/partition.h"
+#include "sim/io/error.h"
+#include "sim/io/progress.h"
+#include "sim/io/rng.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int shard_alloc(fs_shard *s, int n)
+{
+    s->n = 0;
+    s->samples = malloc((size_t)(n ? n : 1) * sizeof *s->samples);
+    return s->samples ? 0 : fs_fail("out of memory");
+}
+
+void fs_plan_free(fs_partition_plan *p)
+{
+    for (int k = 0; k < p->clients; k++) {
+        if (p->train) free(p->train[k].samples);
+        if (p->test) free(p->test[k].samples);
+    }
+    free(p->train), free(p->test), free(p->global_test.samples), free(p->all_train.samples);
+    free(p->counts), free(p->proportions);
+    memset(p, 0, sizeof *p);
+}
+
+int fs_plan_partition(const fs_task *task, const fs_config *cfg, fs_partition_plan *p)
+{
+    memset(p, 0, sizeof *p);
+    int C = cfg->clients, K = task->n_categories, ntrain = 0, ntest = 0;
+    for (int i = 0; i < task->n; i++) ntrain += task->samples[i].split == FS_SPLIT_TRAIN;
+    ntest = task->n - ntrain;
+    p->clients = C, p->categories = K;
+    p->train = calloc((size_t)C, sizeof *p->train);
+    p->test = calloc((size_t)C, sizeof *p->test);
+    p->counts = calloc((size_t)C * K, sizeof *p->counts);
+    p->proportions = calloc((size_t)C * K, sizeof *p->proportions);
+    int *train_idx = malloc((size_t)(ntrain ? ntrain : 1) * sizeof(int));
+    int *test_idx = malloc((size_t)(ntest ? ntest : 1) * sizeof(int));
+    int *keys = malloc((size_t)(task->n ? task->n : 1) * sizeof(int));
+    int *client_of = malloc((size_t)(task->n ? task->n : 1) * sizeof(int));
+    int *test_counts = calloc((size_t)C * K, sizeof(int));
+    int rc = -1;
+    if (!p->train || !p->test || !p->counts || !p->proportions || !train_idx || !test_idx ||
+        !keys || !client_of || !test_counts) {
+        fs_fail("out of memory partitioning %d samples", task->n);
+        goto done;
+    }
+    int a = 0, b = 0;
+    for (int i = 0; i < task->n; i++) {
+        if (task->samples[i].split == FS_SPLIT_TRAIN) train_idx[a++] = i;
+        else test_idx[b++] = i;
+    }
+    for (int i = 0; i < ntrain; i++) keys[i] = task->samples[train_idx[i]].category;
+    int *counts = malloc((size_t)C * K * sizeof *counts);
+    if (!counts) {
+        fs_fail("out of memory");
+        goto done;
+    }
+    if (fs_partition_dirichlet(cfg->seed, keys, ntrain, K, C, cfg->dirichlet_alpha,
+                               cfg->min_samples_per_client, p->proportions, client_of, counts)) {
+        free(counts);
+        fs_fail_context("partitioning %d training samples over %d clients", ntrain, C);
+        goto done;
+    }
+    for (int i = 0; i < C * K; i++) p->counts[i] = counts[i];
+    free(counts);
+    for (int k = 0; k < C; k++)
+        if (shard_alloc(&p->train[k], ntrain) || shard_alloc(&p->test[k], ntest)) goto done;
+    if (shard_alloc(&p->all_train, ntrain) || shard_alloc(&p->global_test, ntest)) goto done;
+    for (int i = 0; i < ntrain; i++) {
+        fs_shard *s = &p->train[client_of[i]];
+        s->samples[s->n++] = train_idx[i];
+        p->all_train.samples[p->all_train.n++] = train_idx[i];
+    }
+    /* The test split follows the same per-category client shares. */
+    for (int i = 0; i < ntest; i++) keys[i] = task->samples[test_idx[i]].category;
+    fs_rng r = fs_rng_seed(cfg->seed ^ 0x7E57ull);
+    fs_partition_by_proportions(&r, keys, ntest, K, C, p->proportions, client_of, test_counts);
+    for (int i = 0; i < ntest; i++) {
+        fs_shard *s = &p->test[client_of[i]];
+        s->samples[s->n++] = test_idx[i];
+        p->global_test.samples[p->global_test.n++] = test_idx[i];
+    }
+    rc = 0;
+done:
+    free(train_idx), free(test_idx), free(keys), free(client_of), free(test_counts);
+    if (rc) fs_plan_free(p);
+    return rc;
+}
+
+/* Seeded choice of ceil(participation * C) clients (at least one), sorted. */
+static int choose_participants(const fs_config *cfg, int round, int *out)
+{
+    int C = cfg->clients, n = (int)ceil(cfg->participation * C - 1e-9);
+    if (n < 1) n = 1;
+    if (n >= C) {
+        for (int k = 0; k < C; k++) out[k] = k;
+        return C;
+    }
+    int *perm = malloc((size_t)C * sizeof *perm);
+    if (!perm) return fs_fail("out of memory");
+    for (int k = 0; k < C; k++) perm[k] = k;
+    fs_rng r = fs_rng_seed(cfg->seed * 1000003ull + (uint64_t)round);
+    for (int i = 0; i < n; i++) {
+        int j = i + (int)fs_rng_below(&r, (uint64_t)(C - i));
+        int t = perm[i];
+        perm[i] = perm[j], perm[j] = t;
+    }
+    char *chosen = calloc((size_t)C, 1);
+    if (!chosen) {
+        free(perm);
+        return fs_fail("out of memory");
+    }
+    for (int i = 0; i < n; i++) chosen[perm[i]] = 1;
+    int m = 0;
+    for (int k = 0; k < C; k++)
+        if (chosen[k]) out[m++] = k;
+    free(perm), free(chosen);
+    return m;
+}
+
+static void mean_worst(const double *x, int n, double *mean, double *worst)
+{
+    *mean = 0, *worst = n ? x[0] : 0;
+    for (int k = 0; k < n; k++) *mean += x[k] / n, *worst = x[k] < *worst ? x[k] : *worst;
+}
+
+/* One results row per client plus the aggregate row (client -1). */
+static int record_round(fs_results *res, int round, int C, const int *participants, int np,
+                        const double *loss, const double *acc, const double *gacc, bool evaluated,
+                        size_t up_bytes, size_t down_bytes, double seconds, fs_round_row *rows)
+{
+    char *took = calloc((size_t)C, 1);
+    double *lossk = malloc((size_t)C * sizeof *lossk);
+    if (!took || !lossk) {
+        free(took), free(lossk);
+        return fs_fail("out of memory");
+    }
+    for (int k = 0; k < C; k++) lossk[k] = NAN;
+    for (int i = 0; i < np; i++) took[participants[i]] = 1, lossk[participants[i]] = loss[i];
+    double mean_loss = 0, mean_acc = 0, mean_g = 0;
+    for (int i = 0; i < np; i++) mean_loss += loss[i] / np;
+    for (int k = 0; k < C; k++) {
+        mean_acc += acc[k] / C, mean_g += gacc[k] / C;
+        rows[k] = (fs_round_row){.round = round, .client = k, .train_loss = lossk[k],
+                                 .test_acc = evaluated ? acc[k] : NAN,
+                                 .global_acc = evaluated ? gacc[k] : NAN,
+                                 .bytes_up = took[k] ? (int64_t)up_bytes : 0,
+                                 .bytes_down = took[k] ? (int64_t)down_bytes : 0,
+                                 .seconds = seconds};
+    }
+    rows[C] = (fs_round_row){.round = round, .client = -1, .train_loss = np ? mean_loss : NAN,
+                             .test_acc = evaluated ? mean_acc : NAN,
+                             .global_acc = evaluated ? mean_g : NAN,
+                             .bytes_up = (int64_t)(up_bytes * np),
+                             .bytes_down = (int64_t)(down_bytes * np), .seconds = seconds};
+    free(took), free(lossk);
+    return fs_results_append_rounds(res, rows, C + 1);
+}
+
+/* What a FedNano client keeps: encoder, projector and token embeddings
+ * (bf16, as deployed) plus its fp32 adapters. */
+static double client_storage_mb(const fs_engine *e, const fs_adapter_shape *shape)
+{
+    fs_param_counts pc;
+    if (fs_mllm_count_params(&fs_engine_model(e)->cfg, &pc)) return NAN;
+    return ((pc.vision + pc.projector + pc.embed) * 2.0 + fs_adapter_params(shape) * 4.0) / 1e6;
+}
+
+int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
+                  const fs_method_cfg *method, const fs_partition_plan *plan, fs_results *results,
+                  const char *cell, const fs_progress_opts *progress, fs_summary *summary)
+{
+    const fs_strategy *st = fs_strategy_for(method->kind);
+    const fs_ops *o = fs_engine_ops(engine);
+    const char *name = fs_method_name(method->kind);
+    int C = cfg->clients, rc = -1;
+    fs_fed_run r = {.engine = engine, .task = task, .cfg = cfg, .method = method, .clients = C,
+                    .train = plan->train, .test = plan->test, .global_test = plan->global_test,
+                    .all_train = plan->all_train};
+    fs_adapter_shape shape = {.rank = cfg->rank, .dim = fs_engine_dim(engine),
+                              .scale = (float)(cfg->adapter_alpha / cfg->rank),
+                              .targets = {cfg->target_image, cfg->target_text}};
+    r.opts = (fs_local_opts){.epochs = cfg->local_epochs, .batch_size = cfg->batch_size,
+                             .sgd = !strcmp(cfg->optimizer, "sgd"), .lr = (float)cfg->lr,
+                             .weight_decay = (float)cfg->weight_decay};
+    int *participants = malloc((size_t)C * sizeof *participants);
+    double *loss = calloc((size_t)C, sizeof *loss);
+    double *acc = calloc((size_t)C, sizeof *acc), *gacc = calloc((size_t)C, sizeof *gacc);
+    fs_round_row *rows = malloc((size_t)(C + 1) * sizeof *rows);
+    fs_final_row *final = malloc((size_t)C * sizeof *final);
+    char *yaml = fs_config_to_yaml(cfg);
+    if (!st || !participants || !loss || !acc || !gacc || !rows || !final || !yaml) {
+        fs_fail("out of memory starting %s", name);
+        goto done;
+    }
+    if (fs_bank_init(&r.global, o, &shape, 1) || fs_bank_init(&r.local, o, &shape, C) ||
+        (st->uses_extra_bank && fs_bank_init(&r.extra, o, &shape, C)) ||
+        fs_train_state_init(&r.state, &r.local))
+        goto done;
+    fs_bank_init_lora(&r.global, cfg->seed);
+    for (int k = 0; k < C; k++) fs_bank_copy_client(&r.local, k, &r.global, 0);
+    if (fs_results_begin(results, cell, name, yaml) ||
+        fs_results_write_partition(results, plan->counts, C, plan->categories,
+                                   (const char *const *)task->category_names, cfg->partition_key))
+        goto done;
+
+    size_t P = fs_adapter_params(&shape), up = st->upload_floats(&r) * sizeof(float);
+    size_t down = up ? P * sizeof(float) : 0;
+    double t0 = now(), total_up = 0, total_down = 0;
+    fs_progress bar;
+    fs_progress_start(&bar, progress ? progress->label : cell, name, cfg->rounds,
+                      progress && progress->quiet);
+    /* Round 0: the untuned model (every method starts from the same adapters). */
+    if (st->evaluate(&r, acc, gacc) ||
+        record_round(results, 0, C, participants, 0, loss, acc, gacc, true, 0, 0, now() - t0, rows))
+        goto done;
+    for (int round = 1; round <= cfg->rounds; round++) {
+        r.round = round;
+        r.opts.seed = cfg->seed * 0x100000001B3ull + (uint64_t)round;
+        int np = choose_participants(cfg, round, participants);
+        if (np < 0 || st->fit(&r, participants, np, loss) || st->aggregate(&r, participants, np))
+            goto done;
+        bool eval = round % cfg->eval_every == 0 || round == cfg->rounds;
+        if (eval && st->evaluate(&r, acc, gacc)) goto done;
+        total_up += (double)up * np, total_down += (double)down * np;
+        if (record_round(results, round, C, participants, np, loss, acc, gacc, eval, up, down,
+                         now() - t0, rows))
+            goto done;
+        fs_progress_update(&bar, round, rows[C].train_loss, eval ? rows[C].test_acc : NAN);
+    }
+    double mean, worst, gmean, dummy;
+    mean_worst(acc, C, &mean, &worst);
+    mean_worst(gacc, C, &gmean, &dummy);
+    for (int k = 0; k < C; k++)
+        final[k] = (fs_final_row){.client = k, .n_train = plan->train[k].n,
+                                  .n_test = plan->test[k].n, .test_acc = acc[k],
+                                  .global_acc = gacc[k]};
+    fs_summary s = {.mean_acc = mean, .worst_acc = worst, .global_acc = gmean,
+                    .upload_mb = total_up / 1e6, .download_mb = total_down / 1e6,
+                    .client_storage_mb = client_storage_mb(engine, &shape),
+                    .seconds = now() - t0};
+    fs_progress_finish(&bar, mean, s.seconds);
+    if (fs_results_finish(results, final, C, &s)) goto done;
+    if (summary) *summary = s;
+    rc = 0;
+done:
+    if (rc) fs_fail_context("%s (%s)", name, cell);
+    fs_bank_free(&r.global), fs_bank_free(&r.local), fs_bank_free(&r.extra);
+    fs_train_state_free(&r.state);
+    free(participants), free(loss), free(acc), free(gacc), free(rows), free(final), free(yaml);
+    return rc;
+}

@@ -1,0 +1,42 @@
+#include "sim/io/progress.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void fs_progress_start(fs_progress *p, const char *cell, const char *method, int total, bool quiet)
+{
+    snprintf(p->label, sizeof p->label, "%s%s%s", cell && *cell ? cell : "",
+             cell && *cell ? " " : "", method);
+    p->total = total;
+    p->quiet = quiet;
+    p->tty = isatty(fileno(stderr));
+    p->start = now();
+}
+
+void fs_progress_update(fs_progress *p, int done, double loss, double acc)
+{
+    if (p->quiet) return;
+    double el = now() - p->start, eta = done ? el / done * (p->total - done) : 0;
+    char accs[32] = "   -  ";
+    if (!isnan(acc)) snprintf(accs, sizeof accs, "%5.1f%%", 100 * acc);
+    fprintf(stderr, "%s[%-28s] round %3d/%-3d  loss %7.4f  acc %s  %6.1fs  ETA %5.1fs%s",
+            p->tty ? "\r" : "", p->label, done, p->total, loss, accs, el, eta,
+            p->tty ? "\033[K" : "\n");
+    fflush(stderr);
+}
+
+void fs_progress_finish(fs_progress *p, double final_acc, double seconds)
+{
+    if (p->quiet) return;
+    fprintf(stderr, "%s[%-28s] done: mean client accuracy %.1f%% in %.1fs%s\n", p->tty ? "\r" : "",
+            p->label, 100 * final_acc, seconds, p->tty ? "\033[K" : "");
+}

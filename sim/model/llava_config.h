@@ -1,0 +1,36 @@
+/* Hugging Face LlavaConfig (config.json of LlavaForConditionalGeneration):
+ * CLIP vision tower + LLaMA decoder. Absent keys take Hugging Face's defaults;
+ * anything fedsim does not implement is rejected with a message naming the
+ * file, the key and the value. */
+#ifndef FEDSIM_LLAVA_CONFIG_H
+#define FEDSIM_LLAVA_CONFIG_H
+
+#include <stdbool.h>
+
+typedef struct {
+    /* vision_config (CLIPVisionConfig) */
+    int v_hidden, v_intermediate, v_layers, v_heads, v_image_size, v_patch_size, v_channels;
+    float v_layer_norm_eps;
+    /* text_config (LlamaConfig) */
+    int t_vocab, t_hidden, t_intermediate, t_layers, t_heads, t_kv_heads, t_head_dim, t_max_pos;
+    float t_rms_eps, t_rope_theta;
+    bool tie_word_embeddings;
+    /* LlavaConfig */
+    int image_token_index;
+    int vision_feature_layer; /* negative = from the end, as in HF hidden_states indexing */
+    bool projector_bias;      /* multimodal_projector_bias, default true */
+    int pad_token_id;         /* -1 if absent */
+    /* vision_feature_select_strategy: false = "default" (drop the CLS token),
+     * true = "full" (keep it). */
+    bool v_select_full;
+} fs_llava_config;
+
+/* 0, or -1 + fs_last_error(); out is written only on success. */
+int fs_llava_config_load(const char *config_json_path, fs_llava_config *out);
+/* Validates c and writes an HF-loadable config.json atomically (tmp, fsync, rename). */
+int fs_llava_config_save(const char *config_json_path, const fs_llava_config *c);
+/* Checks the sizes are positive, sane and consistent (0 or -1; the message names
+ * the config.json keys, prefixed by where). */
+int fs_llava_config_validate(const fs_llava_config *c, const char *where);
+
+#endif

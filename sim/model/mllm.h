@@ -1,0 +1,144 @@
+/* The LLaVA-1.5 architecture, faithful to Hugging Face
+ * LlavaForConditionalGeneration: CLIP ViT vision tower -> 2-layer GELU
+ * projector -> LLaMA decoder, image features spliced at <image> positions.
+ *
+ * Three passes:
+ *  - forward (images -> features; embeddings -> logits at chosen rows, loss);
+ *  - input-backward: gradient of the loss w.r.t. the LLM input embeddings only,
+ *    all weights frozen (the federated-tuning path: NanoAdapters sit before the LLM);
+ *  - full backward: weight gradients of every part (the pretraining path),
+ *    enabled by fs_mllm_enable_grads.
+ *
+ * All parameters live in one backend buffer (params) in F32; gradients, when
+ * enabled, in a twin buffer with the same layout. */
+#ifndef FEDSIM_MLLM_H
+#define FEDSIM_MLLM_H
+
+#include <stdint.h>
+
+#include "kernels/ops.h"
+#include "sim/model/llava_config.h"
+
+typedef struct {
+    fs_tensor ln1_w, ln1_b, q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, ln2_w, ln2_b, fc1_w, fc1_b,
+        fc2_w, fc2_b;
+} fs_vit_layer;
+
+typedef struct {
+    fs_tensor patch_w; /* [hidden, channels, patch, patch], used as [hidden, channels*patch*patch] */
+    fs_tensor class_emb, pos_emb, pre_ln_w, pre_ln_b, post_ln_w, post_ln_b;
+    fs_vit_layer *layers;
+} fs_vit;
+
+typedef struct {
+    fs_tensor in_norm_w, q_w, k_w, v_w, o_w, post_norm_w, gate_w, up_w, down_w;
+} fs_llama_layer;
+
+typedef struct {
+    fs_tensor embed, norm_w, lm_head; /* lm_head aliases embed when tied */
+    fs_llama_layer *layers;
+} fs_llama;
+
+typedef struct {
+    fs_tensor l1_w, l1_b, l2_w, l2_b;
+} fs_projector;
+
+typedef struct fs_mllm {
+    fs_llava_config cfg;
+    const fs_ops *ops;
+    fs_vit vit;
+    fs_projector proj;
+    fs_llama llm;
+    float *params; /* backend memory, nparams floats */
+    float *grads;  /* NULL unless fs_mllm_enable_grads */
+    size_t nparams;
+    /* Derived sizes. */
+    int n_patches;      /* (image_size / patch_size)^2 */
+    int n_image_tokens; /* features per image fed to the LLM */
+    int vit_layers_used; /* encoder layers needed for hidden_states[vision_feature_layer] */
+} fs_mllm;
+
+/* One named parameter of the checkpoint, for loading, saving and counting. */
+typedef struct {
+    char name[160];
+    fs_tensor *slot;
+    const char *part; /* "vision", "projector", "llm" */
+} fs_param_ref;
+
+/* Parameter counts by part, from the configuration alone (nothing allocated
+ * for the weights). embed: the token embedding table (part of llm). */
+typedef struct {
+    size_t vision, projector, llm, embed, total;
+} fs_param_counts;
+int fs_mllm_count_params(const fs_llava_config *cfg, fs_param_counts *out);
+
+/* Loads a Hugging Face LLaVA directory (config.json + model.safetensors or a
+ * sharded index). Accepts both the legacy (language_model.model.*) and the
+ * newer (model.language_model.*) tensor names. NULL + fs_last_error(). */
+fs_mllm *fs_mllm_load(const char *dir, const fs_ops *ops);
+/* A randomly initialised model (uniform(+-1/sqrt(fan_in)) weights, unit norms, zero biases). */
+fs_mllm *fs_mllm_new_random(const fs_llava_config *cfg, const fs_ops *ops, uint64_t seed);
+/* Writes config.json + model.safetensors (legacy HF names) into dir (created if missing). */
+int fs_mllm_save(const fs_mllm *m, const char *dir);
+void fs_mllm_free(fs_mllm *m);
+/* Allocates (zeroed) weight gradients for the full backward. 0 or -1. */
+int fs_mllm_enable_grads(fs_mllm *m);
+/* The gradient slot of a parameter (NULL when gradients are off). */
+float *fs_mllm_grad_of(const fs_mllm *m, const fs_tensor *param);
+/* All parameters in checkpoint order; *n set to the count. Owned by the caller (free()). */
+fs_param_ref *fs_mllm_param_list(fs_mllm *m, int *n);
+
+/* ---- vision tower + projector ---- */
+typedef struct fs_vision_acts fs_vision_acts;
+fs_vision_acts *fs_vision_acts_new(const fs_mllm *m, int max_images);
+void fs_vision_acts_free(const fs_mllm *m, fs_vision_acts *a);
+/* pixels: host [nimg, channels, image_size, image_size] (already CLIP-normalised).
+ * features: backend [nimg, n_image_tokens, text_hidden]. */
+int fs_mllm_encode_images(const fs_mllm *m, fs_vision_acts *a, const float *pixels, int nimg,
+                          float *features);
+/* Weight gradients of vision tower + projector from d features (full backward only). */
+void fs_mllm_encode_images_backward(const fs_mllm *m, fs_vision_acts *a, const float *dfeatures,
+                                    int nimg);
+
+/* ---- language model ---- */
+/* A batch of B right-padded sequences of length T. Arrays are backend memory
+ * unless marked host. */
+typedef struct {
+    int B, T;
+    const int32_t *ids;       /* [B*T] token ids */
+    const int32_t *positions; /* [B*T] rotary positions */
+    int n_targets;
+    const int32_t *target_rows; /* [n_targets] row b*T+t whose logits predict target_ids */
+    const int32_t *target_ids;  /* [n_targets] next token; < 0 = logits wanted but no loss */
+    int n_valid_targets;        /* host: number of target_ids >= 0 (loss normaliser) */
+} fs_llm_batch;
+
+typedef struct fs_llm_acts fs_llm_acts;
+fs_llm_acts *fs_llm_acts_new(const fs_mllm *m, int max_rows, int max_targets);
+void fs_llm_acts_free(const fs_mllm *m, fs_llm_acts *a);
+
+/* embeds[r] = embedding(ids[r]) for every row (image rows are overwritten by
+ * fs_mllm_splice_images). */
+void fs_mllm_embed_tokens(const fs_mllm *m, const fs_llm_batch *b, float *embeds);
+/* Copies n_image_tokens feature rows of image i to embeds rows start_rows[i] ... (host array). */
+void fs_mllm_splice_images(const fs_mllm *m, float *embeds, const float *features, int nimg,
+                           const int *start_rows);
+/* Gathers the gradient of image features from d embeds (inverse of splice). */
+void fs_mllm_gather_image_grads(const fs_mllm *m, float *dfeatures, const float *dembeds,
+                                int nimg, const int *start_rows);
+
+/* Runs the decoder on embeds [B*T, hidden]; returns the mean cross-entropy over
+ * valid targets (0 when none). Logits at the target rows stay in the acts. */
+double fs_llm_forward(const fs_mllm *m, fs_llm_acts *a, const fs_llm_batch *b,
+                      const float *embeds);
+/* Logits [n_targets, vocab] of the last forward (backend memory). */
+const float *fs_llm_logits(const fs_llm_acts *a);
+/* Per-target cross-entropy of the last forward [n_targets] (backend memory; 0 for targets < 0). */
+const float *fs_llm_row_losses(const fs_llm_acts *a);
+/* Backpropagates L = sum_i w_i loss_i of the last forward, with w = target_weights
+ * (host [n_targets]) or, when NULL, the mean (w_i = 1/n_valid_targets).
+ * dembeds += dL/d embeds (may be NULL); weight gradients accumulate when enabled. */
+void fs_llm_backward(const fs_mllm *m, fs_llm_acts *a, const fs_llm_batch *b, float *dembeds,
+                     const float *target_weights);
+
+#endif

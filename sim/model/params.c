@@ -1,0 +1,390 @@
+/* Parameter layout of the LLaVA model: the list of HF-named tensors, their
+ * shapes, and the single arena that holds them; loading, saving, random init. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "sim/io/error.h"
+#include "sim/io/rng.h"
+#include "sim/model/mllm.h"
+#include "sim/model/safetensors.h"
+
+typedef struct {
+    fs_param_ref *items;
+    int n, cap;
+} param_list;
+
+static void set_shape(fs_tensor *t, int ndim, int64_t d0, int64_t d1, int64_t d2, int64_t d3)
+{
+    int64_t d[4] = {d0, d1, d2, d3};
+    t->dtype = FS_F32;
+    t->ndim = ndim;
+    for (int i = 0; i < FS_MAX_DIMS; i++) t->shape[i] = i < ndim ? d[i] : 0;
+}
+
+static void add(param_list *l, fs_tensor *slot, const char *part, const char *fmt, int layer)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 256;
+        l->items = realloc(l->items, (size_t)l->cap * sizeof *l->items);
+        if (!l->items) {
+            fprintf(stderr, "fedsim: out of memory building the parameter list\n");
+            exit(1);
+        }
+    }
+    fs_param_ref *p = &l->items[l->n++];
+    snprintf(p->name, sizeof p->name, fmt, layer);
+    p->slot = slot;
+    p->part = part;
+}
+
+/* Sets every slot's shape from the config; the list order is the checkpoint order. */
+static param_list layout(fs_mllm *m)
+{
+    const fs_llava_config *c = &m->cfg;
+    param_list l = {0};
+    int vh = c->v_hidden, vi = c->v_intermediate, P = c->v_patch_size;
+    int th = c->t_hidden, hd = c->t_head_dim;
+    const char *vp = "vision_tower.vision_model.";
+    char f[200];
+#define V(slot, suffix, nd, a, b, cc, d)                                                           \
+    do {                                                                                           \
+        set_shape(slot, nd, a, b, cc, d);                                                          \
+        snprintf(f, sizeof f, "%s%s", vp, suffix);                                                 \
+        add(&l, slot, "vision", f, i);                                                             \
+    } while (0)
+    int i = 0;
+    fs_vit *v = &m->vit;
+    V(&v->patch_w, "embeddings.patch_embedding.weight", 4, vh, c->v_channels, P, P);
+    V(&v->class_emb, "embeddings.class_embedding", 1, vh, 0, 0, 0);
+    V(&v->pos_emb, "embeddings.position_embedding.weight", 2, m->n_patches + 1, vh, 0, 0);
+    V(&v->pre_ln_w, "pre_layrnorm.weight", 1, vh, 0, 0, 0);
+    V(&v->pre_ln_b, "pre_layrnorm.bias", 1, vh, 0, 0, 0);
+    for (i = 0; i < c->v_layers; i++) {
+        fs_vit_layer *L = &v->layers[i];
+        V(&L->q_w, "encoder.layers.%d.self_attn.q_proj.weight", 2, vh, vh, 0, 0);
+        V(&L->q_b, "encoder.layers.%d.self_attn.q_proj.bias", 1, vh, 0, 0, 0);
+        V(&L->k_w, "encoder.layers.%d.self_attn.k_proj.weight", 2, vh, vh, 0, 0);
+        V(&L->k_b, "encoder.layers.%d.self_attn.k_proj.bias", 1, vh, 0, 0, 0);
+        V(&L->v_w, "encoder.layers.%d.self_attn.v_proj.weight", 2, vh, vh, 0, 0);
+        V(&L->v_b, "encoder.layers.%d.self_attn.v_proj.bias", 1, vh, 0, 0, 0);
+        V(&L->o_w, "encoder.layers.%d.self_attn.out_proj.weight", 2, vh, vh, 0, 0);
+        V(&L->o_b, "encoder.layers.%d.self_attn.out_proj.bias", 1, vh, 0, 0, 0);
+        V(&L->ln1_w, "encoder.layers.%d.layer_norm1.weight", 1, vh, 0, 0, 0);
+        V(&L->ln1_b, "encoder.layers.%d.layer_norm1.bias", 1, vh, 0, 0, 0);
+        V(&L->fc1_w, "encoder.layers.%d.mlp.fc1.weight", 2, vi, vh, 0, 0);
+        V(&L->fc1_b, "encoder.layers.%d.mlp.fc1.bias", 1, vi, 0, 0, 0);
+        V(&L->fc2_w, "encoder.layers.%d.mlp.fc2.weight", 2, vh, vi, 0, 0);
+        V(&L->fc2_b, "encoder.layers.%d.mlp.fc2.bias", 1, vh, 0, 0, 0);
+        V(&L->ln2_w, "encoder.layers.%d.layer_norm2.weight", 1, vh, 0, 0, 0);
+        V(&L->ln2_b, "encoder.layers.%d.layer_norm2.bias", 1, vh, 0, 0, 0);
+    }
+    i = 0;
+    V(&v->post_ln_w, "post_layernorm.weight", 1, vh, 0, 0, 0);
+    V(&v->post_ln_b, "post_layernorm.bias", 1, vh, 0, 0, 0);
+#undef V
+    fs_projector *p = &m->proj;
+    set_shape(&p->l1_w, 2, th, vh, 0, 0);
+    add(&l, &p->l1_w, "projector", "multi_modal_projector.linear_1.weight", 0);
+    set_shape(&p->l2_w, 2, th, th, 0, 0);
+    add(&l, &p->l2_w, "projector", "multi_modal_projector.linear_2.weight", 0);
+    if (c->projector_bias) {
+        set_shape(&p->l1_b, 1, th, 0, 0, 0);
+        add(&l, &p->l1_b, "projector", "multi_modal_projector.linear_1.bias", 0);
+        set_shape(&p->l2_b, 1, th, 0, 0, 0);
+        add(&l, &p->l2_b, "projector", "multi_modal_projector.linear_2.bias", 0);
+    }
+    fs_llama *t = &m->llm;
+    set_shape(&t->embed, 2, c->t_vocab, th, 0, 0);
+    add(&l, &t->embed, "llm", "language_model.model.embed_tokens.weight", 0);
+    for (i = 0; i < c->t_layers; i++) {
+        fs_llama_layer *L = &t->layers[i];
+        const char *lp = "language_model.model.layers.%d.";
+#define T(slot, suffix, nd, a, b)                                                                  \
+    do {                                                                                           \
+        set_shape(slot, nd, a, b, 0, 0);                                                           \
+        snprintf(f, sizeof f, "%s%s", lp, suffix);                                                 \
+        add(&l, slot, "llm", f, i);                                                                \
+    } while (0)
+        T(&L->q_w, "self_attn.q_proj.weight", 2, (int64_t)c->t_heads * hd, th);
+        T(&L->k_w, "self_attn.k_proj.weight", 2, (int64_t)c->t_kv_heads * hd, th);
+        T(&L->v_w, "self_attn.v_proj.weight", 2, (int64_t)c->t_kv_heads * hd, th);
+        T(&L->o_w, "self_attn.o_proj.weight", 2, th, (int64_t)c->t_heads * hd);
+        T(&L->gate_w, "mlp.gate_proj.weight", 2, c->t_intermediate, th);
+        T(&L->up_w, "mlp.up_proj.weight", 2, c->t_intermediate, th);
+        T(&L->down_w, "mlp.down_proj.weight", 2, th, c->t_intermediate);
+        T(&L->in_norm_w, "input_layernorm.weight", 1, th, 0);
+        T(&L->post_norm_w, "post_attention_layernorm.weight", 1, th, 0);
+#undef T
+    }
+    set_shape(&t->norm_w, 1, th, 0, 0, 0);
+    add(&l, &t->norm_w, "llm", "language_model.model.norm.weight", 0);
+    if (!c->tie_word_embeddings) {
+        set_shape(&t->lm_head, 2, c->t_vocab, th, 0, 0);
+        add(&l, &t->lm_head, "llm", "language_model.lm_head.weight", 0);
+    }
+    return l;
+}
+
+fs_param_ref *fs_mllm_param_list(fs_mllm *m, int *n)
+{
+    param_list l = layout(m);
+    *n = l.n;
+    return l.items;
+}
+
+/* The struct with derived sizes and layer arrays, no weights yet. */
+static fs_mllm *create_shell(const fs_llava_config *cfg, const fs_ops *ops)
+{
+    fs_mllm *m = calloc(1, sizeof *m);
+    if (!m) return fs_fail("out of memory"), NULL;
+    m->cfg = *cfg;
+    m->ops = ops;
+    int grid = cfg->v_image_size / cfg->v_patch_size;
+    m->n_patches = grid * grid;
+    m->n_image_tokens = cfg->v_select_full ? m->n_patches + 1 : m->n_patches;
+    int fl = cfg->vision_feature_layer;
+    /* hidden_states[0] is the pre-layernormed embedding, hidden_states[k] the output of layer k. */
+    m->vit_layers_used = fl < 0 ? cfg->v_layers + 1 + fl : fl;
+    if (m->vit_layers_used < 0 || m->vit_layers_used > cfg->v_layers) {
+        free(m);
+        return fs_fail("vision_feature_layer %d is out of range for a vision tower with %d layers",
+                       fl, cfg->v_layers),
+               NULL;
+    }
+    m->vit.layers = calloc((size_t)cfg->v_layers + 1, sizeof *m->vit.layers);
+    m->llm.layers = calloc((size_t)cfg->t_layers + 1, sizeof *m->llm.layers);
+    if (!m->vit.layers || !m->llm.layers) {
+        fs_mllm_free(m);
+        return fs_fail("out of memory"), NULL;
+    }
+    return m;
+}
+
+int fs_mllm_count_params(const fs_llava_config *cfg, fs_param_counts *out)
+{
+    fs_mllm *m = create_shell(cfg, NULL);
+    if (!m) return -1;
+    int n;
+    fs_param_ref *list = fs_mllm_param_list(m, &n);
+    *out = (fs_param_counts){0};
+    for (int i = 0; i < n; i++) {
+        size_t k = (size_t)fs_tensor_numel(list[i].slot);
+        out->total += k;
+        if (!strcmp(list[i].part, "vision")) out->vision += k;
+        else if (!strcmp(list[i].part, "projector")) out->projector += k;
+        else out->llm += k;
+        if (list[i].slot == &m->llm.embed) out->embed = k;
+    }
+    free(list);
+    fs_mllm_free(m);
+    return 0;
+}
+
+/* Allocates the struct and the arena and points every tensor into it. */
+static fs_mllm *create(const fs_llava_config *cfg, const fs_ops *ops)
+{
+    fs_mllm *m = create_shell(cfg, ops);
+    if (!m) return NULL;
+    int n;
+    fs_param_ref *list = fs_mllm_param_list(m, &n);
+    if (!list) {
+        fs_mllm_free(m);
+        return fs_fail("out of memory"), NULL;
+    }
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += (size_t)fs_tensor_numel(list[i].slot);
+    m->nparams = total;
+    m->params = ops->alloc(total * sizeof(float));
+    if (!m->params) {
+        free(list);
+        fs_mllm_free(m);
+        return fs_fail("cannot allocate %.1f MB for the model's %zu parameters on the %s backend",
+                       total * 4.0 / 1e6, total, ops->name),
+               NULL;
+    }
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        list[i].slot->data = m->params + off;
+        off += (size_t)fs_tensor_numel(list[i].slot);
+    }
+    if (cfg->tie_word_embeddings) m->llm.lm_head = m->llm.embed;
+    free(list);
+    return m;
+}
+
+void fs_mllm_free(fs_mllm *m)
+{
+    if (!m) return;
+    if (m->params) m->ops->free(m->params);
+    if (m->grads) m->ops->free(m->grads);
+    free(m->vit.layers);
+    free(m->llm.layers);
+    free(m);
+}
+
+int fs_mllm_enable_grads(fs_mllm *m)
+{
+    if (m->grads) return 0;
+    m->grads = m->ops->alloc(m->nparams * sizeof(float));
+    if (!m->grads)
+        return fs_fail("cannot allocate %.1f MB for weight gradients", m->nparams * 4.0 / 1e6);
+    return 0;
+}
+
+float *fs_mllm_grad_of(const fs_mllm *m, const fs_tensor *param)
+{
+    if (!m->grads || !param->data) return NULL;
+    return m->grads + ((const float *)param->data - m->params);
+}
+
+/* The same tensor has several names in the wild: the hub's legacy layout
+ * (what fedsim writes), transformers 5's in-memory model.* layout, and
+ * transformers 5's saved layout without CLIP's vision_model level. */
+static const fs_st_tensor *find_any_layout(const fs_st_archive *a, const char *legacy,
+                                           char *found, size_t found_len)
+{
+    static const char *map[][2] = {
+        {"language_model.model.", "model.language_model."},
+        {"language_model.lm_head.", "lm_head."},
+        {"vision_tower.vision_model.", "model.vision_tower.vision_model."},
+        {"vision_tower.vision_model.", "vision_tower."},
+        {"vision_tower.vision_model.", "model.vision_tower."},
+        {"multi_modal_projector.", "model.multi_modal_projector."},
+    };
+    snprintf(found, found_len, "%s", legacy);
+    const fs_st_tensor *t = fs_st_find(a, legacy);
+    for (size_t i = 0; !t && i < sizeof map / sizeof map[0]; i++) {
+        size_t n = strlen(map[i][0]);
+        if (strncmp(legacy, map[i][0], n)) continue;
+        snprintf(found, found_len, "%s%s", map[i][1], legacy + n);
+        t = fs_st_find(a, found);
+    }
+    return t;
+}
+
+fs_mllm *fs_mllm_load(const char *dir, const fs_ops *ops)
+{
+    char path[4096];
+    fs_llava_config cfg;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (fs_llava_config_load(path, &cfg)) return NULL;
+    fs_st_archive *a = fs_st_open(dir);
+    if (!a) return NULL;
+    fs_mllm *m = create(&cfg, ops);
+    if (!m) {
+        fs_st_close(a);
+        return NULL;
+    }
+    int n;
+    fs_param_ref *list = fs_mllm_param_list(m, &n);
+    /* The CPU arena is host memory: read straight into it. */
+    int host_arena = ops == fs_backend_cpu();
+    float *staging = NULL;
+    size_t staging_cap = 0;
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        fs_param_ref *p = &list[i];
+        char name[200];
+        const fs_st_tensor *t = find_any_layout(a, p->name, name, sizeof name);
+        if (!t) {
+            /* post_layernorm is never used by LLaVA (features come from an earlier layer). */
+            if (strstr(p->name, "post_layernorm")) continue;
+            rc = fs_fail("%s: tensor '%s' is missing (also looked for the transformers 5 names); is this "
+                         "a LlavaForConditionalGeneration checkpoint matching its config.json?",
+                         dir, p->name);
+            break;
+        }
+        size_t numel = (size_t)fs_tensor_numel(p->slot);
+        if (!host_arena && numel > staging_cap) {
+            free(staging);
+            staging_cap = numel;
+            staging = malloc(numel * sizeof *staging);
+            if (!staging) {
+                rc = fs_fail("out of memory staging tensor '%s'", name);
+                break;
+            }
+        }
+        float *dst = host_arena ? p->slot->data : staging;
+        rc = fs_st_read_f32(a, name, p->slot->ndim, p->slot->shape, dst);
+        if (!rc && dst == staging) ops->to_device(p->slot->data, staging, numel * sizeof(float));
+    }
+    free(staging);
+    free(list);
+    fs_st_close(a);
+    if (rc) {
+        fs_mllm_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+fs_mllm *fs_mllm_new_random(const fs_llava_config *cfg, const fs_ops *ops, uint64_t seed)
+{
+    fs_mllm *m = create(cfg, ops);
+    if (!m) return NULL;
+    int n;
+    fs_param_ref *list = fs_mllm_param_list(m, &n);
+    fs_rng rng = fs_rng_seed(seed);
+    float *host = malloc(m->nparams * sizeof *host);
+    if (!host) {
+        free(list);
+        fs_mllm_free(m);
+        return fs_fail("out of memory"), NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        fs_tensor *t = list[i].slot;
+        float *dst = host + ((float *)t->data - m->params);
+        size_t numel = (size_t)fs_tensor_numel(t);
+        const char *nm = list[i].name;
+        int is_norm_w = strstr(nm, "norm") && strstr(nm, ".weight");
+        int is_bias = strstr(nm, ".bias") != NULL;
+        int is_embedding = strstr(nm, "embed") != NULL || strstr(nm, "class_embedding") != NULL;
+        double fan_in = t->ndim >= 2 ? (double)numel / (double)t->shape[0] : 1.0;
+        double a = is_embedding ? 0.5 : 1.0 / sqrt(fan_in);
+        for (size_t j = 0; j < numel; j++)
+            dst[j] = is_norm_w ? 1.0f : is_bias ? 0.0f : (float)(a * (2 * fs_rng_uniform(&rng) - 1));
+    }
+    ops->to_device(m->params, host, m->nparams * sizeof *host);
+    free(host);
+    free(list);
+    return m;
+}
+
+int fs_mllm_save(const fs_mllm *m, const char *dir)
+{
+    if (mkdir(dir, 0755) && errno != EEXIST)
+        return fs_fail("%s: cannot create directory: %s", dir, strerror(errno));
+    char path[4096];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (fs_llava_config_save(path, &m->cfg)) return -1;
+    int n;
+    fs_param_ref *list = fs_mllm_param_list((fs_mllm *)m, &n);
+    fs_st_entry *entries = calloc((size_t)n, sizeof *entries);
+    float *host = malloc(m->nparams * sizeof *host);
+    if (!entries || !host || !list) {
+        free(list);
+        free(entries);
+        free(host);
+        return fs_fail("out of memory saving the model");
+    }
+    m->ops->to_host(host, m->params, m->nparams * sizeof *host);
+    m->ops->synchronize();
+    for (int i = 0; i < n; i++) {
+        fs_tensor *t = list[i].slot;
+        entries[i].name = list[i].name;
+        entries[i].dtype = FS_F32;
+        entries[i].ndim = t->ndim;
+        memcpy(entries[i].shape, t->shape, sizeof t->shape);
+        entries[i].data = host + ((float *)t->data - m->params);
+    }
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    int rc = fs_st_write(path, entries, n, NULL);
+    free(list);
+    free(entries);
+    free(host);
+    return rc;
+}
