@@ -4,10 +4,12 @@
  *   bench_matmul [--quick] [--threads N]
  *
  * Per shape: one warm-up call of each, then alternating timed calls (fedsim,
- * cblas, fedsim, ...) until a time budget is spent (at least 3 of each); the
- * median time of each is reported as GFLOP/s (2*M*N*K*batch flops; the bias
- * add of linear layers is not counted) with the ratio fedsim / cblas.
- * --quick skips the largest shape and spends less time per shape. */
+ * cblas, fedsim, ...) until a time budget is spent (at least 5 of each, 3 with
+ * --quick); the median time of each is reported as GFLOP/s (2*M*N*K*batch
+ * flops; the bias add of linear layers is not counted) with the ratio
+ * fedsim / cblas. --quick skips the largest shape and spends less time per
+ * shape. Both sides call the same OpenBLAS, so ratios far from 1 on large
+ * shapes mean the cores were shared with something else during the run. */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -120,8 +122,8 @@ int main(int argc, char **argv)
         openblas_set_num_threads(threads);
         fs_set_threads(threads);
     }
-    const double budget = quick ? 0.15 : 0.8; /* seconds of timed calls per shape */
-    const int min_reps = 3, max_reps = 500;
+    const double budget = quick ? 0.15 : 1.0; /* seconds of timed calls per shape */
+    const int min_reps = quick ? 3 : 5, max_reps = 500;
 
     int omp_threads = 1;
 #ifdef _OPENMP

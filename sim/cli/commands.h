@@ -6,6 +6,11 @@
 
 int fs_cmd_demo(int argc, char **argv);
 int fs_cmd_info(int argc, char **argv);
+int fs_cmd_run(int argc, char **argv);
+int fs_cmd_sweep(int argc, char **argv);
+int fs_cmd_report(int argc, char **argv);
+int fs_cmd_data(int argc, char **argv);
+int fs_cmd_pretrain(int argc, char **argv);
 
 /* Shared option handling: --backend NAME and --threads N. Returns the op
  * table or NULL after printing why. */

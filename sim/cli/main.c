@@ -12,8 +12,13 @@ static void usage(FILE *f)
             "usage: fedsim <command> [options]\n"
             "\n"
             "commands:\n"
-            "  demo      load (or create) a LLaVA-architecture model and run forward/backward on a sample\n"
+            "  run       run the methods of an experiment config (YAML) -> HDF5 results, table, plot\n"
+            "  sweep     run every cell of a config's sweep: section (resumable)\n"
+            "  report    table and plot of a results file\n"
+            "  pretrain  train the tiny LLaVA model on the synthetic source-domain corpus\n"
             "  info      parameter and byte accounting of a model directory\n"
+            "  data      make synthetic datasets, show dataset statistics\n"
+            "  demo      load (or create) a LLaVA-architecture model and run forward/backward on a sample\n"
             "\n"
             "Run 'fedsim <command> --help' for the options of a command.\n",
             FEDSIM_VERSION);
@@ -29,6 +34,11 @@ int main(int argc, char **argv)
         printf("fedsim %s (%s)\n", FEDSIM_VERSION, FEDSIM_GIT_SHA[0] ? FEDSIM_GIT_SHA : "unknown");
         return 0;
     }
+    if (!strcmp(argv[1], "run")) return fs_cmd_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "sweep")) return fs_cmd_sweep(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "report")) return fs_cmd_report(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "data")) return fs_cmd_data(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "pretrain")) return fs_cmd_pretrain(argc - 1, argv + 1);
     if (!strcmp(argv[1], "demo")) return fs_cmd_demo(argc - 1, argv + 1);
     if (!strcmp(argv[1], "info")) return fs_cmd_info(argc - 1, argv + 1);
     fprintf(stderr, "fedsim: unknown command '%s'\n\n", argv[1]);

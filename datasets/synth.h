@@ -1,0 +1,52 @@
+/* Embedded synthetic datasets, deterministic from a seed:
+ *  - synth-iconqa: abstract scenes of coloured shapes; counting, colour, shape,
+ *    spatial, comparison and arithmetic questions (category = skill);
+ *  - synth-scienceqa: an image plus a text context (bar charts, maps, food
+ *    chains, rulers, thermometers, magnets) and text-only word-order items;
+ *  - synth-captions: the pretraining source domain, in memory: the same visual
+ *    world in another style, with free-form captions and "question: ... answer:
+ *    ..." text (no lettered options).
+ * The first two are written in the fedsim-mcqa-1 format (datasets/README.md). */
+#ifndef FEDSIM_SYNTH_H
+#define FEDSIM_SYNTH_H
+
+#include <stdint.h>
+
+#include "sim/model/llava_config.h"
+
+#define FS_SYNTH_DEFAULT_TRAIN 1200
+#define FS_SYNTH_DEFAULT_TEST 400
+#define FS_SYNTH_DEFAULT_IMAGE_SIZE 32
+
+typedef struct {
+    uint64_t seed;
+    int image_size;      /* pixels per side, >= 8 */
+    int n_train, n_test; /* >= 1 each */
+} fs_synth_opts;
+
+/* seed 0, image size 32, 1200 train, 400 test. */
+fs_synth_opts fs_synth_defaults(void);
+/* 1 for "synth-iconqa" and "synth-scienceqa", 0 otherwise. */
+int fs_synth_known(const char *name);
+/* Writes dataset NAME into out_dir, which must not exist yet (or be an empty
+ * directory). The data are generated into a temporary sibling directory and
+ * renamed into place, so a reader never sees a half-written dataset.
+ * 0 or -1 + fs_last_error(). */
+int fs_synth_generate(const char *name, const char *out_dir, const fs_synth_opts *o);
+
+/* n (pixels, text) pairs of the pretraining domain. *pixels_out: malloc'd
+ * [n, 3, S, S] CLIP-normalised; *texts_out: malloc'd array of n malloc'd
+ * strings (free each, then the array). 0 or -1 + fs_last_error(). */
+int fs_synth_captions(uint64_t seed, int n, int image_size, float **pixels_out, char ***texts_out);
+
+/* Every word the three generators (and the conversation template of the task
+ * builder, including the choice letters A-H) can emit, after the tokenizer's
+ * normalisation; sorted, static storage. */
+const char *const *fs_synth_words(int *n);
+
+/* Writes <model_dir>/vocab.txt for a model configuration from fs_synth_words:
+ * exactly cfg->t_vocab lines, <image> at cfg->image_token_index, <pad> at
+ * cfg->pad_token_id (0 if none). 0 or -1. */
+int fs_synth_write_vocab(const char *model_dir, const fs_llava_config *cfg);
+
+#endif

@@ -1,0 +1,139 @@
+/* synth-captions: the pretraining source domain. The same visual world as
+ * synth-iconqa (the shapes and colours) in another style — tinted gradient
+ * backgrounds, free placement, larger and more varied sizes, outlines — paired
+ * with free-form text in a format unlike the downstream tasks: captions
+ * ("a photo of two red circles and a blue square .") and lower-case
+ * "question: ... answer: ..." pairs with open answers, never lettered options. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "datasets/synth_internal.h"
+
+typedef struct { int shape, colour; float x, y, r; } cobj;
+
+static int place(fs_synth_item *it, cobj *o, int n)
+{
+    int placed = 0;
+    for (int i = 0; i < n; i++) {
+        for (int tries = 0; tries < 30; tries++) {
+            cobj c = {fs_si_below(it, FS_N_SHAPES), fs_si_below(it, FS_N_COLOURS), 0, 0,
+                      fs_si_unif(it, 0.09f, 0.2f)};
+            c.x = fs_si_unif(it, c.r, 1 - c.r);
+            c.y = fs_si_unif(it, c.r, 1 - c.r);
+            int ok = 1;
+            for (int j = 0; j < placed && ok; j++) {
+                float dx = c.x - o[j].x, dy = c.y - o[j].y, d = c.r + o[j].r;
+                ok = dx * dx + dy * dy > 0.8f * d * d;
+            }
+            if (ok) {
+                o[placed++] = c;
+                break;
+            }
+        }
+    }
+    return placed;
+}
+
+static void render(fs_synth_item *it, const cobj *o, int n)
+{
+    fs_rgb a = {(uint8_t)fs_si_range(it, 150, 235), (uint8_t)fs_si_range(it, 150, 235),
+                (uint8_t)fs_si_range(it, 150, 235)};
+    fs_rgb b = {(uint8_t)fs_si_range(it, 120, 220), (uint8_t)fs_si_range(it, 120, 220),
+                (uint8_t)fs_si_range(it, 120, 220)};
+    fs_canvas_gradient(&it->img, a, b);
+    int outline = fs_si_below(it, 2);
+    for (int i = 0; i < n; i++) {
+        fs_rgb c = fs_colours[o[i].colour];
+        if (outline) fs_draw_shape_outlined(&it->img, o[i].shape, o[i].x, o[i].y, o[i].r, c,
+                                            (fs_rgb){30, 30, 30}, 0.03f);
+        else fs_draw_shape(&it->img, o[i].shape, o[i].x, o[i].y, o[i].r, c);
+    }
+    fs_canvas_noise(&it->img, it->rng, 8);
+}
+
+static int count(const cobj *o, int n, int shape, int colour)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += (shape < 0 || o[i].shape == shape) && (colour < 0 || o[i].colour == colour);
+    return k;
+}
+
+static void caption(fs_synth_item *it, const cobj *o, int n, char *out, size_t len)
+{
+    static const char *const prefix[] = {"a photo of", "a picture of", "an image of",
+                                         "a drawing of"};
+    int seen[FS_N_SHAPES][FS_N_COLOURS] = {{0}}, groups = 0;
+    char items[8][64];
+    for (int i = 0; i < n; i++) {
+        int s = o[i].shape, c = o[i].colour;
+        if (seen[s][c]++) continue;
+        int k = count(o, n, s, c);
+        const char *art = k > 1 ? fs_si_number_word(k) : c == FS_COL_ORANGE ? "an" : "a";
+        snprintf(items[groups++], 64, "%s %s %s", art, fs_colour_names[c],
+                 k > 1 ? fs_shape_plurals[s] : fs_shape_names[s]);
+    }
+    int l = snprintf(out, len, "%s ", prefix[fs_si_below(it, 4)]);
+    for (int g = 0; g < groups && l > 0 && (size_t)l < len; g++)
+        l += snprintf(out + l, len - (size_t)l, "%s%s", g == 0 ? "" : g == groups - 1 ? " and " : ", ",
+                      items[g]);
+    if (l > 0 && (size_t)l < len) snprintf(out + l, len - (size_t)l, ".");
+}
+
+static void make_text(fs_synth_item *it, const cobj *o, int n, char *out, size_t len)
+{
+    int kind = fs_si_below(it, 6);
+    const cobj *t = &o[fs_si_below(it, n)];
+    if (kind == 1 && count(o, n, t->shape, -1) == 1) {
+        snprintf(out, len, "question: what colour is the %s? answer: %s", fs_shape_names[t->shape],
+                 fs_colour_names[t->colour]);
+    } else if (kind == 2) {
+        int k = count(o, n, t->shape, -1);
+        snprintf(out, len, "question: how many %s are there? answer: %s", fs_shape_plurals[t->shape],
+                 fs_si_number_word(k));
+    } else if (kind == 3) {
+        int s = fs_si_below(it, FS_N_SHAPES), c = fs_si_below(it, FS_N_COLOURS);
+        if (fs_si_below(it, 2)) s = t->shape, c = t->colour; /* half the time: one that is there */
+        snprintf(out, len, "question: is there a %s %s? answer: %s", fs_colour_names[c],
+                 fs_shape_names[s], count(o, n, s, c) ? "yes" : "no");
+    } else if (kind == 4 && count(o, n, t->shape, t->colour) == 1 && (t->x < 0.4f || t->x > 0.6f)) {
+        snprintf(out, len, "question: where is the %s %s? answer: on the %s",
+                 fs_colour_names[t->colour], fs_shape_names[t->shape], t->x < 0.4f ? "left" : "right");
+    } else {
+        caption(it, o, n, out, len);
+    }
+}
+
+int fs_synth_captions(uint64_t seed, int n, int image_size, float **pixels_out, char ***texts_out)
+{
+    *pixels_out = NULL;
+    *texts_out = NULL;
+    if (n < 1 || image_size < 8 || image_size > 1024)
+        return fs_fail("fs_synth_captions: bad arguments (n=%d, image_size=%d)", n, image_size);
+    size_t per = (size_t)3 * image_size * image_size;
+    float *pix = malloc((size_t)n * per * sizeof *pix);
+    char **texts = calloc((size_t)n, sizeof *texts);
+    fs_rng rng = fs_rng_seed(seed ^ 0x63617074696f6e73ull); /* "captions" */
+    fs_synth_item it = {.rng = &rng};
+    if (!pix || !texts || fs_canvas_init(&it.img, image_size)) goto oom;
+    for (int i = 0; i < n; i++) {
+        cobj o[4];
+        int k = place(&it, o, fs_si_range(&it, 1, 4));
+        render(&it, o, k);
+        fs_rgb_to_clip(it.img.px, image_size, pix + (size_t)i * per);
+        char buf[256];
+        make_text(&it, o, k, buf, sizeof buf);
+        if (!(texts[i] = strdup(buf))) goto oom;
+    }
+    fs_canvas_free(&it.img);
+    *pixels_out = pix;
+    *texts_out = texts;
+    return 0;
+oom:
+    fs_canvas_free(&it.img);
+    for (int i = 0; texts && i < n; i++) free(texts[i]);
+    free(texts);
+    free(pix);
+    return fs_fail("fs_synth_captions: out of memory for %d images of %dx%d", n, image_size,
+                   image_size);
+}

@@ -1,0 +1,49 @@
+/* From a dataset directory (fedsim-mcqa-1, datasets/README.md) to the
+ * in-memory fs_task the simulator consumes: LLaVA-1.5 prompts tokenised with
+ * the model's vocabulary, the <image> placeholder expanded to the model's
+ * image tokens, images decoded and CLIP-normalised, categories made dense. */
+#ifndef FEDSIM_TASK_BUILDER_H
+#define FEDSIM_TASK_BUILDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sim/fed/task.h"
+#include "sim/model/mllm.h"
+#include "sim/model/tokenizer.h"
+
+/* Prompt template (context omitted when empty, "<image>\n" for text-only items):
+ *   USER: <image>\n{context} {question} Options: (A) {c0} (B) {c1} ... ASSISTANT: Answer:
+ * tokenised with <s> prepended; the answer is the next token, a choice letter. */
+#define FS_PROMPT_USER "USER:"
+#define FS_PROMPT_OPTIONS "Options:"
+#define FS_PROMPT_ASSISTANT "ASSISTANT: Answer:"
+
+/* Formats the prompt text of one example into buf (before tokenisation).
+ * Returns the length needed (like snprintf). */
+size_t fs_prompt_format(char *buf, size_t len, const char *context, const char *question,
+                        const char *const *choices, int n_choices, int with_image);
+
+/* Loads dataset_dir into out. partition_key: "category", "skill" or "subject"
+ * (NULL = "category"): the example field that becomes fs_sample.category.
+ * Checks the vocabulary against the model (size, <image> id, <pad> id) and
+ * the images against cfg.v_image_size. 0, or -1 + fs_last_error() naming the
+ * file (and line) of the problem; out is zeroed on failure. */
+int fs_task_load(const char *dataset_dir, const fs_tokenizer *tok, const fs_mllm *m,
+                 const char *partition_key, fs_task *out);
+
+/* Moves every sample of src into dst (src is emptied and freed), tagging them
+ * with source = source_id; images are appended, category names merged (sorted)
+ * and both tasks' category ids remapped. dst may be zero-initialised (it then
+ * adopts src). Both tasks must come from the same tokenizer and image size and
+ * still hold their pixels. 0 or -1 (dst and src unchanged on failure). */
+int fs_task_concat(fs_task *dst, fs_task *src, int source_id);
+
+/* Makes sure synthetic dataset name ("synth-iconqa" | "synth-scienceqa") with
+ * the given seed and image size (default sizes: 1200 train, 400 test) exists
+ * under cache_dir as <cache_dir>/<name>-s<seed>-i<size>/, generating it
+ * atomically if absent; writes that path into out_dir. 0 or -1. */
+int fs_synth_ensure(const char *name, const char *cache_dir, uint64_t seed, int image_size,
+                    char *out_dir, size_t out_len);
+
+#endif

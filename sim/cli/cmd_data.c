@@ -1,0 +1,211 @@
+/* fedsim data synth NAME --out DIR [...]   writes a synthetic dataset
+ * fedsim data stats DIR                    counts per split and category, choice histogram */
+#include "sim/cli/cmd_data.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "datasets/mcqa_format.h"
+#include "datasets/synth.h"
+#include "sim/io/error.h"
+
+static void data_usage(FILE *f)
+{
+    fprintf(f, "usage: fedsim data <synth|stats> ...\n"
+               "\n"
+               "  synth NAME --out DIR   write a synthetic dataset (synth-iconqa | synth-scienceqa)\n"
+               "  stats DIR              examples per split and category, choice-count and answer histograms\n"
+               "\n"
+               "Run 'fedsim data synth --help' or 'fedsim data stats --help' for details.\n");
+}
+
+static void synth_usage(FILE *f)
+{
+    fprintf(f, "usage: fedsim data synth NAME --out DIR [--seed N] [--image-size S] [--train N] "
+               "[--test N]\n"
+               "\n"
+               "  NAME            synth-iconqa | synth-scienceqa\n"
+               "  --out DIR       output directory (must not exist, or be empty)\n"
+               "  --seed N        random seed (default 0); the same seed gives the same files\n"
+               "  --image-size S  image side in pixels (default %d; must match the model's)\n"
+               "  --train N       training examples (default %d)\n"
+               "  --test N        test examples (default %d)\n"
+               "\n"
+               "The format is described in datasets/README.md.\n",
+            FS_SYNTH_DEFAULT_IMAGE_SIZE, FS_SYNTH_DEFAULT_TRAIN, FS_SYNTH_DEFAULT_TEST);
+}
+
+static void stats_usage(FILE *f)
+{
+    fprintf(f, "usage: fedsim data stats DIR\n"
+               "\n"
+               "  DIR  a dataset directory (dataset.json + examples.jsonl + images/)\n"
+               "\n"
+               "Validates the files and prints examples per split and category, the number of\n"
+               "choices per question and where the correct answer sits (A, B, ...).\n");
+}
+
+static int parse_u64(const char *flag, const char *v, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || *end || end == v || v[0] == '-' || x > max) {
+        fprintf(stderr, "fedsim data: %s expects a non-negative integer up to %llu, got '%s'\n",
+                flag, max, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int cmd_synth(int argc, char **argv)
+{
+    const char *name = NULL, *out = NULL;
+    fs_synth_opts o = fs_synth_defaults();
+    for (int i = 1; i < argc; i++) {
+        unsigned long long v;
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            synth_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--out") && i + 1 < argc) {
+            out = argv[++i];
+        } else if (!strcmp(a, "--seed") && i + 1 < argc) {
+            if (parse_u64(a, argv[++i], ULLONG_MAX, &v)) return 2;
+            o.seed = v;
+        } else if ((!strcmp(a, "--image-size") || !strcmp(a, "--train") || !strcmp(a, "--test")) &&
+                   i + 1 < argc) {
+            if (parse_u64(a, argv[++i], 10000000, &v)) return 2;
+            if (!strcmp(a, "--image-size")) o.image_size = (int)v;
+            else if (!strcmp(a, "--train")) o.n_train = (int)v;
+            else o.n_test = (int)v;
+        } else if (a[0] != '-' && !name) {
+            name = a;
+        } else {
+            fprintf(stderr, "fedsim data synth: unexpected argument '%s'\n\n", a);
+            synth_usage(stderr);
+            return 2;
+        }
+    }
+    if (!name || !out) {
+        fprintf(stderr, "fedsim data synth: %s\n\n", !name ? "NAME is required" : "--out DIR is required");
+        synth_usage(stderr);
+        return 2;
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (fs_synth_generate(name, out, &o)) {
+        fprintf(stderr, "fedsim data synth: %s\n", fs_last_error());
+        return 1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("%s: wrote %d train + %d test examples (%dx%d images, seed %llu) to %s in %.2f s\n",
+           name, o.n_train, o.n_test, o.image_size, o.image_size, (unsigned long long)o.seed, out,
+           (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void print_key_table(const fs_mcqa_dataset *d, const char *key)
+{
+    const char **vals = malloc((size_t)d->n * sizeof *vals);
+    if (!vals) return;
+    int n = 0;
+    for (int i = 0; i < d->n; i++) {
+        const char *v = fs_mcqa_key(&d->ex[i], key);
+        if (v) vals[n++] = v;
+    }
+    if (n == 0) {
+        free(vals);
+        return;
+    }
+    qsort(vals, (size_t)n, sizeof *vals, cmp_str);
+    printf("\n  %-28s %7s %7s\n", key, "train", "test");
+    for (int i = 0; i < n;) {
+        int j = i, tr = 0, te = 0;
+        while (j < n && !strcmp(vals[j], vals[i])) j++;
+        for (int e = 0; e < d->n; e++) {
+            const char *v = fs_mcqa_key(&d->ex[e], key);
+            if (v && !strcmp(v, vals[i])) {
+                if (d->ex[e].split == FS_SPLIT_TRAIN) tr++;
+                else te++;
+            }
+        }
+        printf("  %-28s %7d %7d\n", vals[i], tr, te);
+        i = j;
+    }
+    if (n < d->n) printf("  (%d examples have no %s)\n", d->n - n, key);
+    free(vals);
+}
+
+static int cmd_stats(int argc, char **argv)
+{
+    const char *dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            stats_usage(stdout);
+            return 0;
+        } else if (argv[i][0] != '-' && !dir) {
+            dir = argv[i];
+        } else {
+            fprintf(stderr, "fedsim data stats: unexpected argument '%s'\n\n", argv[i]);
+            stats_usage(stderr);
+            return 2;
+        }
+    }
+    if (!dir) {
+        stats_usage(stderr);
+        return 2;
+    }
+    fs_mcqa_dataset d;
+    if (fs_mcqa_read(dir, &d)) {
+        fprintf(stderr, "fedsim data stats: %s\n", fs_last_error());
+        return 1;
+    }
+    int split[2] = {0}, text_only = 0, nch[FS_MAX_CHOICES + 1] = {0};
+    int ans[FS_MAX_CHOICES + 1][FS_MAX_CHOICES] = {{0}};
+    for (int i = 0; i < d.n; i++) {
+        const fs_mcqa_example *e = &d.ex[i];
+        split[e->split]++;
+        text_only += !e->image;
+        nch[e->n_choices]++;
+        ans[e->n_choices][e->answer]++;
+    }
+    printf("%s: %s (%s), images %dx%d, seed %llu\n", dir, d.name, FS_MCQA_FORMAT, d.image_size,
+           d.image_size, (unsigned long long)d.seed);
+    printf("  examples: %d train, %d test (%d text-only)\n", split[0], split[1], text_only);
+    print_key_table(&d, "category");
+    print_key_table(&d, "skill");
+    print_key_table(&d, "subject");
+    printf("\n  choices  questions  correct answer at A B C ...\n");
+    for (int k = 2; k <= FS_MAX_CHOICES; k++) {
+        if (!nch[k]) continue;
+        printf("  %7d  %9d  ", k, nch[k]);
+        for (int a = 0; a < k; a++) printf(" %c:%-5d", 'A' + a, ans[k][a]);
+        printf("\n");
+    }
+    fs_mcqa_free(&d);
+    return 0;
+}
+
+int fs_cmd_data(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        data_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "synth")) return cmd_synth(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "stats")) return cmd_stats(argc - 1, argv + 1);
+    fprintf(stderr, "fedsim data: unknown subcommand '%s'\n\n", argv[1]);
+    data_usage(stderr);
+    return 2;
+}

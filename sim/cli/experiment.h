@@ -1,0 +1,37 @@
+/* What `fedsim run` and `fedsim sweep` share: loading the model and task a
+ * config names (kept across sweep cells when they do not change), running the
+ * methods of one cell into a results file, and the summary table and plot. */
+#ifndef FEDSIM_EXPERIMENT_H
+#define FEDSIM_EXPERIMENT_H
+
+#include <stdbool.h>
+
+#include "sim/fed/federation.h"
+#include "sim/model/tokenizer.h"
+
+typedef struct {
+    const fs_ops *ops;
+    fs_mllm *model;
+    fs_tokenizer *tok;
+    fs_task task;
+    bool have_task;
+    fs_engine *engine;
+    char model_key[4200], task_key[8600]; /* what is loaded, to reuse across cells */
+    bool quiet;
+} fs_experiment;
+
+/* Loads (or keeps) the model, tokenizer, task and feature cache for cfg. */
+int fs_experiment_prepare(fs_experiment *x, const fs_config *cfg);
+void fs_experiment_free(fs_experiment *x);
+
+/* Runs every method of cfg as cell `cell` into results, skipping methods
+ * already complete there when skip_complete. */
+int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *results,
+                           const char *cell, bool skip_complete);
+
+/* Prints the method x accuracy table of a results file (mean +- std over
+ * seeds when cells differ only by seed) and writes a PNG of accuracy vs round
+ * next to it with gnuplot (skipped with a note when gnuplot is absent). */
+int fs_report(const char *results_path, const char *png_path, bool quiet);
+
+#endif

@@ -1,0 +1,126 @@
+/* Private to sim/io/config*.c: the key table, the resolved-values store that
+ * the YAML walk fills and the emitter reads, and the helpers between them.
+ * See the comment at the top of config.c for how the pieces fit. */
+#ifndef FEDSIM_CONFIG_INTERNAL_H
+#define FEDSIM_CONFIG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "sim/io/config.h"
+
+typedef enum {
+    K_STR,      /* string; max_len; nullable -> "" */
+    K_U64,      /* non-negative integer, 64-bit */
+    K_INT,      /* integer >= imin */
+    K_FLOAT,    /* number with bounds; allow_inf */
+    K_ENUM,     /* one of choices, stored as a string */
+    K_BOOLWORD, /* one of two choices, stored as a bool (choices[1] = true) */
+    K_WORDINT,  /* choices[0] (stored 0) or a positive integer */
+    K_TARGETS,  /* non-empty subset of [image, text] */
+    K_METHODS,  /* list of methods: names or mappings */
+    K_METHOD_NAME,
+    K_SWEEP,    /* mapping dotted-key -> list of scalars */
+} cfg_kind;
+
+typedef struct {
+    const char *key;  /* dotted path relative to the table's root */
+    cfg_kind kind;
+    const char *what; /* what is expected, for messages: "a positive integer" */
+    const char *def;  /* canonical default text; NULL: required (or none) */
+    long imin;
+    double fmin, fmax;
+    bool fmin_open, allow_inf, nullable;
+    size_t max_len;              /* strings: longest accepted length */
+    const char *const *choices;  /* NULL-terminated */
+    int method;                  /* method parameters: the fs_method_kind it belongs to */
+    size_t offset;               /* field in fs_config / fs_method_cfg */
+} cfg_leaf;
+
+/* Top-level keys, in emission order (sections contiguous). */
+enum {
+    L_NAME, L_SEED, L_MODEL_PATH,
+    L_DATASET, L_ROOT, L_CLIENTS, L_ALPHA, L_PKEY, L_MIN_SAMPLES, L_MAX_TRAIN,
+    L_ROUNDS, L_PARTICIPATION, L_LOCAL_EPOCHS, L_BATCH, L_EVAL_EVERY, L_OPTIMIZER, L_LR, L_WD,
+    L_RANK, L_ADAPTER_ALPHA, L_TARGETS,
+    L_METHODS,
+    L_BACKEND, L_GPUS, L_THREADS,
+    L_OUTPUT_DIR, L_CHECKPOINT,
+    L_SWEEP,
+    L_COUNT
+};
+/* Keys of one methods entry. */
+enum { MP_NAME, MP_MU, MP_DPA_EPOCHS, MP_TOP_K, MP_FISHER_SAMPLES, MP_FISHER_LABELS, MP_COUNT };
+
+extern const cfg_leaf cfg_top[L_COUNT];
+extern const cfg_leaf cfg_mparam[MP_COUNT];
+extern const char *const cfg_method_names[FS_METHOD_COUNT + 1];
+
+typedef struct {
+    fs_method_kind kind;
+    int line;                 /* 0: not from the file */
+    char *param[MP_COUNT];    /* canonical texts (MP_NAME unused); NULL: default */
+    int pline[MP_COUNT];
+} cfg_method;
+
+/* What the YAML walk and the overrides resolve, as canonical texts. */
+typedef struct {
+    char *text[L_COUNT]; /* NULL: absent (default applies) */
+    int line[L_COUNT];   /* where it was set in the file; 0: not from the file */
+    cfg_method methods[FS_MAX_METHODS];
+    int n_methods;
+    fs_sweep_axis sweep[FS_MAX_SWEEP_KEYS];
+    int sweep_line[FS_MAX_SWEEP_KEYS];
+    int n_sweep;
+    int top_line;   /* line of the top-level mapping */
+    int model_line; /* line of `model:`, 0 if absent */
+} cfg_values;
+
+/* What an override / sweep key names. */
+typedef struct {
+    int leaf;   /* L_* (methods: L_METHODS), or -1 for a method parameter */
+    int method; /* method parameter: fs_method_kind */
+    int mparam; /* method parameter: MP_* */
+} cfg_keyref;
+
+/* ---- config_schema.c ---- */
+/* Validates one scalar (or comma list for list kinds) against a leaf; on
+ * success *canon gets a malloc'd canonical text. On failure why gets
+ * "expected ..., got '...'" and -1 is returned. */
+int cfg_check(const cfg_leaf *l, const char *text, bool is_null, char **canon, char *why,
+              size_t why_size);
+/* Index of name in a NULL-terminated list, or -1. */
+int cfg_choice(const char *const *choices, const char *name);
+/* The candidate closest to word within edit distance 2, or NULL. */
+const char *cfg_closest(const char *word, const char *const *candidates, int n);
+/* cfg_closest, else the one candidate containing word (or contained in it), or NULL. */
+const char *cfg_suggest(const char *word, const char *const *candidates, int n);
+/* Resolves a dotted override key; -1 with why ("unknown key (did you mean ...)"). */
+int cfg_resolve_key(const char *key, cfg_keyref *ref, char *why, size_t why_size);
+/* Shortest text that reads back as exactly x ("inf" for infinity). */
+void cfg_format_double(double x, char *buf, size_t size);
+/* 'text' shortened for messages (static per-thread buffer). */
+const char *cfg_quote(const char *text);
+void cfg_values_free(cfg_values *v);
+/* Fills every absent value with its default (all seven methods when none). -1 on OOM. */
+int cfg_values_defaults(cfg_values *v);
+/* The values of a config, for emitting it (-1 on OOM or an unprintable field). */
+int cfg_values_from_config(const fs_config *c, cfg_values *v);
+/* Replaces the methods list by a canonical "a,b" list; listed methods keep their parameters. */
+void cfg_relist_methods(cfg_values *v, const char *canon);
+/* Applies a resolved override to the values (methods lists keep known parameters). */
+int cfg_apply(cfg_values *v, const cfg_keyref *ref, const char *value, const char *label);
+
+/* ---- config_yaml.c ---- */
+/* Parses YAML text with libyaml and walks it against the key table (stage 1
+ * of loading): every structural, key and value error is reported here with
+ * name:line. v must be zeroed; on failure the caller frees it. */
+int cfg_walk_yaml(const char *text, size_t len, const char *name, cfg_values *v);
+
+/* ---- config_emit.c ---- */
+/* YAML text of the values (malloc'd, NUL-terminated). for_cyaml: the
+ * normalised document libcyaml loads (every method parameter, words as 0,
+ * null as ""); otherwise the human form of fs_config_to_yaml. */
+char *cfg_emit(const cfg_values *v, bool for_cyaml, size_t *len);
+
+#endif

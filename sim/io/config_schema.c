@@ -1,0 +1,452 @@
+/* The key table of the configuration file and the value checks every input
+ * path shares: the YAML walk, --set overrides, sweep values and
+ * fs_config_set all validate a value with cfg_check against the same leaf,
+ * so a value is accepted or rejected (with the same words) wherever it comes
+ * from. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sim/io/config_internal.h"
+#include "sim/io/error.h"
+
+const char *const cfg_method_names[FS_METHOD_COUNT + 1] = {
+    "fedavg", "fedprox", "feddpa_f", "fednano", "fednano_ef", "centralized", "local", NULL};
+
+const char *fs_method_name(fs_method_kind k)
+{
+    return (unsigned)k < FS_METHOD_COUNT ? cfg_method_names[k] : "?";
+}
+
+static const char *const datasets[] = {"synth-iconqa", "synth-scienceqa", "scienceqa", "iconqa",
+                                       "mix", NULL};
+static const char *const optimizers[] = {"adamw", "sgd", NULL};
+static const char *const backends[] = {"auto", "cpu", "cuda", NULL};
+static const char *const word_all[] = {"all", NULL};
+static const char *const word_auto[] = {"auto", NULL};
+static const char *const targets[] = {"image", "text", NULL};
+static const char *const labels[] = {"sampled", "expected", NULL};
+
+#define OFF(f) offsetof(fs_config, f)
+#define STR(k, f, d, w) {.key = k, .kind = K_STR, .what = w, .def = d, .max_len = sizeof(((fs_config *)0)->f) - 1, .offset = OFF(f)}
+#define INT(k, f, d, lo, w) {.key = k, .kind = K_INT, .what = w, .def = d, .imin = lo, .offset = OFF(f)}
+#define FLT(k, f, d, lo, open, hi, w) {.key = k, .kind = K_FLOAT, .what = w, .def = d, .fmin = lo, .fmin_open = open, .fmax = hi, .offset = OFF(f)}
+#define ENUM(k, f, d, ch, w) {.key = k, .kind = K_ENUM, .what = w, .def = d, .choices = ch, .max_len = sizeof(((fs_config *)0)->f) - 1, .offset = OFF(f)}
+
+const cfg_leaf cfg_top[L_COUNT] = {
+    [L_NAME] = STR("name", name, NULL, "a non-empty name without '/' (used for result files)"),
+    [L_SEED] = {.key = "seed", .kind = K_U64, .what = "a non-negative integer", .def = "0", .offset = OFF(seed)},
+    [L_MODEL_PATH] = STR("model.path", model_path, NULL, "the path of the model directory (e.g. models/tiny-llava)"),
+    [L_DATASET] = ENUM("data.dataset", dataset, "synth-iconqa", datasets,
+                       "one of synth-iconqa | synth-scienceqa | scienceqa | iconqa | mix"),
+    [L_ROOT] = {.key = "data.root", .kind = K_STR, .what = "a directory or null", .def = "",
+                .nullable = true, .max_len = sizeof(((fs_config *)0)->data_root) - 1, .offset = OFF(data_root)},
+    [L_CLIENTS] = INT("data.partition.clients", clients, "5", 1, "a positive integer"),
+    [L_ALPHA] = {.key = "data.partition.dirichlet_alpha", .kind = K_FLOAT,
+                 .what = "a positive number or inf (IID)", .def = "0.5", .fmin = 0, .fmin_open = true,
+                 .fmax = INFINITY, .allow_inf = true, .offset = OFF(dirichlet_alpha)},
+    [L_PKEY] = STR("data.partition.key", partition_key, "category",
+                   "a non-empty category key (e.g. category, skill, subject)"),
+    [L_MIN_SAMPLES] = INT("data.partition.min_samples", min_samples_per_client, "2", 0, "a non-negative integer"),
+    [L_MAX_TRAIN] = INT("data.max_train_samples", max_train_samples, "0", 0, "a non-negative integer (0 = all)"),
+    [L_ROUNDS] = INT("federation.rounds", rounds, "10", 1, "a positive integer"),
+    [L_PARTICIPATION] = FLT("federation.participation", participation, "1", 0, true, 1,
+                            "a fraction in (0, 1]"),
+    [L_LOCAL_EPOCHS] = INT("federation.local_epochs", local_epochs, "1", 1, "a positive integer"),
+    [L_BATCH] = INT("federation.batch_size", batch_size, "16", 1, "a positive integer"),
+    [L_EVAL_EVERY] = INT("federation.eval_every", eval_every, "1", 1, "a positive integer"),
+    [L_OPTIMIZER] = ENUM("federation.optimizer.name", optimizer, "adamw", optimizers, "one of adamw | sgd"),
+    [L_LR] = FLT("federation.optimizer.lr", lr, "0.002", 0, true, INFINITY, "a positive number"),
+    [L_WD] = FLT("federation.optimizer.weight_decay", weight_decay, "0", 0, false, INFINITY,
+                 "a non-negative number"),
+    [L_RANK] = INT("adapter.rank", rank, "16", 1, "a positive integer"),
+    [L_ADAPTER_ALPHA] = FLT("adapter.alpha", adapter_alpha, "32", 0, true, INFINITY, "a positive number"),
+    [L_TARGETS] = {.key = "adapter.targets", .kind = K_TARGETS, .choices = targets, .def = "image,text",
+                   .what = "a non-empty list drawn from [image, text]"},
+    [L_METHODS] = {.key = "methods", .kind = K_METHODS, .choices = cfg_method_names,
+                   .what = "a non-empty list of methods (fedavg | fedprox | feddpa_f | fednano | "
+                           "fednano_ef | centralized | local)"},
+    [L_BACKEND] = ENUM("runtime.backend", backend, "auto", backends, "one of auto | cpu | cuda"),
+    [L_GPUS] = {.key = "runtime.gpus", .kind = K_WORDINT, .choices = word_all, .def = "all",
+                .what = "all or a positive integer", .offset = OFF(gpus)},
+    [L_THREADS] = {.key = "runtime.threads", .kind = K_WORDINT, .choices = word_auto, .def = "auto",
+                   .what = "auto or a positive integer", .offset = OFF(threads)},
+    [L_OUTPUT_DIR] = STR("output.dir", output_dir, "results", "a non-empty directory path"),
+    [L_CHECKPOINT] = INT("output.checkpoint_every", checkpoint_every, "0", 0,
+                         "a non-negative integer (0 = never)"),
+    [L_SWEEP] = {.key = "sweep", .kind = K_SWEEP,
+                 .what = "a mapping from dotted keys to non-empty lists of values"},
+};
+
+#define MOFF(f) offsetof(fs_method_cfg, f)
+const cfg_leaf cfg_mparam[MP_COUNT] = {
+    [MP_NAME] = {.key = "name", .kind = K_METHOD_NAME, .choices = cfg_method_names, .method = -1,
+                 .what = "one of fedavg | fedprox | feddpa_f | fednano | fednano_ef | centralized | local"},
+    [MP_MU] = {.key = "mu", .kind = K_FLOAT, .what = "a non-negative number", .def = "0.01", .fmin = 0,
+               .fmax = INFINITY, .method = FS_METHOD_FEDPROX, .offset = MOFF(mu)},
+    [MP_DPA_EPOCHS] = {.key = "local_epochs", .kind = K_INT, .what = "a positive integer", .def = "1",
+                       .imin = 1, .method = FS_METHOD_FEDDPA_F, .offset = MOFF(dpa_local_epochs)},
+    [MP_TOP_K] = {.key = "top_k", .kind = K_INT, .what = "a positive integer", .def = "5", .imin = 1,
+                  .method = FS_METHOD_FEDDPA_F, .offset = MOFF(top_k)},
+    [MP_FISHER_SAMPLES] = {.key = "fisher.samples", .kind = K_INT, .what = "a positive integer",
+                           .def = "64", .imin = 1, .method = FS_METHOD_FEDNANO, .offset = MOFF(fisher_samples)},
+    [MP_FISHER_LABELS] = {.key = "fisher.labels", .kind = K_BOOLWORD, .what = "one of sampled | expected",
+                          .def = "sampled", .choices = labels, .method = FS_METHOD_FEDNANO,
+                          .offset = MOFF(fisher_expected)},
+};
+
+const char *cfg_quote(const char *text)
+{
+    static _Thread_local char buf[96];
+    size_t n = strlen(text);
+    if (n < 80) {
+        snprintf(buf, sizeof buf, "%s", text);
+    } else {
+        snprintf(buf, sizeof buf, "%.72s...", text);
+    }
+    for (char *p = buf; *p; p++)
+        if ((unsigned char)*p < 32) *p = '?'; /* keep messages on one line */
+    return buf;
+}
+
+int cfg_choice(const char *const *choices, const char *name)
+{
+    for (int i = 0; choices && choices[i]; i++)
+        if (!strcmp(choices[i], name)) return i;
+    return -1;
+}
+
+/* Optimal-string-alignment distance (a transposition counts as one edit), capped at 3. */
+static int edit_distance(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 64 || m > 64) return 3;
+    if ((n > m ? n - m : m - n) > 2) return 3;
+    int d[65][65];
+    for (size_t i = 0; i <= n; i++) d[i][0] = (int)i;
+    for (size_t j = 0; j <= m; j++) d[0][j] = (int)j;
+    for (size_t i = 1; i <= n; i++)
+        for (size_t j = 1; j <= m; j++) {
+            int cost = a[i - 1] != b[j - 1];
+            int v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v) v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[n][m] > 3 ? 3 : d[n][m];
+}
+
+const char *cfg_closest(const char *word, const char *const *candidates, int n)
+{
+    const char *best = NULL;
+    int best_d = 3;
+    for (int i = 0; i < n && candidates[i]; i++) {
+        int d = edit_distance(word, candidates[i]);
+        /* a 2-letter key is "2 edits" from anything of length 2: require the
+         * suggestion to keep at least one letter of the candidate */
+        if (d < best_d && (size_t)d < strlen(candidates[i])) best = candidates[i], best_d = d;
+    }
+    return best;
+}
+
+const char *cfg_suggest(const char *word, const char *const *candidates, int n)
+{
+    const char *s = cfg_closest(word, candidates, n);
+    if (s || strlen(word) < 3) return s;
+    for (int i = 0; i < n && candidates[i]; i++) /* "alpha" -> "dirichlet_alpha", if unique */
+        if (strstr(candidates[i], word) || strstr(word, candidates[i])) {
+            if (s) return NULL;
+            s = candidates[i];
+        }
+    return s;
+}
+
+void cfg_format_double(double x, char *buf, size_t size)
+{
+    if (isinf(x)) {
+        snprintf(buf, size, x > 0 ? "inf" : "-inf");
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x) return;
+    }
+}
+
+static bool parse_long(const char *s, long *out, bool *too_big)
+{
+    const char *p = s;
+    *too_big = false;
+    if (*p == '+' || *p == '-') p++;
+    if (!isdigit((unsigned char)*p)) return false;
+    for (const char *q = p; *q; q++)
+        if (!isdigit((unsigned char)*q)) return false;
+    errno = 0;
+    long v = strtol(s, NULL, 10);
+    if (errno == ERANGE || v > INT_MAX || v < INT_MIN) *too_big = true;
+    *out = v;
+    return true;
+}
+
+static bool is_inf_word(const char *s)
+{
+    if (*s == '+') s++;
+    if (*s == '.') s++;
+    return !strcasecmp(s, "inf") || !strcasecmp(s, "infinity");
+}
+
+static void choice_hint(const char *const *choices, const char *got, char *buf, size_t size)
+{
+    int n = 0;
+    while (choices[n]) n++;
+    const char *s = cfg_closest(got, choices, n);
+    if (s)
+        snprintf(buf, size, " (did you mean '%s'?)", s);
+    else
+        buf[0] = 0;
+}
+
+/* Comma list "a,b" or "[a, b]" -> canonical "a,b", every item one of choices, no duplicates. */
+static int check_list(const cfg_leaf *l, const char *text, char **canon, char *why, size_t n)
+{
+    size_t len = strlen(text);
+    const char *s = text, *e = text + len;
+    while (s < e && isspace((unsigned char)*s)) s++;
+    while (e > s && isspace((unsigned char)e[-1])) e--;
+    if (s < e && *s == '[' && e[-1] == ']') s++, e--;
+    char *out = malloc(len + 1);
+    if (!out) return snprintf(why, n, "out of memory"), -1;
+    out[0] = 0;
+    int items = 0;
+    bool seen[FS_METHOD_COUNT + 1] = {0};
+    while (s < e) {
+        const char *c = memchr(s, ',', (size_t)(e - s));
+        const char *ie = c ? c : e, *is = s;
+        s = c ? c + 1 : e;
+        while (is < ie && isspace((unsigned char)*is)) is++;
+        while (ie > is && isspace((unsigned char)ie[-1])) ie--;
+        char item[64];
+        if (ie - is >= (long)sizeof item) {
+            snprintf(why, n, "expected %s, got '%s'", l->what, cfg_quote(text));
+            return free(out), -1;
+        }
+        memcpy(item, is, (size_t)(ie - is));
+        item[ie - is] = 0;
+        if (!item[0] && !c && !items) break; /* "" or "[]" */
+        int k = cfg_choice(l->choices, item);
+        if (k < 0) {
+            char hint[96];
+            choice_hint(l->choices, item, hint, sizeof hint);
+            snprintf(why, n, "expected %s, got '%s'%s", l->what, cfg_quote(item), hint);
+            return free(out), -1;
+        }
+        if (seen[k]) {
+            snprintf(why, n, "'%s' is listed twice", item);
+            return free(out), -1;
+        }
+        if (l->kind == K_METHODS && items == FS_MAX_METHODS) {
+            snprintf(why, n, "too many methods (at most %d)", FS_MAX_METHODS);
+            return free(out), -1;
+        }
+        seen[k] = true;
+        if (items++) strcat(out, ",");
+        strcat(out, item);
+    }
+    if (!items) {
+        snprintf(why, n, "expected %s, got an empty list", l->what);
+        return free(out), -1;
+    }
+    *canon = out;
+    return 0;
+}
+
+int cfg_check(const cfg_leaf *l, const char *text, bool is_null, char **canon, char *why,
+              size_t n)
+{
+    char buf[64];
+    const char *c = text;
+    *canon = NULL;
+    if (is_null && !(l->kind == K_STR && l->nullable)) {
+        snprintf(why, n, "expected %s, got nothing (null)", l->what);
+        return -1;
+    }
+    switch (l->kind) {
+    case K_STR: {
+        if (is_null) {
+            c = "";
+            break;
+        }
+        size_t len = strlen(text);
+        if (!len && !l->nullable) return snprintf(why, n, "expected %s, got an empty string", l->what), -1;
+        if (len > l->max_len)
+            return snprintf(why, n, "too long (%zu characters; at most %zu): '%s'", len, l->max_len,
+                            cfg_quote(text)), -1;
+        for (const char *p = text; *p; p++)
+            if ((unsigned char)*p < 32 || (l == &cfg_top[L_NAME] && *p == '/'))
+                return snprintf(why, n, "expected %s, got '%s'", l->what, cfg_quote(text)), -1;
+        break;
+    }
+    case K_U64: {
+        const char *p = text[0] == '+' ? text + 1 : text;
+        bool ok = *p != 0;
+        for (const char *q = p; *q; q++) ok = ok && isdigit((unsigned char)*q);
+        if (!ok) return snprintf(why, n, "expected %s, got '%s'", l->what, cfg_quote(text)), -1;
+        errno = 0;
+        unsigned long long v = strtoull(p, NULL, 10);
+        if (errno == ERANGE)
+            return snprintf(why, n, "expected %s below 2^64, got '%s'", l->what, cfg_quote(text)), -1;
+        snprintf(buf, sizeof buf, "%llu", v);
+        c = buf;
+        break;
+    }
+    case K_INT:
+    case K_WORDINT: {
+        if (l->kind == K_WORDINT && !strcmp(text, l->choices[0])) break;
+        long v;
+        bool big;
+        if (!parse_long(text, &v, &big) || big || v < (l->kind == K_WORDINT ? 1 : l->imin))
+            return snprintf(why, n, "expected %s, got '%s'%s", l->what, cfg_quote(text),
+                            big ? " (too large)" : ""), -1;
+        snprintf(buf, sizeof buf, "%ld", v);
+        c = buf;
+        break;
+    }
+    case K_FLOAT: {
+        double v;
+        if (is_inf_word(text)) {
+            v = INFINITY;
+        } else {
+            char *end;
+            errno = 0;
+            v = strtod(text, &end);
+            bool bad = !text[0] || *end || isspace((unsigned char)text[0]) || isnan(v);
+            if (!bad && (isinf(v) || errno == ERANGE) && v != 0)
+                return snprintf(why, n, "expected %s, got '%s' (out of range)", l->what,
+                                cfg_quote(text)), -1;
+            if (bad) return snprintf(why, n, "expected %s, got '%s'", l->what, cfg_quote(text)), -1;
+        }
+        bool ok = l->fmin_open ? v > l->fmin : v >= l->fmin;
+        ok = ok && (isinf(v) ? l->allow_inf && v > 0 : v <= l->fmax);
+        if (!ok) return snprintf(why, n, "expected %s, got '%s'", l->what, cfg_quote(text)), -1;
+        cfg_format_double(v + 0.0, buf, sizeof buf); /* + 0.0: -0 reads as 0 */
+        c = buf;
+        break;
+    }
+    case K_ENUM:
+    case K_BOOLWORD:
+    case K_METHOD_NAME:
+        if (cfg_choice(l->choices, text) < 0) {
+            char hint[96];
+            choice_hint(l->choices, text, hint, sizeof hint);
+            return snprintf(why, n, "expected %s, got '%s'%s", l->what, cfg_quote(text), hint), -1;
+        }
+        break;
+    case K_TARGETS:
+    case K_METHODS:
+        return check_list(l, text, canon, why, n);
+    case K_SWEEP:
+        return snprintf(why, n, "the sweep section cannot be set from a single value"), -1;
+    }
+    *canon = strdup(c);
+    if (!*canon) return snprintf(why, n, "out of memory"), -1;
+    return 0;
+}
+
+int cfg_resolve_key(const char *key, cfg_keyref *ref, char *why, size_t n)
+{
+    *ref = (cfg_keyref){.leaf = -1, .method = -1, .mparam = -1};
+    for (int i = 0; i < L_COUNT; i++)
+        if (i != L_SWEEP && !strcmp(key, cfg_top[i].key)) return ref->leaf = i, 0;
+    if (!strncmp(key, "sweep", 5) && (key[5] == 0 || key[5] == '.'))
+        return snprintf(why, n, "the sweep section cannot be overridden"), -1;
+    if (!strncmp(key, "methods.", 8)) {
+        const char *m = key + 8, *dot = strchr(m, '.');
+        char name[32];
+        size_t mlen = dot ? (size_t)(dot - m) : strlen(m);
+        snprintf(name, sizeof name, "%.*s", (int)(mlen < 31 ? mlen : 31), m);
+        int k = cfg_choice(cfg_method_names, name);
+        if (k < 0 || mlen >= sizeof name) {
+            char hint[96];
+            choice_hint(cfg_method_names, name, hint, sizeof hint);
+            return snprintf(why, n, "unknown method '%s' in the key%s; method parameters are set as "
+                            "methods.<method>.<parameter>, e.g. methods.fedprox.mu",
+                            cfg_quote(name), hint), -1;
+        }
+        const char *param = dot ? dot + 1 : "";
+        for (int p = 1; p < MP_COUNT; p++) {
+            if (strcmp(param, cfg_mparam[p].key)) continue;
+            if (cfg_mparam[p].method != k)
+                return snprintf(why, n, "%s has no parameter '%s' (%s belongs to %s)", name, param,
+                                param, cfg_method_names[cfg_mparam[p].method]), -1;
+            ref->method = k, ref->mparam = p;
+            return 0;
+        }
+        char list[160] = "";
+        const char *cands[MP_COUNT];
+        int nc = 0;
+        for (int p = 1; p < MP_COUNT; p++)
+            if (cfg_mparam[p].method == k) {
+                cands[nc++] = cfg_mparam[p].key;
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", nc > 1 ? ", " : "",
+                         cfg_mparam[p].key);
+            }
+        const char *s = cfg_closest(param, cands, nc);
+        if (s) return snprintf(why, n, "unknown key (did you mean 'methods.%s.%s'?)", name, s), -1;
+        if (!nc) return snprintf(why, n, "unknown key (%s has no parameters)", name), -1;
+        return snprintf(why, n, "unknown key (%s takes: %s)", name, list), -1;
+    }
+    /* A section named as a whole ("data", "federation.optimizer")? */
+    size_t klen = strlen(key);
+    for (int i = 0; i < L_COUNT; i++)
+        if (!strncmp(cfg_top[i].key, key, klen) && cfg_top[i].key[klen] == '.')
+            return snprintf(why, n, "'%s' is a section, not a value; set one of its keys, e.g. %s",
+                            cfg_quote(key), cfg_top[i].key), -1;
+    /* A key of a known section: suggest or list that section's keys. */
+    const char *dot = strrchr(key, '.');
+    if (dot) {
+        size_t plen = (size_t)(dot - key);
+        const char *cands[L_COUNT];
+        char list[400] = "";
+        int nc = 0;
+        for (int i = 0; i < L_COUNT; i++) {
+            const char *k = cfg_top[i].key;
+            if (strncmp(k, key, plen) || k[plen] != '.' || strchr(k + plen + 1, '.')) continue;
+            cands[nc++] = k + plen + 1;
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", nc > 1 ? ", " : "", k + plen + 1);
+        }
+        if (nc) {
+            const char *s = cfg_suggest(dot + 1, cands, nc);
+            if (s)
+                return snprintf(why, n, "unknown key (did you mean '%.*s.%s'?)", (int)plen, key, s), -1;
+            /* close to a whole dotted key elsewhere? (below) otherwise list this section */
+            const char *all[L_COUNT];
+            int na = 0;
+            for (int i = 0; i < L_COUNT; i++)
+                if (i != L_SWEEP) all[na++] = cfg_top[i].key;
+            if (!cfg_closest(key, all, na))
+                return snprintf(why, n, "unknown key (%.*s has: %s)", (int)plen, key, list), -1;
+        }
+    }
+    /* Closest of every settable key. */
+    const char *cands[L_COUNT + MP_COUNT];
+    char mkeys[MP_COUNT][64];
+    int nc = 0;
+    for (int i = 0; i < L_COUNT; i++)
+        if (i != L_SWEEP) cands[nc++] = cfg_top[i].key;
+    for (int p = 1; p < MP_COUNT; p++) {
+        snprintf(mkeys[p], sizeof mkeys[p], "methods.%s.%s", cfg_method_names[cfg_mparam[p].method],
+                 cfg_mparam[p].key);
+        cands[nc++] = mkeys[p];
+    }
+    const char *s = cfg_closest(key, cands, nc);
+    if (s) return snprintf(why, n, "unknown key (did you mean '%s'?)", s), -1;
+    return snprintf(why, n, "unknown key (see configs/example.yaml for every key)"), -1;
+}

@@ -1,0 +1,414 @@
+/* Stage 1 of loading: libyaml's document tree (which knows every node's line)
+ * walked against the key table. Structure, unknown and duplicate keys, and
+ * every value are checked here, so each error names file:line and the
+ * dotted key; the walk records canonical texts in cfg_values. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "sim/io/config_internal.h"
+#include "sim/io/error.h"
+
+typedef struct {
+    const char *name;
+    yaml_document_t *doc;
+    cfg_values *v;
+} walker;
+
+#define KEYMAX 256
+
+static int line_of(const yaml_node_t *n) { return (int)n->start_mark.line + 1; }
+
+static bool is_null(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
+    const char *s = (const char *)n->data.scalar.value;
+    return !s[0] || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
+}
+
+static const char *scalar(const yaml_node_t *n) { return (const char *)n->data.scalar.value; }
+
+/* "a mapping", "a list", "nothing (null)" or "'text'", for "expected X, got Y". */
+static const char *describe(const yaml_node_t *n, char *buf, size_t size)
+{
+    if (n->type == YAML_MAPPING_NODE) return "a mapping";
+    if (n->type == YAML_SEQUENCE_NODE) return "a list";
+    if (is_null(n)) return "nothing (null)";
+    snprintf(buf, size, "'%s'", cfg_quote(scalar(n)));
+    return buf;
+}
+
+static int fail_at(walker *w, const yaml_node_t *n, const char *key, const char *fmt, ...)
+    FS_PRINTF(4, 5);
+static int fail_at(walker *w, const yaml_node_t *n, const char *key, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return fs_fail("%s:%d: %s: %s", w->name, line_of(n), key, msg);
+}
+
+static int expect(walker *w, const yaml_node_t *n, const char *key, const char *what)
+{
+    char buf[128];
+    return fail_at(w, n, key, "expected %s, got %s", what, describe(n, buf, sizeof buf));
+}
+
+/* A scalar node's text, rejecting embedded NULs ("\0" escapes). */
+static int scalar_text(walker *w, const yaml_node_t *n, const char *key, const char **out)
+{
+    if (strlen(scalar(n)) != n->data.scalar.length)
+        return fail_at(w, n, key, "the value contains a NUL character");
+    *out = scalar(n);
+    return 0;
+}
+
+/* Checks a scalar value node against a leaf and stores its canonical text. */
+static int take_scalar(walker *w, const yaml_node_t *val, const cfg_leaf *l, const char *key,
+                       char **text, int *line)
+{
+    const char *s = NULL;
+    char why[640], *canon;
+    if (val->type != YAML_SCALAR_NODE) return expect(w, val, key, l->what);
+    if (scalar_text(w, val, key, &s)) return -1;
+    if (cfg_check(l, s, is_null(val), &canon, why, sizeof why)) return fail_at(w, val, key, "%s", why);
+    free(*text);
+    *text = canon;
+    *line = line_of(val);
+    return 0;
+}
+
+static int take_targets(walker *w, const yaml_node_t *val, const char *key, char **text, int *line)
+{
+    const cfg_leaf *l = &cfg_top[L_TARGETS];
+    if (val->type == YAML_SCALAR_NODE && !is_null(val)) return take_scalar(w, val, l, key, text, line);
+    if (val->type != YAML_SEQUENCE_NODE) return expect(w, val, key, l->what);
+    yaml_node_item_t *it = val->data.sequence.items.start, *end = val->data.sequence.items.top;
+    if (it == end) return fail_at(w, val, key, "expected %s, got an empty list", l->what);
+    char joined[32] = "";
+    int first_line[2] = {0, 0};
+    for (int i = 0; it < end; it++, i++) {
+        yaml_node_t *item = yaml_document_get_node(w->doc, *it);
+        char ikey[KEYMAX + 16];
+        const char *s = NULL;
+        snprintf(ikey, sizeof ikey, "%s[%d]", key, i);
+        if (!item) return fail_at(w, val, key, "malformed list");
+        if (item->type != YAML_SCALAR_NODE || is_null(item)) return expect(w, item, ikey, "image or text");
+        if (scalar_text(w, item, ikey, &s)) return -1;
+        int k = cfg_choice(l->choices, s);
+        if (k < 0) {
+            const char *hint = cfg_closest(s, l->choices, 2);
+            return fail_at(w, item, ikey, "expected image or text, got '%s'%s%s%s", cfg_quote(s),
+                           hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+        }
+        if (first_line[k])
+            return fail_at(w, item, ikey, "'%s' is listed twice (first at line %d)", s, first_line[k]);
+        first_line[k] = line_of(item);
+        if (joined[0]) strcat(joined, ",");
+        strcat(joined, s);
+    }
+    free(*text);
+    if (!(*text = strdup(joined))) return fs_fail("out of memory");
+    *line = line_of(val);
+    return 0;
+}
+
+/* Distinct next key segments below rel in a table, for "expected one of". */
+static int next_segments(const cfg_leaf *tab, int ntab, const char *rel, const char **out,
+                         char seg[][32], int max)
+{
+    size_t rlen = rel ? strlen(rel) : 0;
+    int n = 0;
+    for (int i = 0; i < ntab; i++) {
+        const char *k = tab[i].key;
+        if (rlen && (strncmp(k, rel, rlen) || k[rlen] != '.')) continue;
+        k += rlen ? rlen + 1 : 0;
+        size_t len = strcspn(k, ".");
+        if (n >= max) break;
+        snprintf(seg[n], 32, "%.*s", (int)(len < 31 ? len : 31), k);
+        bool dup = false;
+        for (int j = 0; j < n; j++) dup = dup || !strcmp(seg[j], seg[n]);
+        if (!dup && n < max) out[n] = seg[n], n++;
+    }
+    return n;
+}
+
+static int walk_map(walker *w, const yaml_node_t *map, const cfg_leaf *tab, int ntab,
+                    const char *rel, const char *disp, char **text, int *line);
+static int walk_methods(walker *w, const yaml_node_t *val, const char *key);
+static int walk_sweep(walker *w, const yaml_node_t *val);
+
+static int walk_pair(walker *w, const yaml_node_t *keyn, const yaml_node_t *val, const cfg_leaf *tab,
+                     int ntab, const char *rel, const char *disp, char **text, int *line)
+{
+    const char *k = NULL;
+    char rfull[KEYMAX], dfull[KEYMAX];
+    if (keyn->type != YAML_SCALAR_NODE || is_null(keyn))
+        return expect(w, keyn, disp[0] ? disp : "top level", "plain key names");
+    if (scalar_text(w, keyn, disp[0] ? disp : "top level", &k)) return -1;
+    snprintf(rfull, sizeof rfull, "%s%s%.100s", rel[0] ? rel : "", rel[0] ? "." : "", k);
+    snprintf(dfull, sizeof dfull, "%s%s%.100s", disp[0] ? disp : "", disp[0] ? "." : "", k);
+    if (strchr(k, '.')) /* a dotted key would bypass duplicate detection of its nested form */
+        return fail_at(w, keyn, dfull, "unknown key (dotted keys are for --set and sweep; nest "
+                                       "mappings here, e.g. data: { partition: { clients: 5 } })");
+    for (int i = 0; i < ntab; i++) {
+        if (strcmp(tab[i].key, rfull)) continue;
+        switch (tab[i].kind) {
+        case K_METHODS: return line[i] = line_of(keyn), walk_methods(w, val, dfull);
+        case K_SWEEP: return line[i] = line_of(keyn), walk_sweep(w, val);
+        case K_TARGETS: return take_targets(w, val, dfull, &text[i], &line[i]);
+        default: return take_scalar(w, val, &tab[i], dfull, &text[i], &line[i]);
+        }
+    }
+    const char *cands[32];
+    char seg[32][32];
+    int nc = next_segments(tab, ntab, rfull, cands, seg, 32);
+    if (nc > 0) { /* a section */
+        if (tab == cfg_top && !strcmp(rfull, "model")) w->v->model_line = line_of(keyn);
+        if (val->type != YAML_MAPPING_NODE) {
+            char what[256] = "a mapping with keys ";
+            for (int j = 0; j < nc; j++)
+                snprintf(what + strlen(what), sizeof what - strlen(what), "%s%s", j ? ", " : "", cands[j]);
+            return expect(w, val, dfull, what);
+        }
+        return walk_map(w, val, tab, ntab, rfull, dfull, text, line);
+    }
+    nc = next_segments(tab, ntab, rel, cands, seg, 32);
+    const char *s = cfg_suggest(k, cands, nc);
+    if (s) return fail_at(w, keyn, dfull, "unknown key (did you mean '%s'?)", s);
+    char list[512] = "";
+    for (int j = 0; j < nc; j++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", j ? ", " : "", cands[j]);
+    return fail_at(w, keyn, dfull, "unknown key (expected one of: %s)", list);
+}
+
+static int walk_map(walker *w, const yaml_node_t *map, const cfg_leaf *tab, int ntab,
+                    const char *rel, const char *disp, char **text, int *line)
+{
+    const char *seen[48];
+    int seen_line[48], nseen = 0;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *keyn = yaml_document_get_node(w->doc, p->key);
+        yaml_node_t *val = yaml_document_get_node(w->doc, p->value);
+        if (!keyn || !val) return fail_at(w, map, disp[0] ? disp : "top level", "malformed mapping");
+        if (keyn->type == YAML_SCALAR_NODE)
+            for (int j = 0; j < nseen; j++)
+                if (!strcmp(seen[j], scalar(keyn))) {
+                    char dfull[KEYMAX];
+                    snprintf(dfull, sizeof dfull, "%s%s%.100s", disp, disp[0] ? "." : "", scalar(keyn));
+                    return fail_at(w, keyn, dfull, "duplicate key (first given at line %d)", seen_line[j]);
+                }
+        if (walk_pair(w, keyn, val, tab, ntab, rel, disp, text, line)) return -1;
+        /* only known keys get here, so nseen stays below the table size */
+        if (nseen < 48) seen[nseen] = scalar(keyn), seen_line[nseen++] = line_of(keyn);
+    }
+    return 0;
+}
+
+static int walk_method(walker *w, const yaml_node_t *item, const char *key)
+{
+    cfg_values *v = w->v;
+    cfg_method *m = &v->methods[v->n_methods++]; /* counted now so that errors free it */
+    *m = (cfg_method){.line = line_of(item)};
+    const cfg_leaf *nl = &cfg_mparam[MP_NAME];
+    if (item->type == YAML_SCALAR_NODE) {
+        if (take_scalar(w, item, nl, key, &m->param[MP_NAME], &m->pline[MP_NAME])) return -1;
+    } else if (item->type == YAML_MAPPING_NODE) {
+        if (walk_map(w, item, cfg_mparam, MP_COUNT, "", key, m->param, m->pline)) return -1;
+        if (!m->param[MP_NAME])
+            return fail_at(w, item, key, "missing key 'name' (%s)", nl->what);
+    } else {
+        return expect(w, item, key, "a method name or a mapping such as { name: fedprox, mu: 0.01 }");
+    }
+    m->kind = cfg_choice(cfg_method_names, m->param[MP_NAME]);
+    for (int p = 1; p < MP_COUNT; p++)
+        if (m->param[p] && cfg_mparam[p].method != (int)m->kind)
+            return fs_fail("%s:%d: %s.%s: %s has no parameter '%s' (%s belongs to %s)", w->name,
+                           m->pline[p], key, cfg_mparam[p].key, m->param[MP_NAME], cfg_mparam[p].key,
+                           cfg_mparam[p].key, cfg_method_names[cfg_mparam[p].method]);
+    for (int j = 0; j < v->n_methods - 1; j++)
+        if (v->methods[j].kind == m->kind)
+            return fail_at(w, item, key, "duplicate method '%s' (already listed at line %d)",
+                           m->param[MP_NAME], v->methods[j].line);
+    free(m->param[MP_NAME]);
+    m->param[MP_NAME] = NULL;
+    return 0;
+}
+
+static int walk_methods(walker *w, const yaml_node_t *val, const char *key)
+{
+    const cfg_leaf *l = &cfg_top[L_METHODS];
+    if (val->type == YAML_SCALAR_NODE && !is_null(val)) { /* methods: fedavg, fednano */
+        char why[640], *canon;
+        const char *s = NULL;
+        if (scalar_text(w, val, key, &s)) return -1;
+        if (cfg_check(l, s, false, &canon, why, sizeof why)) return fail_at(w, val, key, "%s", why);
+        cfg_relist_methods(w->v, canon);
+        free(canon);
+        for (int i = 0; i < w->v->n_methods; i++) w->v->methods[i].line = line_of(val);
+        return 0;
+    }
+    if (val->type != YAML_SEQUENCE_NODE) return expect(w, val, key, l->what);
+    yaml_node_item_t *it = val->data.sequence.items.start, *end = val->data.sequence.items.top;
+    if (it == end) return fail_at(w, val, key, "expected %s, got an empty list", l->what);
+    for (int i = 0; it < end; it++, i++) {
+        yaml_node_t *item = yaml_document_get_node(w->doc, *it);
+        char ikey[KEYMAX + 16];
+        snprintf(ikey, sizeof ikey, "%s[%d]", key, i);
+        if (!item) return fail_at(w, val, key, "malformed list");
+        if (i == FS_MAX_METHODS)
+            return fail_at(w, item, ikey, "too many methods (at most %d)", FS_MAX_METHODS);
+        if (walk_method(w, item, ikey)) return -1;
+    }
+    return 0;
+}
+
+/* A list of plain names as one comma list (a sweep value of a list key). */
+static int join_list(walker *w, const yaml_node_t *seq, const char *key, char *out, size_t size)
+{
+    out[0] = 0;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+        yaml_node_t *item = yaml_document_get_node(w->doc, *it);
+        if (!item || item->type != YAML_SCALAR_NODE || is_null(item)) return expect(w, seq, key, "a list of names");
+        size_t used = strlen(out);
+        if (used + strlen(scalar(item)) + 2 > size)
+            return fail_at(w, seq, key, "value too long (at most %zu characters)", size - 1);
+        snprintf(out + used, size - used, "%s%s", used ? "," : "", scalar(item));
+    }
+    return 0;
+}
+
+static int walk_axis(walker *w, const yaml_node_t *keyn, const yaml_node_t *val)
+{
+    cfg_values *v = w->v;
+    const char *k = NULL;
+    char key[KEYMAX], why[640], *canon;
+    cfg_keyref ref;
+    if (keyn->type != YAML_SCALAR_NODE || is_null(keyn)) return expect(w, keyn, "sweep", "dotted key names");
+    if (scalar_text(w, keyn, "sweep", &k)) return -1;
+    snprintf(key, sizeof key, "sweep.%.100s", k);
+    for (int j = 0; j < v->n_sweep; j++)
+        if (!strcmp(v->sweep[j].key, k))
+            return fail_at(w, keyn, key, "duplicate key (first given at line %d)", v->sweep_line[j]);
+    if (cfg_resolve_key(k, &ref, why, sizeof why)) return fail_at(w, keyn, key, "%s", why);
+    if (v->n_sweep == FS_MAX_SWEEP_KEYS)
+        return fail_at(w, keyn, key, "too many swept keys (at most %d)", FS_MAX_SWEEP_KEYS);
+    const cfg_leaf *l = ref.leaf >= 0 ? &cfg_top[ref.leaf] : &cfg_mparam[ref.mparam];
+    if (val->type != YAML_SEQUENCE_NODE || val->data.sequence.items.start == val->data.sequence.items.top) {
+        char what[640];
+        snprintf(what, sizeof what, "a non-empty list of values, each %s", l->what);
+        return val->type == YAML_SEQUENCE_NODE ? fail_at(w, val, key, "expected %s, got an empty list", what)
+                                               : expect(w, val, key, what);
+    }
+    fs_sweep_axis *ax = &v->sweep[v->n_sweep];
+    memset(ax, 0, sizeof *ax);
+    snprintf(ax->key, sizeof ax->key, "%s", k);
+    v->sweep_line[v->n_sweep] = line_of(keyn);
+    int i = 0;
+    for (yaml_node_item_t *it = val->data.sequence.items.start; it < val->data.sequence.items.top; it++, i++) {
+        yaml_node_t *item = yaml_document_get_node(w->doc, *it);
+        char ikey[KEYMAX + 16];
+        const char *s = NULL;
+        snprintf(ikey, sizeof ikey, "%s[%d]", key, i);
+        if (!item) return fail_at(w, val, key, "malformed list");
+        if (i == FS_MAX_SWEEP_VALUES)
+            return fail_at(w, item, ikey, "too many values (at most %d)", FS_MAX_SWEEP_VALUES);
+        char joined[64];
+        if (item->type == YAML_SEQUENCE_NODE && (l->kind == K_TARGETS || l->kind == K_METHODS)) {
+            if (join_list(w, item, ikey, joined, sizeof joined)) return -1; /* [image, text] -> "image,text" */
+            s = joined;
+        } else {
+            if (item->type != YAML_SCALAR_NODE) return expect(w, item, ikey, l->what);
+            if (scalar_text(w, item, ikey, &s)) return -1;
+            if (is_null(item)) s = "null";
+        }
+        if (strlen(s) >= sizeof ax->values[0])
+            return fail_at(w, item, ikey, "value too long (%zu characters; at most %zu)", strlen(s),
+                           sizeof ax->values[0] - 1);
+        if (cfg_check(l, s, is_null(item), &canon, why, sizeof why)) return fail_at(w, item, ikey, "%s", why);
+        free(canon);
+        for (int j = 0; j < i; j++)
+            if (!strcmp(ax->values[j], s)) return fail_at(w, item, ikey, "value '%s' is listed twice", s);
+        snprintf(ax->values[i], sizeof ax->values[i], "%s", s);
+        ax->n_values = i + 1;
+    }
+    v->n_sweep++;
+    return 0;
+}
+
+static int walk_sweep(walker *w, const yaml_node_t *val)
+{
+    if (val->type != YAML_MAPPING_NODE) return expect(w, val, "sweep", cfg_top[L_SWEEP].what);
+    for (yaml_node_pair_t *p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top; p++) {
+        yaml_node_t *keyn = yaml_document_get_node(w->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(w->doc, p->value);
+        if (!keyn || !v) return fail_at(w, val, "sweep", "malformed mapping");
+        if (walk_axis(w, keyn, v)) return -1;
+    }
+    return 0;
+}
+
+static int syntax_error(const yaml_parser_t *p, const char *text, size_t len, const char *name)
+{
+    int line = (int)p->problem_mark.line + 1;
+    if (p->error == YAML_READER_ERROR) { /* marks are not set: count lines up to the offset */
+        line = 1;
+        for (size_t i = 0; i < p->problem_offset && i < len; i++) line += text[i] == '\n';
+        return fs_fail("%s:%d: not a valid YAML text: %s", name, line,
+                       p->problem ? p->problem : "unreadable input");
+    }
+    if (p->error == YAML_MEMORY_ERROR) return fs_fail("%s: out of memory while parsing", name);
+    if (p->context && p->context_mark.line != p->problem_mark.line)
+        return fs_fail("%s:%d: YAML syntax error: %s (%s that starts at line %d)", name, line,
+                       p->problem ? p->problem : "invalid YAML", p->context,
+                       (int)p->context_mark.line + 1);
+    return fs_fail("%s:%d: YAML syntax error: %s%s%s%s", name, line, p->problem ? p->problem : "invalid YAML",
+                   p->context ? " (" : "", p->context ? p->context : "", p->context ? ")" : "");
+}
+
+int cfg_walk_yaml(const char *text, size_t len, const char *name, cfg_values *v)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc, more;
+    if (!yaml_parser_initialize(&parser)) return fs_fail("%s: out of memory", name);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        syntax_error(&parser, text, len, name);
+        yaml_parser_delete(&parser);
+        return -1;
+    }
+    int rc = -1;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    walker w = {.name = name, .doc = &doc, .v = v};
+    if (!root) {
+        fs_fail("%s:1: the file is empty; expected a mapping with at least model.path "
+                "(see configs/example.yaml)", name);
+        goto done;
+    }
+    if (!yaml_parser_load(&parser, &more)) {
+        syntax_error(&parser, text, len, name);
+        goto done;
+    }
+    yaml_node_t *second = yaml_document_get_root_node(&more);
+    bool two = second != NULL;
+    if (two) fail_at(&w, second, "top level", "a second YAML document ('---') is not supported");
+    yaml_document_delete(&more);
+    if (two) goto done;
+    if (root->type != YAML_MAPPING_NODE) {
+        expect(&w, root, "top level",
+               "a mapping of sections (name, seed, model, data, federation, adapter, methods, runtime, "
+               "output, sweep)");
+        goto done;
+    }
+    v->top_line = line_of(root);
+    rc = walk_map(&w, root, cfg_top, L_COUNT, "", "", v->text, v->line);
+done:
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    return rc;
+}

@@ -1,0 +1,449 @@
+/* Results store, writing side: the public calls. Each mutating call goes
+ * through fsr_edit / fsr_rewrite_without (results_cow.c), which make it
+ * atomic and durable; reading is in results_read.c. */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include "results_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ROUNDS_CHUNK 128 /* rows per chunk of the growing rounds table */
+
+/* ---- open / close ---- */
+
+static void free_handle(fs_results *r)
+{
+    if (!r) return;
+    free(r->path);
+    free(r->tmp);
+    free(r->dir);
+    free(r);
+}
+
+fs_results *fs_results_open(const char *path)
+{
+    fsr_quiet();
+    if (!path || !path[0]) {
+        fs_fail("results file: empty path");
+        return NULL;
+    }
+    /* A symlink is followed, so that the rename replaces its target. */
+    struct stat st;
+    char *real = NULL;
+    if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && !(real = realpath(path, NULL))) {
+        fsr_fail(path, "cannot follow the symbolic link: %s", strerror(errno));
+        return NULL;
+    }
+    if (real) path = real;
+    fs_results *r = calloc(1, sizeof *r);
+    size_t n = strlen(path);
+    if (!r || !(r->path = strdup(path)) || !(r->tmp = malloc(n + 5)) || !(r->dir = strdup(path))) {
+        fs_fail("results file '%s': out of memory", path);
+        free_handle(r);
+        free(real);
+        return NULL;
+    }
+    free(real);
+    path = r->path;
+    snprintf(r->tmp, n + 5, "%s.tmp", path);
+    char *slash = strrchr(r->dir, '/');
+    if (!slash)
+        strcpy(r->dir, ".");
+    else if (slash == r->dir)
+        slash[1] = 0;
+    else
+        *slash = 0;
+
+    int lk = -1;
+    if (stat(path, &st) == 0) {
+        hid_t f = fsr_open_ro(path);
+        if (f < 0) goto fail;
+        fsr_close(&f);
+        if (access(path, W_OK) != 0) {
+            fsr_fail(path, "cannot append to it: %s", strerror(errno));
+            goto fail;
+        }
+    } else if (errno == ENOENT) {
+        if ((lk = fsr_lock(r)) < 0) goto fail;
+        if (stat(path, &st) == 0) { /* another writer created it meanwhile */
+            fsr_unlock(lk);
+            lk = -1;
+            hid_t f = fsr_open_ro(path);
+            if (f < 0) goto fail;
+            fsr_close(&f);
+            return r;
+        }
+        if (fsr_remove_tmp(r) < 0) goto fail;
+        hid_t f = fsr_create_tmp(r, H5I_INVALID_HID);
+        if (f < 0 || fsr_close_file(&f, 0, path) < 0 || fsr_commit(r) < 0) {
+            unlink(r->tmp);
+            goto fail;
+        }
+        fsr_unlock(lk);
+        lk = -1;
+    } else {
+        fsr_fail(path, "cannot open: %s", strerror(errno));
+        goto fail;
+    }
+    return r;
+fail:
+    fsr_unlock(lk);
+    free_handle(r);
+    return NULL;
+}
+
+void fs_results_close(fs_results *r) { free_handle(r); }
+
+/* ---- state of a group ---- */
+
+enum { ABSENT = 0, INCOMPLETE = 1, COMPLETE = 2 };
+
+/* ABSENT/INCOMPLETE/COMPLETE for sanitised names c, m; -1 on error. */
+static int group_state(const char *path, const char *c, const char *m)
+{
+    hid_t f = fsr_open_ro(path), g = H5I_INVALID_HID;
+    if (f < 0) return -1;
+    int st = -1;
+    htri_t e = H5Lexists(f, c, H5P_DEFAULT);
+    if (e == 0) {
+        st = ABSENT;
+    } else if (e < 0 || (g = H5Gopen2(f, c, H5P_DEFAULT)) < 0) {
+        fsr_fail_h5(path, "cannot open cell '%s'", c);
+    } else if ((e = H5Lexists(g, m, H5P_DEFAULT)) < 0) {
+        fsr_fail_h5(path, "cannot look up /%s/%s", c, m);
+    } else if (e == 0) {
+        st = ABSENT;
+    } else {
+        hid_t mg = H5Gopen2(g, m, H5P_DEFAULT);
+        int32_t done = 0;
+        if (mg < 0)
+            fsr_fail_h5(path, "cannot open /%s/%s", c, m);
+        else if (H5Aexists(mg, "complete") > 0 && fsr_read_i32_attr(mg, "complete", &done, path) < 0)
+            st = -1;
+        else
+            st = done ? COMPLETE : INCOMPLETE;
+        fsr_close(&mg);
+    }
+    fsr_close(&g);
+    fsr_close(&f);
+    return st;
+}
+
+bool fs_results_is_complete(fs_results *r, const char *cell, const char *method)
+{
+    char c[FSR_CELL_MAX], m[FSR_METHOD_MAX];
+    if (!r) return false;
+    fsr_quiet();
+    if (fsr_sanitize(cell, c, sizeof c, "cell", r->path) < 0 ||
+        fsr_sanitize(method, m, sizeof m, "method", r->path) < 0)
+        return false;
+    return group_state(r->path, c, m) == COMPLETE;
+}
+
+/* ---- begin ---- */
+
+static int begin_fn(fs_results *r, hid_t f, void *ctx)
+{
+    const char *config = ctx;
+    hid_t gcpl = fsr_crt_order_plist(H5P_GROUP_CREATE), cg = H5I_INVALID_HID, mg = H5I_INVALID_HID;
+    hid_t ft = H5I_INVALID_HID, sp = H5I_INVALID_HID, dcpl = H5I_INVALID_HID,
+          ds = H5I_INVALID_HID;
+    int rc = -1;
+    htri_t e = H5Lexists(f, r->cell, H5P_DEFAULT);
+    char now[64];
+    fsr_iso_now(now, sizeof now);
+    if (gcpl < 0 || e < 0) {
+        fsr_fail_h5(r->path, "cannot look up cell '%s'", r->cell);
+        goto done;
+    }
+    cg = e ? H5Gopen2(f, r->cell, H5P_DEFAULT)
+           : H5Gcreate2(f, r->cell, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    if (cg < 0) {
+        fsr_fail_h5(r->path, "cannot create cell '%s'", r->cell);
+        goto done;
+    }
+    if ((mg = H5Gcreate2(cg, r->method, H5P_DEFAULT, gcpl, H5P_DEFAULT)) < 0) {
+        fsr_fail_h5(r->path, "cannot create /%s/%s", r->cell, r->method);
+        goto done;
+    }
+    if (fsr_write_str_attr(mg, "config_yaml", config, r->path) < 0 ||
+        fsr_write_str_attr(mg, "started", now, r->path) < 0 ||
+        fsr_write_i32_attr(mg, "complete", 0, r->path) < 0)
+        goto done;
+    hsize_t dims[1] = {0}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {ROUNDS_CHUNK};
+    if ((ft = fsr_round_file_type()) < 0 || (sp = H5Screate_simple(1, dims, maxdims)) < 0 ||
+        (dcpl = H5Pcreate(H5P_DATASET_CREATE)) < 0 || H5Pset_chunk(dcpl, 1, chunk) < 0 ||
+        (ds = H5Dcreate2(mg, "rounds", ft, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT)) < 0) {
+        fsr_fail_h5(r->path, "cannot create /%s/%s/rounds", r->cell, r->method);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (fsr_close(&ds) < 0 || fsr_close(&mg) < 0 || fsr_close(&cg) < 0)
+        if (rc == 0) rc = fsr_fail_h5(r->path, "cannot write /%s/%s", r->cell, r->method);
+    fsr_close(&dcpl);
+    fsr_close(&sp);
+    fsr_close(&ft);
+    fsr_close(&gcpl);
+    return rc;
+}
+
+int fs_results_begin(fs_results *r, const char *cell, const char *method, const char *config_yaml)
+{
+    if (!r) return fs_fail("fs_results_begin: no results file");
+    fsr_quiet();
+    r->active = false;
+    if (fsr_sanitize(cell, r->cell, sizeof r->cell, "cell", r->path) < 0 ||
+        fsr_sanitize(method, r->method, sizeof r->method, "method", r->path) < 0)
+        return -1;
+    int lk = fsr_lock(r);
+    if (lk < 0) return -1;
+    int rc = -1, st = group_state(r->path, r->cell, r->method);
+    if (st == COMPLETE)
+        fsr_fail(r->path,
+                 "already holds a finished /%s/%s; skip it, remove it, or write to another file",
+                 r->cell, r->method);
+    else if (st == INCOMPLETE)
+        rc = fsr_rewrite_without(r, r->cell, r->method, begin_fn, (void *)config_yaml);
+    else if (st == ABSENT)
+        rc = fsr_edit(r, begin_fn, (void *)config_yaml);
+    fsr_unlock(lk);
+    if (rc == 0) r->active = true;
+    return rc;
+}
+
+/* The started method's group in f, checked to be still running. */
+static hid_t open_active(fs_results *r, hid_t f, const char *what)
+{
+    hid_t mg = fsr_open_method(f, r->path, r->cell, r->method);
+    if (mg < 0) return mg;
+    int32_t done = 0;
+    if (fsr_read_i32_attr(mg, "complete", &done, r->path) < 0 || done) {
+        if (done)
+            fsr_fail(r->path, "%s: /%s/%s is already finished", what, r->cell, r->method);
+        fsr_close(&mg);
+        return H5I_INVALID_HID;
+    }
+    return mg;
+}
+
+/* ---- append ---- */
+
+typedef struct {
+    const fs_round_row *rows;
+    int n;
+} rows_ctx;
+
+static int append_fn(fs_results *r, hid_t f, void *ctx)
+{
+    rows_ctx *c = ctx;
+    hid_t mg = open_active(r, f, "append_rounds"), ds = H5I_INVALID_HID, fs = H5I_INVALID_HID;
+    hid_t ms = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+    int rc = -1;
+    hsize_t cur[1], start[1], count[1] = {(hsize_t)c->n};
+    if (mg < 0) return -1;
+    if ((ds = H5Dopen2(mg, "rounds", H5P_DEFAULT)) < 0 || (fs = H5Dget_space(ds)) < 0 ||
+        H5Sget_simple_extent_ndims(fs) != 1 || H5Sget_simple_extent_dims(fs, cur, NULL) < 0) {
+        fsr_fail_h5(r->path, "cannot open /%s/%s/rounds", r->cell, r->method);
+        goto done;
+    }
+    start[0] = cur[0];
+    cur[0] += (hsize_t)c->n;
+    fsr_close(&fs);
+    if (H5Dset_extent(ds, cur) < 0 || (fs = H5Dget_space(ds)) < 0 ||
+        H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+        (ms = H5Screate_simple(1, count, NULL)) < 0 || (mt = fsr_round_mem_type()) < 0 ||
+        H5Dwrite(ds, mt, ms, fs, H5P_DEFAULT, c->rows) < 0) {
+        fsr_fail_h5(r->path, "cannot append to /%s/%s/rounds", r->cell, r->method);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (fsr_close(&ds) < 0 && rc == 0)
+        rc = fsr_fail_h5(r->path, "cannot write /%s/%s/rounds", r->cell, r->method);
+    fsr_close(&mt);
+    fsr_close(&ms);
+    fsr_close(&fs);
+    fsr_close(&mg);
+    return rc;
+}
+
+static int locked_edit(fs_results *r, fsr_edit_fn fn, void *ctx)
+{
+    int lk = fsr_lock(r);
+    if (lk < 0) return -1;
+    int rc = fsr_edit(r, fn, ctx);
+    fsr_unlock(lk);
+    return rc;
+}
+
+static int need_active(fs_results *r, const char *fn)
+{
+    if (!r) return fs_fail("%s: no results file", fn);
+    if (!r->active)
+        return fsr_fail(r->path, "%s: no method started (call fs_results_begin first)", fn);
+    return 0;
+}
+
+int fs_results_append_rounds(fs_results *r, const fs_round_row *rows, int n)
+{
+    if (need_active(r, "fs_results_append_rounds") < 0) return -1;
+    if (n < 0 || (n > 0 && !rows))
+        return fsr_fail(r->path, "fs_results_append_rounds: bad row count %d", n);
+    if (n == 0) return 0;
+    rows_ctx c = {rows, n};
+    return locked_edit(r, append_fn, &c);
+}
+
+/* ---- partition ---- */
+
+typedef struct {
+    const int32_t *counts;
+    int clients, categories;
+    const char *const *names;
+    const char *key;
+} part_ctx;
+
+static int partition_fn(fs_results *r, hid_t f, void *ctx)
+{
+    part_ctx *c = ctx;
+    hid_t mg = open_active(r, f, "write_partition"), sp = H5I_INVALID_HID, ds = H5I_INVALID_HID;
+    hid_t as = H5I_INVALID_HID, at = H5I_INVALID_HID, a = H5I_INVALID_HID;
+    const char **names = NULL;
+    int rc = -1;
+    if (mg < 0) return -1;
+    htri_t e = H5Lexists(mg, "partition", H5P_DEFAULT);
+    if (e < 0 || (e > 0 && H5Ldelete(mg, "partition", H5P_DEFAULT) < 0)) {
+        fsr_fail_h5(r->path, "cannot replace /%s/%s/partition", r->cell, r->method);
+        goto done;
+    }
+    hsize_t dims[2] = {(hsize_t)c->clients, (hsize_t)c->categories}, nc[1] = {dims[1]};
+    if ((sp = H5Screate_simple(2, dims, NULL)) < 0 ||
+        (ds = H5Dcreate2(mg, "partition", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                         H5P_DEFAULT)) < 0 ||
+        H5Dwrite(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->counts) < 0) {
+        fsr_fail_h5(r->path, "cannot write /%s/%s/partition", r->cell, r->method);
+        goto done;
+    }
+    if (!(names = calloc((size_t)c->categories, sizeof *names))) {
+        fsr_fail(r->path, "out of memory");
+        goto done;
+    }
+    for (int i = 0; i < c->categories; i++) names[i] = c->names[i] ? c->names[i] : "";
+    if ((as = H5Screate_simple(1, nc, NULL)) < 0 || (at = fsr_vstr_type()) < 0 ||
+        (a = H5Acreate2(ds, "categories", at, as, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+        H5Awrite(a, at, names) < 0 || fsr_close(&a) < 0) {
+        fsr_fail_h5(r->path, "cannot write the categories of /%s/%s/partition", r->cell,
+                    r->method);
+        goto done;
+    }
+    if (fsr_write_str_attr(ds, "key", c->key, r->path) < 0) goto done;
+    rc = 0;
+done:
+    free(names);
+    if (fsr_close(&ds) < 0 && rc == 0)
+        rc = fsr_fail_h5(r->path, "cannot write /%s/%s/partition", r->cell, r->method);
+    fsr_close(&a);
+    fsr_close(&at);
+    fsr_close(&as);
+    fsr_close(&sp);
+    fsr_close(&mg);
+    return rc;
+}
+
+int fs_results_write_partition(fs_results *r, const int32_t *counts, int clients, int categories,
+                               const char *const *category_names, const char *key)
+{
+    if (need_active(r, "fs_results_write_partition") < 0) return -1;
+    if (clients <= 0 || categories <= 0 || !counts || !category_names)
+        return fsr_fail(r->path,
+                        "fs_results_write_partition: bad arguments (%d clients, %d categories)",
+                        clients, categories);
+    part_ctx c = {counts, clients, categories, category_names, key};
+    return locked_edit(r, partition_fn, &c);
+}
+
+/* ---- finish ---- */
+
+typedef struct {
+    const fs_final_row *rows;
+    int n;
+    const fs_summary *s;
+} finish_ctx;
+
+static int finish_fn(fs_results *r, hid_t f, void *ctx)
+{
+    finish_ctx *c = ctx;
+    hid_t mg = open_active(r, f, "finish"), sp = H5I_INVALID_HID, ds = H5I_INVALID_HID;
+    hid_t ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+    int rc = -1;
+    if (mg < 0) return -1;
+    hsize_t dims[1] = {(hsize_t)c->n};
+    htri_t e = H5Lexists(mg, "final", H5P_DEFAULT);
+    if (e < 0 || (e > 0 && H5Ldelete(mg, "final", H5P_DEFAULT) < 0)) {
+        fsr_fail_h5(r->path, "cannot replace /%s/%s/final", r->cell, r->method);
+        goto done;
+    }
+    if ((ft = fsr_final_file_type()) < 0 || (mt = fsr_final_mem_type()) < 0 ||
+        (sp = H5Screate_simple(1, dims, NULL)) < 0 ||
+        (ds = H5Dcreate2(mg, "final", ft, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+        (c->n > 0 && H5Dwrite(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->rows) < 0) ||
+        fsr_close(&ds) < 0) {
+        fsr_fail_h5(r->path, "cannot write /%s/%s/final", r->cell, r->method);
+        goto done;
+    }
+    double v[7];
+    fsr_summary_to_array(c->s, v);
+    for (int i = 0; i < 7; i++)
+        if (fsr_write_f64_attr(mg, fsr_summary_names[i], v[i], r->path) < 0) goto done;
+    char now[64];
+    fsr_iso_now(now, sizeof now);
+    if (fsr_write_str_attr(mg, "finished", now, r->path) < 0 ||
+        fsr_write_i32_attr(mg, "complete", 1, r->path) < 0)
+        goto done;
+    rc = 0;
+done:
+    if (fsr_close(&mg) < 0 && rc == 0)
+        rc = fsr_fail_h5(r->path, "cannot write /%s/%s", r->cell, r->method);
+    fsr_close(&ds);
+    fsr_close(&sp);
+    fsr_close(&mt);
+    fsr_close(&ft);
+    return rc;
+}
+
+int fs_results_finish(fs_results *r, const fs_final_row *rows, int n, const fs_summary *s)
+{
+    if (need_active(r, "fs_results_finish") < 0) return -1;
+    if (n < 0 || (n > 0 && !rows) || !s)
+        return fsr_fail(r->path, "fs_results_finish: bad arguments (%d rows%s)", n,
+                        s ? "" : ", no summary");
+    finish_ctx c = {rows, n, s};
+    int rc = locked_edit(r, finish_fn, &c);
+    if (rc == 0) r->active = false;
+    return rc;
+}
+
+/* ---- remove ---- */
+
+int fs_results_remove(fs_results *r, const char *cell, const char *method)
+{
+    char c[FSR_CELL_MAX], m[FSR_METHOD_MAX];
+    if (!r) return fs_fail("fs_results_remove: no results file");
+    fsr_quiet();
+    if (fsr_sanitize(cell, c, sizeof c, "cell", r->path) < 0 ||
+        fsr_sanitize(method, m, sizeof m, "method", r->path) < 0)
+        return -1;
+    int lk = fsr_lock(r);
+    if (lk < 0) return -1;
+    int st = group_state(r->path, c, m);
+    int rc = st <= ABSENT ? st : fsr_rewrite_without(r, c, m, NULL, NULL);
+    fsr_unlock(lk);
+    if (rc == 0 && r->active && strcmp(c, r->cell) == 0 && strcmp(m, r->method) == 0)
+        r->active = false;
+    return rc;
+}

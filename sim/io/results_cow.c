@@ -1,0 +1,334 @@
+/* Results store: the copy-on-write machinery behind every mutating call.
+ *
+ * Copy-on-write durability. HDF5 1.10 updates a file in place (superblock,
+ * B-trees, heaps, chunk data) and a process killed in the middle of that can
+ * leave a file HDF5 refuses to open, or one that silently lost earlier data.
+ * So `path` itself is never opened for writing. Each mutating call:
+ *   1. copies `path` to `path.tmp` (or, when a group must be dropped, writes
+ *      a fresh `path.tmp` holding everything else, so no dead space remains),
+ *   2. opens `path.tmp` with HDF5, applies the change, H5Fclose()s it (every
+ *      HDF5 return code checked; any failure abandons the tmp file),
+ *   3. fsync()s `path.tmp`, rename()s it over `path`, fsync()s the directory.
+ * rename() is atomic, so at any instant `path` is either the old complete file
+ * or the new complete file: a kill -9 anywhere loses at most the call in
+ * flight, and a completed call is on disk when it returns. A stale `path.tmp`
+ * left by a killed run is simply overwritten. Files are small (KB to MB), so
+ * copying per call is cheap next to a training round (about 1 ms per call
+ * for a 200 KB file). The handle holds no HDF5 file open between calls.
+ *
+ * Several processes may write one file (e.g. a sweep running cells in
+ * parallel): each mutating call holds an exclusive flock() on the file's
+ * directory from reading `path` to the rename, so calls serialise and none
+ * is lost; a killed holder's lock goes with it. Readers need no lock.
+ *
+ * Tests: tests/test_results.c kills writers at random moments, before every
+ * commit step (fsr_test_crash_countdown) and before every write HDF5 makes
+ * (a pwrite/ftruncate interposer) and checks `path` each time; the same
+ * tests fail against an in-place variant of this file. */
+#define _DEFAULT_SOURCE /* flock */
+#include "results_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef FEDSIM_VERSION
+#define FEDSIM_VERSION "unknown"
+#endif
+#ifndef FEDSIM_GIT_SHA
+#define FEDSIM_GIT_SHA "unknown"
+#endif
+
+int fsr_test_crash_countdown = 0;
+
+static void crash_point(void)
+{
+    if (fsr_test_crash_countdown > 0 && --fsr_test_crash_countdown == 0) raise(SIGKILL);
+}
+
+/* ---- files: copy, sync, commit ---- */
+
+static int copy_file(const char *src, const char *dst, const char *file)
+{
+    int in = open(src, O_RDONLY), out = -1, rc = -1;
+    struct stat st;
+    char buf[1 << 14];
+    if (in < 0 || fstat(in, &st) != 0) {
+        fsr_fail(file, "cannot read it: %s", strerror(errno));
+        goto done;
+    }
+    out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, (st.st_mode & 0777) | S_IWUSR | S_IRUSR);
+    if (out < 0) {
+        fsr_fail(file, "cannot create the working copy '%s': %s", dst, strerror(errno));
+        goto done;
+    }
+    for (;;) {
+        ssize_t k = read(in, buf, sizeof buf);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            fsr_fail(file, "cannot read it: %s", strerror(errno));
+            goto done;
+        }
+        if (k == 0) break;
+        for (ssize_t off = 0; off < k;) {
+            ssize_t w = write(out, buf + off, (size_t)(k - off));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) {
+                fsr_fail(file, "cannot write '%s': %s", dst, strerror(errno));
+                goto done;
+            }
+            off += w;
+        }
+    }
+    rc = 0;
+done:
+    if (in >= 0) close(in);
+    if (out >= 0 && close(out) != 0 && rc == 0)
+        rc = fsr_fail(file, "cannot write '%s': %s", dst, strerror(errno));
+    return rc;
+}
+
+static int sync_path(const char *p, bool dir, const char *file)
+{
+    int fd = open(p, dir ? O_RDONLY | O_DIRECTORY : O_RDWR);
+    if (fd < 0) return fsr_fail(file, "cannot open '%s' to sync it: %s", p, strerror(errno));
+    int rc = fsync(fd), e = errno;
+    close(fd);
+    if (rc != 0 && dir && (e == EINVAL || e == ENOTSUP)) rc = 0; /* no directory fsync here */
+    if (rc != 0) return fsr_fail(file, "cannot sync '%s' to disk: %s", p, strerror(e));
+    return 0;
+}
+
+/* Step 3: makes the closed `tmp` the new `path`, durably. */
+int fsr_commit(fs_results *r)
+{
+    crash_point(); /* closed, not synced */
+    if (sync_path(r->tmp, false, r->path) < 0) goto fail;
+    crash_point(); /* synced, not renamed */
+    if (rename(r->tmp, r->path) != 0) {
+        fsr_fail(r->path, "cannot replace it with '%s': %s", r->tmp, strerror(errno));
+        goto fail;
+    }
+    crash_point(); /* renamed, directory not synced */
+    return sync_path(r->dir, true, r->path);
+fail:
+    unlink(r->tmp);
+    return -1;
+}
+
+int fsr_lock(fs_results *r)
+{
+    int fd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return fsr_fail(r->path, "cannot open its directory '%s': %s", r->dir, strerror(errno));
+    while (flock(fd, LOCK_EX) != 0) {
+        if (errno == EINTR) continue;
+        /* no flock on this file system (some NFS setups): one writer assumed */
+        if (errno == EBADF || errno == ENOLCK || errno == EINVAL || errno == ENOTSUP ||
+            errno == EOPNOTSUPP)
+            break;
+        int e = errno;
+        close(fd);
+        return fsr_fail(r->path, "cannot lock its directory '%s': %s", r->dir, strerror(e));
+    }
+    return fd;
+}
+
+void fsr_unlock(int fd)
+{
+    if (fd >= 0) close(fd); /* releases the flock */
+}
+
+int fsr_remove_tmp(fs_results *r)
+{
+    if (unlink(r->tmp) != 0 && errno != ENOENT)
+        return fsr_fail(r->path, "cannot remove the stale '%s': %s", r->tmp, strerror(errno));
+    return 0;
+}
+
+/* Creation-order tracking so cells and methods list in the order written. */
+hid_t fsr_crt_order_plist(hid_t cls)
+{
+    hid_t p = H5Pcreate(cls);
+    if (p >= 0 && H5Pset_link_creation_order(p, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0)
+        fsr_close(&p);
+    return p;
+}
+
+/* Closes a writable file; -1 with a message when HDF5 could not write it out. */
+int fsr_close_file(hid_t *f, int rc, const char *file)
+{
+    if (*f < 0) return rc;
+    herr_t c = H5Fclose(*f);
+    *f = H5I_INVALID_HID;
+    if (c < 0 && rc == 0) rc = fsr_fail_h5(file, "cannot write the working copy");
+    return rc;
+}
+
+/* Copy-on-write edit of the current file (steps 1-3 above). */
+int fsr_edit(fs_results *r, fsr_edit_fn fn, void *ctx)
+{
+    fsr_quiet();
+    if (fsr_remove_tmp(r) < 0 || copy_file(r->path, r->tmp, r->path) < 0) return -1;
+    crash_point(); /* working copy made */
+    hid_t fapl = fsr_fapl(), f = H5I_INVALID_HID;
+    int rc = -1;
+    if (fapl < 0)
+        fsr_fail_h5(r->path, "cannot create a file access property list");
+    else if ((f = H5Fopen(r->tmp, H5F_ACC_RDWR, fapl)) < 0)
+        fsr_fail_h5(r->path, "cannot open the working copy '%s': the file is damaged", r->tmp);
+    else
+        rc = fn(r, f, ctx);
+    if (rc == 0) crash_point(); /* change applied, file open */
+    rc = fsr_close_file(&f, rc, r->path);
+    fsr_close(&fapl);
+    if (rc < 0) {
+        unlink(r->tmp);
+        return -1;
+    }
+    return fsr_commit(r);
+}
+
+static int write_root_attrs(hid_t f, const char *file)
+{
+    char now[64];
+    fsr_iso_now(now, sizeof now);
+    if (fsr_write_str_attr(f, "fedsim_version", FEDSIM_VERSION, file) < 0 ||
+        fsr_write_str_attr(f, "git_sha", FEDSIM_GIT_SHA, file) < 0 ||
+        fsr_write_str_attr(f, "created", now, file) < 0)
+        return -1;
+    return 0;
+}
+
+typedef struct {
+    hid_t dst;
+    const char *file;
+    int rc;
+} attr_copy;
+
+static herr_t copy_attr_cb(hid_t loc, const char *name, const H5A_info_t *info, void *data)
+{
+    (void)info;
+    attr_copy *c = data;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT), b = H5I_INVALID_HID;
+    hid_t ft = H5I_INVALID_HID, mt = H5I_INVALID_HID, sp = H5I_INVALID_HID;
+    void *buf = NULL;
+    hssize_t np = -1;
+    size_t sz = 0;
+    if (a < 0 || (ft = H5Aget_type(a)) < 0 || (sp = H5Aget_space(a)) < 0 ||
+        (mt = H5Tget_native_type(ft, H5T_DIR_ASCEND)) < 0 ||
+        (np = H5Sget_simple_extent_npoints(sp)) < 0 || (sz = H5Tget_size(mt)) == 0) {
+        c->rc = fsr_fail_h5(c->file, "cannot read root attribute '%s'", name);
+    } else if (!(buf = calloc((size_t)np + 1, sz))) {
+        c->rc = fsr_fail(c->file, "out of memory copying root attribute '%s'", name);
+    } else if (H5Aread(a, mt, buf) < 0) {
+        c->rc = fsr_fail_h5(c->file, "cannot read root attribute '%s'", name);
+        free(buf);
+        buf = NULL;
+    } else {
+        if ((b = H5Acreate2(c->dst, name, ft, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+            H5Awrite(b, mt, buf) < 0)
+            c->rc = fsr_fail_h5(c->file, "cannot copy root attribute '%s'", name);
+        H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
+    }
+    free(buf);
+    if (fsr_close(&b) < 0 && c->rc == 0)
+        c->rc = fsr_fail_h5(c->file, "cannot copy root attribute '%s'", name);
+    fsr_close(&mt);
+    fsr_close(&ft);
+    fsr_close(&sp);
+    fsr_close(&a);
+    return c->rc < 0 ? -1 : 0;
+}
+
+hid_t fsr_create_tmp(fs_results *r, hid_t src)
+{
+    hid_t fcpl = fsr_crt_order_plist(H5P_FILE_CREATE), fapl = fsr_fapl(), f = H5I_INVALID_HID;
+    int rc = -1;
+    if (fcpl < 0 || fapl < 0) {
+        fsr_fail_h5(r->path, "cannot create property lists");
+    } else if ((f = H5Fcreate(r->tmp, H5F_ACC_TRUNC, fcpl, fapl)) < 0) {
+        fsr_fail_h5(r->path, "cannot create the working copy '%s'", r->tmp);
+    } else if (src < 0) {
+        rc = write_root_attrs(f, r->path);
+    } else {
+        attr_copy c = {f, r->path, 0};
+        herr_t it = H5Aiterate2(src, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_attr_cb, &c);
+        rc = c.rc;
+        if (it < 0 && rc == 0) rc = fsr_fail_h5(r->path, "cannot copy the root attributes");
+    }
+    fsr_close(&fcpl);
+    fsr_close(&fapl);
+    if (rc < 0) {
+        if (f >= 0) H5Fclose(f);
+        unlink(r->tmp);
+        return H5I_INVALID_HID;
+    }
+    return f;
+}
+
+/* Rewrites the file without /<cell>/<method> (a cell left empty goes too),
+ * then applies fn (if any) to the new file, and commits. */
+int fsr_rewrite_without(fs_results *r, const char *cell, const char *method, fsr_edit_fn fn,
+                        void *ctx)
+{
+    fsr_quiet();
+    if (fsr_remove_tmp(r) < 0) return -1;
+    hid_t src = fsr_open_ro(r->path), dst = H5I_INVALID_HID;
+    hid_t sg = H5I_INVALID_HID, dg = H5I_INVALID_HID, gcpl = H5I_INVALID_HID;
+    char **cells = NULL, **methods = NULL;
+    int ncells = 0, nmethods = 0, rc = -1;
+    if (src < 0 || (dst = fsr_create_tmp(r, src)) < 0) goto done;
+    if (fsr_list_groups(src, r->path, &cells, &ncells) < 0) goto done;
+    for (int i = 0; i < ncells; i++) {
+        if (strcmp(cells[i], cell) != 0) {
+            if (H5Ocopy(src, cells[i], dst, cells[i], H5P_DEFAULT, H5P_DEFAULT) < 0) {
+                fsr_fail_h5(r->path, "cannot copy cell '%s'", cells[i]);
+                goto done;
+            }
+            continue;
+        }
+        if ((sg = H5Gopen2(src, cell, H5P_DEFAULT)) < 0) {
+            fsr_fail_h5(r->path, "cannot open cell '%s'", cell);
+            goto done;
+        }
+        if (fsr_list_groups(sg, r->path, &methods, &nmethods) < 0) goto done;
+        for (int j = 0; j < nmethods; j++) {
+            if (strcmp(methods[j], method) == 0) continue;
+            if (dg < 0 && ((gcpl = fsr_crt_order_plist(H5P_GROUP_CREATE)) < 0 ||
+                           (dg = H5Gcreate2(dst, cell, H5P_DEFAULT, gcpl, H5P_DEFAULT)) < 0)) {
+                fsr_fail_h5(r->path, "cannot create cell '%s'", cell);
+                goto done;
+            }
+            if (H5Ocopy(sg, methods[j], dg, methods[j], H5P_DEFAULT, H5P_DEFAULT) < 0) {
+                fsr_fail_h5(r->path, "cannot copy /%s/%s", cell, methods[j]);
+                goto done;
+            }
+        }
+        if (fsr_close(&sg) < 0 || fsr_close(&dg) < 0) {
+            fsr_fail_h5(r->path, "cannot copy cell '%s'", cell);
+            goto done;
+        }
+    }
+    rc = fn ? fn(r, dst, ctx) : 0;
+    if (rc == 0) crash_point(); /* new file built, still open */
+done:
+    fsr_free_names(cells, ncells);
+    fsr_free_names(methods, nmethods);
+    fsr_close(&sg);
+    fsr_close(&dg);
+    fsr_close(&gcpl);
+    fsr_close(&src);
+    rc = fsr_close_file(&dst, rc, r->path);
+    if (rc < 0) {
+        unlink(r->tmp);
+        return -1;
+    }
+    return fsr_commit(r);
+}
