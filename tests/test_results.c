@@ -1,7 +1,9 @@
 /* Results store: exact round trips of every table and attribute, appends in
  * several calls, restart of a killed method, many cells and methods in one
- * file, clear errors for bad files, h5dump/h5py readability, and kill -9 at
- * random moments never leaving a file that loses completed calls. */
+ * file, concurrent writer processes, clear errors for bad files, h5dump and
+ * h5py readability, and kill -9 (at random moments, before every commit step,
+ * and before every write HDF5 makes) never leaving a file that is damaged or
+ * has lost a completed call. */
 #define _DEFAULT_SOURCE /* syscall() for the pwrite interposer */
 #include <criterion/criterion.h>
 #include <hdf5.h>
@@ -312,6 +314,24 @@ Test(results, restart_replaces_incomplete_group)
     fs_partition_free(&p);
 }
 
+/* HDF5 does not reuse space freed in an earlier session (a grown object
+ * header leaves its old copy behind); finish rewrites the file without it, so
+ * finishing adds the final table and summary but the file does not grow
+ * (in place it grows by about a third). */
+Test(results, finish_leaves_no_dead_space)
+{
+    const char *path = path_in(tu_tmpdir(), "dead.h5");
+    fs_results *r = fs_results_open(path);
+    write_method(r, CELL, "fedavg", 0, 40, false);
+    long before = file_size(path);
+    fs_summary sm = make_summary(0);
+    cr_assert_eq(fs_results_finish(r, NULL, 0, &sm), 0, "%s", fs_last_error());
+    fs_results_close(r);
+    long after = file_size(path);
+    cr_assert(after <= before, "finish grew the file from %ld to %ld bytes", before, after);
+    check_rounds(path, CELL, "fedavg", 0, 40);
+}
+
 Test(results, finished_group_is_protected_and_removable)
 {
     const char *path = path_in(tu_tmpdir(), "p.h5");
@@ -343,7 +363,8 @@ Test(results, many_cells_and_methods)
     fs_results *r = fs_results_open(path);
     cr_assert(r);
     for (int c = 0; c < 2; c++)
-        for (int m = 0; m < 4; m++) write_method(r, cells[c], methods[m], 10 * c + m, 3 + m, m != 3);
+        for (int m = 0; m < 4; m++)
+            write_method(r, cells[c], methods[m], 10 * c + m, 3 + m, m != 3);
     fs_results_close(r);
 
     /* reopen for appending keeps everything */
@@ -371,6 +392,28 @@ Test(results, many_cells_and_methods)
             assert_summary_eq(&x->summary, m != 3 ? &want : &zero);
             check_rounds(path, cells[c], methods[m], 10 * c + m, 3 + m);
         }
+    fs_results_list_free(e, n);
+
+    /* A rewrite (remove) keeps every other group, in order, with its data. */
+    r = fs_results_open(path);
+    cr_assert_eq(fs_results_remove(r, cells[1], "fedprox"), 0, "%s", fs_last_error());
+    fs_results_close(r);
+    cr_assert_eq(fs_results_list(path, &e, &n), 0, "%s", fs_last_error());
+    cr_assert_eq(n, 7);
+    const char *order[7] = {"fedavg", "fedprox", "feddpa_f", "fednano",
+                            "fedavg", "feddpa_f", "fednano"};
+    for (int i = 0; i < 7; i++) {
+        cr_assert_str_eq(e[i].method, order[i], "entry %d", i);
+        int m = i < 4 ? i : (i == 4 ? 0 : i - 3), c = i >= 4;
+        cr_assert_eq(e[i].complete, m != 3);
+        check_rounds(path, cells[c], order[i], 10 * c + m, 3 + m);
+    }
+    fs_partition p;
+    cr_assert_eq(fs_results_read_partition(path, cells[0], "feddpa_f", &p), 0, "%s",
+                 fs_last_error());
+    cr_assert_eq(p.counts[3], 21 + 2);
+    cr_assert_str_eq(p.category_names[1], "social");
+    fs_partition_free(&p);
     fs_results_list_free(e, n);
 }
 
@@ -544,6 +587,59 @@ Test(results, follows_a_symlink)
     check_rounds(real, CELL, "fedavg", 0, 2);
 }
 
+/* Files written by other tools may hold fixed-length (ASCII) strings. */
+Test(results, reads_fixed_length_strings)
+{
+    const char *path = path_in(tu_tmpdir(), "fixed.h5");
+    fs_results *r = fs_results_open(path);
+    write_method(r, CELL, "fedavg", 0, 2, true);
+    fs_results_close(r);
+
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    cr_assert(f >= 0);
+    char where[300];
+    snprintf(where, sizeof where, "/%s/fedavg/partition", CELL);
+    hid_t ds = H5Dopen2(f, where, H5P_DEFAULT), t = H5Tcopy(H5T_C_S1);
+    cr_assert(ds >= 0 && H5Adelete(ds, "categories") >= 0);
+    H5Tset_size(t, 6);
+    H5Tset_strpad(t, H5T_STR_NULLPAD);
+    hsize_t n4[1] = {4};
+    hid_t sp = H5Screate_simple(1, n4, NULL);
+    hid_t a = H5Acreate2(ds, "categories", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    char cats[4][6] = {"cat0", {'s', 'i', 'x', 'c', 'h', 'r'}, "ab", ""};
+    cr_assert(H5Awrite(a, t, cats) >= 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    snprintf(where, sizeof where, "/%s/fedavg", CELL);
+    hid_t g = H5Gopen2(f, where, H5P_DEFAULT);
+    cr_assert(g >= 0 && H5Adelete(g, "config_yaml") >= 0);
+    hid_t t2 = H5Tcopy(H5T_C_S1), s1 = H5Screate(H5S_SCALAR);
+    H5Tset_size(t2, 9);
+    a = H5Acreate2(g, "config_yaml", t2, s1, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert(H5Awrite(a, t2, "rank: 16\0") >= 0);
+    H5Aclose(a);
+    H5Sclose(s1);
+    H5Tclose(t2);
+    H5Gclose(g);
+    H5Tclose(t);
+    H5Dclose(ds);
+    H5Fclose(f);
+
+    fs_partition p;
+    cr_assert_eq(fs_results_read_partition(path, CELL, "fedavg", &p), 0, "%s", fs_last_error());
+    cr_assert_eq(p.categories, 4);
+    cr_assert_str_eq(p.category_names[0], "cat0");
+    cr_assert_str_eq(p.category_names[1], "sixchr");
+    cr_assert_str_eq(p.category_names[2], "ab");
+    cr_assert_str_eq(p.category_names[3], "");
+    fs_partition_free(&p);
+    fs_result_entry *e;
+    int n;
+    cr_assert_eq(fs_results_list(path, &e, &n), 0, "%s", fs_last_error());
+    cr_assert_str_eq(e[0].config_yaml, "rank: 16");
+    fs_results_list_free(e, n);
+}
+
 Test(results, h5dump_reads_it)
 {
     if (system("command -v h5dump >/dev/null 2>&1") != 0) cr_skip_test("h5dump not installed");
@@ -661,7 +757,8 @@ static int run_child(const char *path, double kill_after_s)
     }
     int st;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
-    if (WIFEXITED(st)) cr_assert_eq(WEXITSTATUS(st), 0, "the child failed with %d", WEXITSTATUS(st));
+    if (WIFEXITED(st))
+        cr_assert_eq(WEXITSTATUS(st), 0, "the child failed with %d", WEXITSTATUS(st));
     return killed && WIFSIGNALED(st);
 }
 

@@ -18,6 +18,11 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+    return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
+}
+
 static int shard_alloc(fs_shard *s, int n)
 {
     s->n = 0;
@@ -62,6 +67,17 @@ int fs_plan_partition(const fs_task *task, const fs_config *cfg, fs_partition_pl
     for (int i = 0; i < task->n; i++) {
         if (task->samples[i].split == FS_SPLIT_TRAIN) train_idx[a++] = i;
         else test_idx[b++] = i;
+    }
+    if (cfg->max_train_samples > 0 && ntrain > cfg->max_train_samples) {
+        /* a seeded subset, kept in dataset order */
+        fs_rng pick = fs_rng_seed(cfg->seed ^ 0x5B5E7ull);
+        for (int i = 0; i < cfg->max_train_samples; i++) {
+            int j = i + (int)fs_rng_below(&pick, (uint64_t)(ntrain - i));
+            int t = train_idx[i];
+            train_idx[i] = train_idx[j], train_idx[j] = t;
+        }
+        ntrain = cfg->max_train_samples;
+        qsort(train_idx, (size_t)ntrain, sizeof *train_idx, cmp_int);
     }
     for (int i = 0; i < ntrain; i++) keys[i] = task->samples[train_idx[i]].category;
     int *counts = malloc((size_t)C * K * sizeof *counts);

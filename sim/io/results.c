@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ROUNDS_CHUNK 128 /* rows per chunk of the growing rounds table */
+#define ROUNDS_CHUNK 64 /* rows per chunk of the growing rounds table */
 
 /* ---- open / close ---- */
 
@@ -122,7 +122,8 @@ static int group_state(const char *path, const char *c, const char *m)
         int32_t done = 0;
         if (mg < 0)
             fsr_fail_h5(path, "cannot open /%s/%s", c, m);
-        else if (H5Aexists(mg, "complete") > 0 && fsr_read_i32_attr(mg, "complete", &done, path) < 0)
+        else if (H5Aexists(mg, "complete") > 0 &&
+                 fsr_read_i32_attr(mg, "complete", &done, path) < 0)
             st = -1;
         else
             st = done ? COMPLETE : INCOMPLETE;
@@ -423,7 +424,14 @@ int fs_results_finish(fs_results *r, const fs_final_row *rows, int n, const fs_s
         return fsr_fail(r->path, "fs_results_finish: bad arguments (%d rows%s)", n,
                         s ? "" : ", no summary");
     finish_ctx c = {rows, n, s};
-    int rc = locked_edit(r, finish_fn, &c);
+    int lk = fsr_lock(r);
+    if (lk < 0) return -1;
+    /* Finishing rewrites the whole file: HDF5 does not reuse space freed in
+     * earlier sessions (object headers that grew as attributes were added
+     * leave their old copies behind: about 2/3 of a sweep's file), so a fresh
+     * copy per finished method keeps the file small. */
+    int rc = fsr_rewrite_without(r, NULL, NULL, finish_fn, &c);
+    fsr_unlock(lk);
     if (rc == 0) r->active = false;
     return rc;
 }

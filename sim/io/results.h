@@ -13,7 +13,8 @@
  *                          test_acc, global_acc
  *       partition          int32 [clients x categories] sample counts; attrs
  *                          categories (variable-length UTF-8 strings), key
- * Cells and methods are listed in the order they were first written.
+ * Cells and methods are listed in the order they were written (a restarted
+ * method moves to the end of its cell).
  *
  * Durability: every mutating call (open of a new file, begin, append,
  * partition, finish, remove) writes a complete new file next to `path`

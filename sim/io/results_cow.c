@@ -4,8 +4,9 @@
  * B-trees, heaps, chunk data) and a process killed in the middle of that can
  * leave a file HDF5 refuses to open, or one that silently lost earlier data.
  * So `path` itself is never opened for writing. Each mutating call:
- *   1. copies `path` to `path.tmp` (or, when a group must be dropped, writes
- *      a fresh `path.tmp` holding everything else, so no dead space remains),
+ *   1. copies `path` to `path.tmp` (or, when a group must be dropped and at
+ *      each finish, writes a fresh `path.tmp` with H5Ocopy, so no dead space
+ *      remains),
  *   2. opens `path.tmp` with HDF5, applies the change, H5Fclose()s it (every
  *      HDF5 return code checked; any failure abandons the tmp file),
  *   3. fsync()s `path.tmp`, rename()s it over `path`, fsync()s the directory.
@@ -56,14 +57,15 @@ static void crash_point(void)
 
 static int copy_file(const char *src, const char *dst, const char *file)
 {
-    int in = open(src, O_RDONLY), out = -1, rc = -1;
+    int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
     struct stat st;
     char buf[1 << 14];
     if (in < 0 || fstat(in, &st) != 0) {
         fsr_fail(file, "cannot read it: %s", strerror(errno));
         goto done;
     }
-    out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, (st.st_mode & 0777) | S_IWUSR | S_IRUSR);
+    out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+               (st.st_mode & 0777) | S_IWUSR | S_IRUSR);
     if (out < 0) {
         fsr_fail(file, "cannot create the working copy '%s': %s", dst, strerror(errno));
         goto done;
@@ -96,7 +98,7 @@ done:
 
 static int sync_path(const char *p, bool dir, const char *file)
 {
-    int fd = open(p, dir ? O_RDONLY | O_DIRECTORY : O_RDWR);
+    int fd = open(p, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
     if (fd < 0) return fsr_fail(file, "cannot open '%s' to sync it: %s", p, strerror(errno));
     int rc = fsync(fd), e = errno;
     close(fd);
@@ -175,7 +177,11 @@ int fsr_close_file(hid_t *f, int rc, const char *file)
 int fsr_edit(fs_results *r, fsr_edit_fn fn, void *ctx)
 {
     fsr_quiet();
-    if (fsr_remove_tmp(r) < 0 || copy_file(r->path, r->tmp, r->path) < 0) return -1;
+    if (fsr_remove_tmp(r) < 0) return -1;
+    if (copy_file(r->path, r->tmp, r->path) < 0) {
+        unlink(r->tmp);
+        return -1;
+    }
     crash_point(); /* working copy made */
     hid_t fapl = fsr_fapl(), f = H5I_INVALID_HID;
     int rc = -1;
@@ -273,8 +279,9 @@ hid_t fsr_create_tmp(fs_results *r, hid_t src)
     return f;
 }
 
-/* Rewrites the file without /<cell>/<method> (a cell left empty goes too),
- * then applies fn (if any) to the new file, and commits. */
+/* Rewrites the file without /<cell>/<method> (a cell left empty goes too;
+ * cell NULL keeps everything), then applies fn (if any) to the new file, and
+ * commits. The new file has no dead space. */
 int fsr_rewrite_without(fs_results *r, const char *cell, const char *method, fsr_edit_fn fn,
                         void *ctx)
 {
@@ -287,7 +294,7 @@ int fsr_rewrite_without(fs_results *r, const char *cell, const char *method, fsr
     if (src < 0 || (dst = fsr_create_tmp(r, src)) < 0) goto done;
     if (fsr_list_groups(src, r->path, &cells, &ncells) < 0) goto done;
     for (int i = 0; i < ncells; i++) {
-        if (strcmp(cells[i], cell) != 0) {
+        if (!cell || strcmp(cells[i], cell) != 0) {
             if (H5Ocopy(src, cells[i], dst, cells[i], H5P_DEFAULT, H5P_DEFAULT) < 0) {
                 fsr_fail_h5(r->path, "cannot copy cell '%s'", cells[i]);
                 goto done;

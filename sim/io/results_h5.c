@@ -332,7 +332,8 @@ static hid_t open_attr(hid_t obj, const char *name, H5T_class_t want, hid_t *fty
     *ftype = H5Aget_type(a);
     *space = H5Aget_space(a);
     H5T_class_t cls = *ftype >= 0 ? H5Tget_class(*ftype) : H5T_NO_CLASS;
-    bool ok_class = want == H5T_STRING ? cls == H5T_STRING : (cls == H5T_INTEGER || cls == H5T_FLOAT);
+    bool ok_class =
+        want == H5T_STRING ? cls == H5T_STRING : (cls == H5T_INTEGER || cls == H5T_FLOAT);
     if (*ftype < 0 || *space < 0 || !ok_class) {
         if (*ftype < 0 || *space < 0)
             fsr_fail_h5(file, "cannot read attribute '%s'", name);

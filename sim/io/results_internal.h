@@ -27,7 +27,8 @@ typedef int (*fsr_edit_fn)(fs_results *r, hid_t file, void *ctx);
 /* Copies `path` to `tmp`, applies fn there, closes, syncs, renames over `path`. */
 int fsr_edit(fs_results *r, fsr_edit_fn fn, void *ctx);
 /* Writes a fresh `tmp` holding everything in `path` except /<cell>/<method>
- * (a cell left empty goes too), applies fn (if not NULL), commits. */
+ * (a cell left empty goes too; cell NULL: everything), applies fn (if not
+ * NULL), commits. */
 int fsr_rewrite_without(fs_results *r, const char *cell, const char *method, fsr_edit_fn fn,
                         void *ctx);
 /* A new empty `tmp` with the root attributes of src (or fresh ones when src < 0). */
