@@ -9,50 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datasets/fsutil.h"
 #include "sim/io/error.h"
-
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fs_fail("%s: cannot open (%s); is this a fedsim dataset directory (fedsim data synth "
-                "writes one)?", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = cap ? 2 * cap : 8192;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                fs_fail("%s: out of memory", path);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t k = fread(buf + n, 1, 4096, f);
-        n += k;
-        if (k < 4096) break;
-    }
-    bool err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(buf);
-        fs_fail("%s: read error", path);
-        return NULL;
-    }
-    buf[n] = 0;
-    return buf;
-}
 
 static int read_meta(const char *dir, fs_mcqa_dataset *d)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/dataset.json", dir);
-    char *text = read_text(path);
+    char *text = fs_ds_read_text(path, "is this a fedsim dataset directory (fedsim data "
+                                       "synth writes one)?");
     if (!text) return -1;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithOpts(text, &end, 0);

@@ -80,11 +80,41 @@ static void caption(fs_synth_item *it, const cobj *o, int n, char *out, size_t l
     if (l > 0 && (size_t)l < len) snprintf(out + l, len - (size_t)l, ".");
 }
 
+/* Lettered multiple choice in the source domain's own format
+ * ("( A ) red ( B ) blue answer: B"), on the source skills only (colour and
+ * number words), so the model knows that letters name options; the downstream
+ * tasks use another template and other skills. */
+static void lettered(fs_synth_item *it, const cobj *o, int n, const cobj *t, char *out, size_t len)
+{
+    int nopt = fs_si_range(it, 2, 4), answer = fs_si_below(it, nopt), colour_q = fs_si_below(it, 2);
+    int truth = colour_q ? t->colour : count(o, n, t->shape, -1), used[16] = {0}, opt[4];
+    used[truth] = 1;
+    for (int i = 0; i < nopt; i++) {
+        if (i == answer) {
+            opt[i] = truth;
+            continue;
+        }
+        int v;
+        do v = colour_q ? fs_si_below(it, FS_N_COLOURS) : fs_si_range(it, 1, 4);
+        while (used[v]);
+        used[v] = 1;
+        opt[i] = v;
+    }
+    int l = colour_q ? snprintf(out, len, "question: what colour is the %s?", fs_shape_names[t->shape])
+                     : snprintf(out, len, "question: how many %s are there?", fs_shape_plurals[t->shape]);
+    for (int i = 0; i < nopt && l > 0 && (size_t)l < len; i++)
+        l += snprintf(out + l, len - (size_t)l, " ( %c ) %s", 'A' + i,
+                      colour_q ? fs_colour_names[opt[i]] : fs_si_number_word(opt[i]));
+    if (l > 0 && (size_t)l < len) snprintf(out + l, len - (size_t)l, " answer: %c", 'A' + answer);
+}
+
 static void make_text(fs_synth_item *it, const cobj *o, int n, char *out, size_t len)
 {
-    int kind = fs_si_below(it, 6);
+    int kind = fs_si_below(it, 8);
     const cobj *t = &o[fs_si_below(it, n)];
-    if (kind == 1 && count(o, n, t->shape, -1) == 1) {
+    if (kind >= 6 && (kind == 7 || count(o, n, t->shape, -1) == 1)) {
+        lettered(it, o, n, t, out, len);
+    } else if (kind == 1 && count(o, n, t->shape, -1) == 1) {
         snprintf(out, len, "question: what colour is the %s? answer: %s", fs_shape_names[t->shape],
                  fs_colour_names[t->colour]);
     } else if (kind == 2) {

@@ -1,7 +1,6 @@
 /* The generator driver (balanced answer positions, PNG + JSONL writing, atomic
  * directory creation), the dataset cache (fs_synth_ensure) and the small
  * random/formatting helpers shared by the generators. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "datasets/fsutil.h"
 #include "datasets/mcqa_format.h"
 #include "datasets/synth_internal.h"
 #include "datasets/task_builder.h"
@@ -195,40 +195,6 @@ int fs_synth_write(const fs_synth_spec *spec, const char *dir, const fs_synth_op
     return rc;
 }
 
-/* Removes a directory tree this module created (files and subdirectories). */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    char path[4096];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(path, &st)) continue;
-        if (S_ISDIR(st.st_mode)) remove_tree(path);
-        else unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static int dir_state(const char *dir) /* 0 absent, 1 empty dir, 2 non-empty or not a dir */
-{
-    struct stat st;
-    if (stat(dir, &st)) return 0;
-    if (!S_ISDIR(st.st_mode)) return 2;
-    DIR *d = opendir(dir);
-    if (!d) return 2;
-    struct dirent *e;
-    int state = 1;
-    while ((e = readdir(d)) && state == 1)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) state = 2;
-    closedir(d);
-    return state;
-}
-
 int fs_synth_generate(const char *name, const char *out_dir, const fs_synth_opts *o)
 {
     const fs_synth_spec *spec = find_spec(name);
@@ -240,22 +206,22 @@ int fs_synth_generate(const char *name, const char *out_dir, const fs_synth_opts
     if (o->n_train < 1 || o->n_test < 1)
         return fs_fail("%s: needs at least one train and one test example (got %d and %d)", name,
                        o->n_train, o->n_test);
-    if (dir_state(out_dir) == 2)
+    if (fs_ds_dir_state(out_dir) == 2)
         return fs_fail("%s: already exists and is not empty; remove it or choose another "
                        "output directory", out_dir);
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp-%ld", out_dir, (long)getpid());
-    remove_tree(tmp); /* a leftover of an interrupted run with the same pid */
+    fs_ds_remove_tree(tmp); /* a leftover of an interrupted run with the same pid */
     if (mkdir(tmp, 0755))
         return fs_fail("%s: cannot create (%s); does the parent directory exist and is it "
                        "writable?", tmp, strerror(errno));
     if (fs_synth_write(spec, tmp, o)) {
-        remove_tree(tmp);
+        fs_ds_remove_tree(tmp);
         return fs_fail_context("while generating %s into %s", name, out_dir);
     }
     if (rename(tmp, out_dir)) {
         int err = errno;
-        remove_tree(tmp);
+        fs_ds_remove_tree(tmp);
         return fs_fail("%s: cannot move the generated dataset into place (%s)", out_dir,
                        strerror(err));
     }

@@ -2,84 +2,36 @@
  * results file with every method, report prints the table, the same seed
  * gives identical numbers, a sweep resumes, bad input exits non-zero with a
  * message naming the file. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "sim/io/results.h"
+#include "tests/helpers/cli_helpers.h"
 #include "tests/helpers/testutil.h"
 
-static char dir[256], model[512], fedsim[1024];
-
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
-{
-    char cmd[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    return system(cmd);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "cannot open %s", path);
-    static char buf[65536];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
+/* <dir>/<name>.yaml running every method (run name = file name). */
 static void write_config(const char *name, const char *out, const char *extra)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/%s.yaml", dir, name);
-    FILE *f = fopen(path, "w");
-    cr_assert(f);
-    fprintf(f,
-            "name: %s\nseed: 3\nmodel: { path: %s }\n"
-            "data:\n  dataset: synth-iconqa\n  root: %s/data\n"
-            "  partition: { clients: 3, dirichlet_alpha: 0.5, key: category, min_samples: 4 }\n"
-            "federation: { rounds: 2, local_epochs: 1, batch_size: 8, eval_every: 2 }\n"
-            "adapter: { rank: 4, alpha: 8 }\n"
-            "methods:\n  - fedavg\n  - { name: fedprox, mu: 0.1 }\n"
-            "  - { name: feddpa_f, top_k: 3 }\n  - { name: fednano, fisher: { samples: 8 } }\n"
-            "  - fednano_ef\n  - centralized\n  - local\n"
-            "runtime: { backend: cpu, threads: 2 }\noutput: { dir: %s/%s }\n%s",
-            name, model, dir, dir, out, extra);
-    fclose(f);
+    cli_write_config(name, name,
+                     "\n  - fedavg\n  - { name: fedprox, mu: 0.1 }\n"
+                     "  - { name: feddpa_f, top_k: 3 }\n"
+                     "  - { name: fednano, fisher: { samples: 8 } }\n"
+                     "  - fednano_ef\n  - centralized\n  - local",
+                     out, extra);
 }
 
-static void setup(void)
-{
-    snprintf(dir, sizeof dir, "%s", tu_tmpdir());
-    const char *build = getenv("FEDSIM_BUILD_DIR");
-    snprintf(fedsim, sizeof fedsim, "%s/fedsim", build ? build : "build");
-    cr_assert(access(fedsim, X_OK) == 0, "no fedsim binary at %s", fedsim);
-    snprintf(model, sizeof model, "%s/model", dir);
-    setenv("FEDSIM_DATA_CACHE", dir, 1);
-    cr_assert_eq(sh("'%s' pretrain --out '%s' --steps 2 --batch 2 --corpus 16 --quiet", fedsim,
-                    model),
-                 0, "fedsim pretrain failed");
-    cr_assert_eq(sh("'%s' data synth synth-iconqa --out '%s/data' --train 60 --test 40 > /dev/null",
-                    fedsim, dir),
-                 0, "fedsim data synth failed");
-}
-
-TestSuite(cli, .init = setup, .timeout = 600);
+TestSuite(cli, .init = cli_setup, .timeout = 600);
 
 Test(cli, run_writes_every_method_and_report_prints_the_table)
 {
     write_config("qs", "out", "");
     char h5[600], log[600];
-    snprintf(log, sizeof log, "%s/run.txt", dir);
-    cr_assert_eq(sh("'%s' run %s/qs.yaml --quiet > %s 2>&1", fedsim, dir, log), 0, "%s", slurp(log));
-    snprintf(h5, sizeof h5, "%s/out/qs.h5", dir);
+    snprintf(log, sizeof log, "%s/run.txt", cli_dir);
+    cr_assert_eq(cli_sh("'%s' run %s/qs.yaml --quiet > %s 2>&1", cli_fedsim, cli_dir, log), 0, "%s",
+                 cli_slurp(log));
+    snprintf(h5, sizeof h5, "%s/out/qs.h5", cli_dir);
     fs_result_entry *e;
     int n;
     cr_assert_eq(fs_results_list(h5, &e, &n), 0);
@@ -95,18 +47,18 @@ Test(cli, run_writes_every_method_and_report_prints_the_table)
     cr_assert_gt(e[3].summary.upload_mb, e[0].summary.upload_mb, "FedNano uploads adapters + Fisher");
     cr_assert_eq(e[5].summary.upload_mb, 0, "centralized communicates nothing");
     fs_results_list_free(e, n);
-    cr_assert_eq(sh("'%s' report %s --no-plot > %s/report.txt", fedsim, h5, dir), 0);
+    cr_assert_eq(cli_sh("'%s' report %s --no-plot > %s/report.txt", cli_fedsim, h5, cli_dir), 0);
     char path[600];
-    snprintf(path, sizeof path, "%s/report.txt", dir);
-    const char *rep = slurp(path);
+    snprintf(path, sizeof path, "%s/report.txt", cli_dir);
+    const char *rep = cli_slurp(path);
     for (int i = 0; i < 7; i++) cr_assert(strstr(rep, methods[i]), "report lacks %s:\n%s", methods[i], rep);
     cr_assert(strstr(rep, "mean acc"), "%s", rep);
-    if (sh("command -v gnuplot > /dev/null") == 0) {
-        snprintf(path, sizeof path, "%s/out/qs.png", dir);
+    if (cli_sh("command -v gnuplot > /dev/null") == 0) {
+        snprintf(path, sizeof path, "%s/out/qs.png", cli_dir);
         cr_assert(access(path, R_OK) == 0, "no plot at %s", path);
     }
-    if (sh("command -v h5dump > /dev/null") == 0)
-        cr_assert_eq(sh("h5dump -H %s > /dev/null", h5), 0, "h5dump cannot read %s", h5);
+    if (cli_sh("command -v h5dump > /dev/null") == 0)
+        cr_assert_eq(cli_sh("h5dump -H %s > /dev/null", h5), 0, "h5dump cannot read %s", h5);
 }
 
 Test(cli, same_seed_same_numbers)
@@ -114,11 +66,13 @@ Test(cli, same_seed_same_numbers)
     write_config("a", "outa", "");
     write_config("b", "outb", "");
     const char *four = "--set methods=fedavg,fednano,feddpa_f,local";
-    cr_assert_eq(sh("'%s' run %s/a.yaml %s --quiet > /dev/null 2>&1", fedsim, dir, four), 0);
-    cr_assert_eq(sh("'%s' run %s/b.yaml %s --quiet > /dev/null 2>&1", fedsim, dir, four), 0);
+    cr_assert_eq(cli_sh("'%s' run %s/a.yaml %s --quiet > /dev/null 2>&1", cli_fedsim, cli_dir, four),
+                 0);
+    cr_assert_eq(cli_sh("'%s' run %s/b.yaml %s --quiet > /dev/null 2>&1", cli_fedsim, cli_dir, four),
+                 0);
     char pa[600], pb[600];
-    snprintf(pa, sizeof pa, "%s/outa/a.h5", dir);
-    snprintf(pb, sizeof pb, "%s/outb/b.h5", dir);
+    snprintf(pa, sizeof pa, "%s/outa/a.h5", cli_dir);
+    snprintf(pb, sizeof pb, "%s/outb/b.h5", cli_dir);
     const char *methods[] = {"fedavg", "fednano", "feddpa_f", "local"};
     for (int m = 0; m < 4; m++) {
         fs_round_row *ra, *rb;
@@ -138,17 +92,17 @@ Test(cli, same_seed_same_numbers)
 Test(cli, sweep_resumes_and_skips_finished_cells)
 {
     write_config("sw", "outs", "sweep:\n  seed: [0, 1]\n  methods: [fedavg, local]\n");
-    cr_assert_eq(sh("'%s' sweep %s/sw.yaml --quiet > /dev/null 2>&1", fedsim, dir), 0);
+    cr_assert_eq(cli_sh("'%s' sweep %s/sw.yaml --quiet > /dev/null 2>&1", cli_fedsim, cli_dir), 0);
     char h5[600], log[600];
-    snprintf(h5, sizeof h5, "%s/outs/sw.h5", dir);
-    snprintf(log, sizeof log, "%s/sweep2.txt", dir);
+    snprintf(h5, sizeof h5, "%s/outs/sw.h5", cli_dir);
+    snprintf(log, sizeof log, "%s/sweep2.txt", cli_dir);
     fs_result_entry *e;
     int n;
     cr_assert_eq(fs_results_list(h5, &e, &n), 0);
     cr_assert_eq(n, 4, "2 seeds x 2 methods, found %d", n);
     fs_results_list_free(e, n);
-    cr_assert_eq(sh("'%s' sweep %s/sw.yaml > %s 2>&1", fedsim, dir, log), 0);
-    const char *out = slurp(log);
+    cr_assert_eq(cli_sh("'%s' sweep %s/sw.yaml > %s 2>&1", cli_fedsim, cli_dir, log), 0);
+    const char *out = cli_slurp(log);
     cr_assert(strstr(out, "already complete"), "restarted sweep re-ran finished cells:\n%s", out);
     cr_assert_eq(fs_results_list(h5, &e, &n), 0);
     cr_assert_eq(n, 4, "a resumed sweep duplicated cells: %d groups", n);
@@ -158,20 +112,20 @@ Test(cli, sweep_resumes_and_skips_finished_cells)
 Test(cli, bad_input_is_one_clear_message_and_nonzero_exit)
 {
     char bad[600], log[600];
-    snprintf(bad, sizeof bad, "%s/bad.yaml", dir);
-    snprintf(log, sizeof log, "%s/bad.txt", dir);
+    snprintf(bad, sizeof bad, "%s/bad.yaml", cli_dir);
+    snprintf(log, sizeof log, "%s/bad.txt", cli_dir);
     FILE *f = fopen(bad, "w");
-    fprintf(f, "name: bad\nmodel: { path: %s }\nfederation:\n  rounds: ten\n", model);
+    fprintf(f, "name: bad\nmodel: { path: %s }\nfederation:\n  rounds: ten\n", cli_model);
     fclose(f);
-    int rc = sh("'%s' run %s > %s 2>&1", fedsim, bad, log);
+    int rc = cli_sh("'%s' run %s > %s 2>&1", cli_fedsim, bad, log);
     cr_assert_neq(rc, 0);
-    const char *out = slurp(log);
+    const char *out = cli_slurp(log);
     cr_assert(strstr(out, "bad.yaml:4") && strstr(out, "federation.rounds"), "%s", out);
-    rc = sh("'%s' run %s/missing.yaml > %s 2>&1", fedsim, dir, log);
+    rc = cli_sh("'%s' run %s/missing.yaml > %s 2>&1", cli_fedsim, cli_dir, log);
     cr_assert_neq(rc, 0);
-    cr_assert(strstr(slurp(log), "missing.yaml"), "%s", slurp(log));
-    rc = sh("'%s' report %s > %s 2>&1", fedsim, bad, log);
+    cr_assert(strstr(cli_slurp(log), "missing.yaml"), "%s", cli_slurp(log));
+    rc = cli_sh("'%s' report %s > %s 2>&1", cli_fedsim, bad, log);
     cr_assert_neq(rc, 0, "report accepted a YAML file as HDF5");
-    rc = sh("'%s' run --frobnicate > %s 2>&1", fedsim, log);
+    rc = cli_sh("'%s' run --frobnicate > %s 2>&1", cli_fedsim, log);
     cr_assert_neq(rc, 0);
 }

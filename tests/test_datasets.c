@@ -22,37 +22,6 @@
 #include "sim/model/presets.h"
 #include "tests/helpers/testutil.h"
 
-/* Temporary directories of the current test, removed by its .fini. */
-static char made[32][256];
-static int n_made;
-
-static const char *tmpdir(void)
-{
-    const char *d = tu_tmpdir();
-    if (n_made < 32) snprintf(made[n_made++], sizeof made[0], "%s", d);
-    return d;
-}
-
-static void cleanup(void)
-{
-    for (int i = 0; i < n_made; i++) {
-        char cmd[300];
-        if (snprintf(cmd, sizeof cmd, "rm -rf '%s'", made[i]) >= (int)sizeof cmd || system(cmd))
-            cr_log_warn("could not remove %s", made[i]);
-    }
-    n_made = 0;
-}
-
-static char *path_in(const char *dir, const char *name)
-{
-    static char buf[8][1024];
-    static int k;
-    char *p = buf[k++ % 8];
-    int n = snprintf(p, sizeof buf[0], "%s/%s", dir, name);
-    cr_assert(n > 0 && (size_t)n < sizeof buf[0], "path too long");
-    return p;
-}
-
 static char *read_all(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
@@ -81,7 +50,7 @@ static const char *gen(const char *name, uint64_t seed, int size, int ntr, int n
     static char out[4][600];
     static int k;
     char *p = out[k++ % 4];
-    snprintf(p, sizeof out[0], "%s/%s", tmpdir(), name);
+    snprintf(p, sizeof out[0], "%s/%s", tu_tmpdir_tracked(), name);
     fs_synth_opts o = {.seed = seed, .image_size = size, .n_train = ntr, .n_test = nte};
     cr_assert_eq(fs_synth_generate(name, p, &o), 0, "%s", fs_last_error());
     return p;
@@ -98,7 +67,7 @@ static model_fixture tiny_model(void)
     fs_llava_config cfg = fs_llava_config_tiny();
     model_fixture f = {fs_mllm_new_random(&cfg, fs_backend_cpu(), 1), NULL};
     cr_assert(f.m, "%s", fs_last_error());
-    const char *dir = tmpdir();
+    const char *dir = tu_tmpdir_tracked();
     cr_assert_eq(fs_synth_write_vocab(dir, &cfg), 0, "%s", fs_last_error());
     f.tok = fs_tokenizer_load(dir);
     cr_assert(f.tok, "%s", fs_last_error());
@@ -150,41 +119,41 @@ static void expected_prompt(const fs_mcqa_example *e, int n_image_tokens, char *
 
 /* ------------------------------------------------------------ generation */
 
-Test(datasets, generation_is_deterministic, .fini = cleanup)
+Test(datasets, generation_is_deterministic, .fini = tu_remove_tmpdirs)
 {
     const char *names[2] = {"synth-iconqa", "synth-scienceqa"};
     for (int k = 0; k < 2; k++) {
         const char *a = gen(names[k], 5, 32, 120, 40), *b = gen(names[k], 5, 32, 120, 40);
         const char *c = gen(names[k], 6, 32, 120, 40);
         size_t na, nb, nc;
-        char *ja = read_all(path_in(a, "examples.jsonl"), &na);
-        char *jb = read_all(path_in(b, "examples.jsonl"), &nb);
-        char *jc = read_all(path_in(c, "examples.jsonl"), &nc);
+        char *ja = read_all(tu_path_in(a, "examples.jsonl"), &na);
+        char *jb = read_all(tu_path_in(b, "examples.jsonl"), &nb);
+        char *jc = read_all(tu_path_in(c, "examples.jsonl"), &nc);
         cr_assert(na == nb && !memcmp(ja, jb, na), "%s: same seed, different examples.jsonl", names[k]);
         cr_assert(na != nc || memcmp(ja, jc, na), "%s: different seeds, same examples.jsonl", names[k]);
-        char *pa = read_all(path_in(a, "images/000007.png"), &na);
-        char *pb = read_all(path_in(b, "images/000007.png"), &nb);
+        char *pa = read_all(tu_path_in(a, "images/000007.png"), &na);
+        char *pb = read_all(tu_path_in(b, "images/000007.png"), &nb);
         cr_assert(na == nb && !memcmp(pa, pb, na), "%s: same seed, different PNG", names[k]);
-        char *ma = read_all(path_in(a, "dataset.json"), &na);
+        char *ma = read_all(tu_path_in(a, "dataset.json"), &na);
         cr_assert(strstr(ma, "\"format\":\t\"fedsim-mcqa-1\"") || strstr(ma, "fedsim-mcqa-1"));
         free(ja), free(jb), free(jc), free(pa), free(pb), free(ma);
     }
 }
 
-Test(datasets, generate_refuses_an_existing_directory, .fini = cleanup)
+Test(datasets, generate_refuses_an_existing_directory, .fini = tu_remove_tmpdirs)
 {
     const char *a = gen("synth-iconqa", 1, 32, 20, 10);
     fs_synth_opts o = {.seed = 1, .image_size = 32, .n_train = 20, .n_test = 10};
     cr_assert_eq(fs_synth_generate("synth-iconqa", a, &o), -1);
     cr_assert(strstr(fs_last_error(), a) && strstr(fs_last_error(), "already exists"), "%s",
               fs_last_error());
-    cr_assert_eq(fs_synth_generate("synth-nope", path_in(tmpdir(), "x"), &o), -1);
+    cr_assert_eq(fs_synth_generate("synth-nope", tu_path_in(tu_tmpdir_tracked(), "x"), &o), -1);
     cr_assert(strstr(fs_last_error(), "synth-nope"), "%s", fs_last_error());
     o.image_size = 4;
-    cr_assert_eq(fs_synth_generate("synth-iconqa", path_in(tmpdir(), "x"), &o), -1);
+    cr_assert_eq(fs_synth_generate("synth-iconqa", tu_path_in(tu_tmpdir_tracked(), "x"), &o), -1);
 }
 
-Test(datasets, words_cover_everything_the_generators_emit, .fini = cleanup)
+Test(datasets, words_cover_everything_the_generators_emit, .fini = tu_remove_tmpdirs)
 {
     int nw;
     const char *const *w = fs_synth_words(&nw);
@@ -225,7 +194,7 @@ Test(datasets, words_cover_everything_the_generators_emit, .fini = cleanup)
     free_model(&f);
 }
 
-Test(datasets, captions_are_a_different_format_in_the_same_world, .fini = cleanup)
+Test(datasets, captions_are_a_different_format_in_the_same_world, .fini = tu_remove_tmpdirs)
 {
     int n = 400, S = 24;
     float *px, *px2;
@@ -241,11 +210,14 @@ Test(datasets, captions_are_a_different_format_in_the_same_world, .fini = cleanu
     for (int i = 0; i < n; i++) {
         cr_assert_str_eq(t[i], t2[i]);
         cr_assert(t[i][0], "empty text");
-        cr_assert_null(strstr(t[i], "(A)"), "captions must not use lettered options: %s", t[i]);
+        /* lettered choices appear only in the source format ("( A ) red ( B ) blue answer: B"),
+         * never in the downstream template's "Options: (A) ..." */
+        cr_assert_null(strstr(t[i], "(A)"), "captions must not use the downstream options: %s", t[i]);
         cr_assert_null(strstr(t[i], "Options"), "%s", t[i]);
         if (!strncmp(t[i], "question: ", 10)) {
             questions++;
-            cr_assert(strstr(t[i], "? answer: "), "%s", t[i]);
+            cr_assert(strstr(t[i], "? answer: ") || (strstr(t[i], "? ( A ) ") && strstr(t[i], " answer: ")),
+                      "%s", t[i]);
         } else {
             captions++;
             cr_assert(!strncmp(t[i], "a ", 2) || !strncmp(t[i], "an ", 3), "%s", t[i]);
@@ -350,10 +322,16 @@ static void check_round_trip(const char *name, int expect_text_only)
     free_model(&f);
 }
 
-Test(datasets, iconqa_round_trip, .fini = cleanup) { check_round_trip("synth-iconqa", 0); }
-Test(datasets, scienceqa_round_trip, .fini = cleanup) { check_round_trip("synth-scienceqa", 1); }
+Test(datasets, iconqa_round_trip, .fini = tu_remove_tmpdirs)
+{
+    check_round_trip("synth-iconqa", 0);
+}
+Test(datasets, scienceqa_round_trip, .fini = tu_remove_tmpdirs)
+{
+    check_round_trip("synth-scienceqa", 1);
+}
 
-Test(datasets, iconqa_has_no_text_only_shortcut, .fini = cleanup)
+Test(datasets, iconqa_has_no_text_only_shortcut, .fini = tu_remove_tmpdirs)
 {
     /* Predict, for each test question, the answer letter most often correct for
      * the same question text in train (the overall majority when unseen). */
@@ -382,7 +360,7 @@ Test(datasets, iconqa_has_no_text_only_shortcut, .fini = cleanup)
     fs_mcqa_free(&d);
 }
 
-Test(datasets, partition_keys, .fini = cleanup)
+Test(datasets, partition_keys, .fini = tu_remove_tmpdirs)
 {
     const char *dir = gen("synth-scienceqa", 2, 32, 200, 70);
     model_fixture f = tiny_model();
@@ -406,7 +384,7 @@ Test(datasets, partition_keys, .fini = cleanup)
 /* Replaces line `line` (1-based) of dir/examples.jsonl with text (NULL = delete it). */
 static void replace_line(const char *dir, const char *orig, int line, const char *text)
 {
-    FILE *f = fopen(path_in(dir, "examples.jsonl"), "wb");
+    FILE *f = fopen(tu_path_in(dir, "examples.jsonl"), "wb");
     cr_assert(f);
     int ln = 1;
     for (const char *p = orig; *p; ln++) {
@@ -437,12 +415,12 @@ static void expect_load_error(const char *dir, model_fixture *f, const char *wha
 #define GOOD "\"id\":\"x1\",\"split\":\"train\",\"context\":\"\",\"category\":\"counting\""
 #define IMG ",\"image\":\"images/000002.png\""
 
-Test(datasets, malformed_inputs_name_file_and_line, .fini = cleanup)
+Test(datasets, malformed_inputs_name_file_and_line, .fini = tu_remove_tmpdirs)
 {
     const char *dir = gen("synth-iconqa", 8, 32, 20, 10);
     model_fixture f = tiny_model();
     size_t n;
-    char *orig = read_all(path_in(dir, "examples.jsonl"), &n);
+    char *orig = read_all(tu_path_in(dir, "examples.jsonl"), &n);
     char where[700];
     snprintf(where, sizeof where, "%s/examples.jsonl:3", dir);
     static const struct { const char *line, *what, *frag; } cases[] = {
@@ -505,7 +483,7 @@ Test(datasets, malformed_inputs_name_file_and_line, .fini = cleanup)
 
     /* Images: wrong size, undecodable. */
     uint8_t small[16 * 16 * 3] = {0};
-    const char *img = path_in(dir, "images/000002.png");
+    const char *img = tu_path_in(dir, "images/000002.png");
     size_t nimg;
     char *png = read_all(img, &nimg);
     cr_assert(stbi_write_png(img, 16, 16, 3, small, 16 * 3));
@@ -518,14 +496,14 @@ Test(datasets, malformed_inputs_name_file_and_line, .fini = cleanup)
     free(png);
 
     /* dataset.json problems. */
-    char *meta = read_all(path_in(dir, "dataset.json"), &n);
-    write_all(path_in(dir, "dataset.json"), "{\"format\": \"other\"}");
+    char *meta = read_all(tu_path_in(dir, "dataset.json"), &n);
+    write_all(tu_path_in(dir, "dataset.json"), "{\"format\": \"other\"}");
     expect_load_error(dir, &f, "bad format", "dataset.json", "fedsim-mcqa-1", NULL);
-    write_all(path_in(dir, "dataset.json"), "{ not json");
+    write_all(tu_path_in(dir, "dataset.json"), "{ not json");
     expect_load_error(dir, &f, "bad meta JSON", "dataset.json", "not valid JSON", NULL);
-    unlink(path_in(dir, "dataset.json"));
+    unlink(tu_path_in(dir, "dataset.json"));
     expect_load_error(dir, &f, "no meta", "dataset.json", "cannot open", NULL);
-    write_all(path_in(dir, "dataset.json"), meta);
+    write_all(tu_path_in(dir, "dataset.json"), meta);
     free(meta);
 
     /* Sanity: the restored dataset loads. */
@@ -536,7 +514,7 @@ Test(datasets, malformed_inputs_name_file_and_line, .fini = cleanup)
     free_model(&f);
 }
 
-Test(datasets, model_mismatches_are_explained, .fini = cleanup)
+Test(datasets, model_mismatches_are_explained, .fini = tu_remove_tmpdirs)
 {
     model_fixture f = tiny_model();
     const char *dir16 = gen("synth-iconqa", 1, 16, 20, 10);
@@ -545,9 +523,9 @@ Test(datasets, model_mismatches_are_explained, .fini = cleanup)
     const char *dir = gen("synth-iconqa", 1, 32, 20, 10);
     int nw;
     const char *const *w = fs_synth_words(&nw);
-    const char *vdir = tmpdir();
-    cr_assert_eq(fs_tokenizer_build_vocab(path_in(vdir, "vocab.txt"), 600, 0, 511, w, nw), 0, "%s",
-                 fs_last_error());
+    const char *vdir = tu_tmpdir_tracked();
+    cr_assert_eq(fs_tokenizer_build_vocab(tu_path_in(vdir, "vocab.txt"), 600, 0, 511, w, nw),
+                 0, "%s", fs_last_error());
     fs_tokenizer *big = fs_tokenizer_load(vdir);
     cr_assert(big);
     fs_task t;
@@ -555,8 +533,8 @@ Test(datasets, model_mismatches_are_explained, .fini = cleanup)
     cr_assert(strstr(fs_last_error(), "600 tokens") && strstr(fs_last_error(), "512"), "%s",
               fs_last_error());
     fs_tokenizer_free(big);
-    cr_assert_eq(fs_tokenizer_build_vocab(path_in(vdir, "vocab.txt"), 512, 0, 300, w, nw), 0, "%s",
-                 fs_last_error());
+    cr_assert_eq(fs_tokenizer_build_vocab(tu_path_in(vdir, "vocab.txt"), 512, 0, 300, w, nw),
+                 0, "%s", fs_last_error());
     fs_tokenizer *moved = fs_tokenizer_load(vdir);
     cr_assert_eq(fs_task_load(dir, moved, f.m, NULL, &t), -1);
     cr_assert(strstr(fs_last_error(), "<image> at id 300") && strstr(fs_last_error(), "511"), "%s",
@@ -567,7 +545,7 @@ Test(datasets, model_mismatches_are_explained, .fini = cleanup)
 
 /* ------------------------------------------------------------ mixes and cache */
 
-Test(datasets, concat_merges_categories_and_images, .fini = cleanup)
+Test(datasets, concat_merges_categories_and_images, .fini = tu_remove_tmpdirs)
 {
     model_fixture f = tiny_model();
     fs_task a, b, mix = {0};
@@ -631,21 +609,21 @@ Test(datasets, concat_merges_categories_and_images, .fini = cleanup)
     free_model(&f);
 }
 
-Test(datasets, ensure_generates_once_into_the_cache, .fini = cleanup)
+Test(datasets, ensure_generates_once_into_the_cache, .fini = tu_remove_tmpdirs)
 {
     char cache[700], out[1024], out2[1024];
-    snprintf(cache, sizeof cache, "%s/cache/nested", tmpdir());
+    snprintf(cache, sizeof cache, "%s/cache/nested", tu_tmpdir_tracked());
     cr_assert_eq(fs_synth_ensure("synth-iconqa", cache, 42, 32, out, sizeof out), 0, "%s",
                  fs_last_error());
     char want[800];
     snprintf(want, sizeof want, "%s/synth-iconqa-s42-i32", cache);
     cr_assert_str_eq(out, want);
     struct stat st1, st2;
-    cr_assert_eq(stat(path_in(out, "examples.jsonl"), &st1), 0);
+    cr_assert_eq(stat(tu_path_in(out, "examples.jsonl"), &st1), 0);
     cr_assert_eq(fs_synth_ensure("synth-iconqa", cache, 42, 32, out2, sizeof out2), 0, "%s",
                  fs_last_error());
     cr_assert_str_eq(out2, out);
-    cr_assert_eq(stat(path_in(out, "examples.jsonl"), &st2), 0);
+    cr_assert_eq(stat(tu_path_in(out, "examples.jsonl"), &st2), 0);
     cr_assert(st1.st_ino == st2.st_ino && st1.st_mtime == st2.st_mtime, "regenerated");
     fs_mcqa_dataset d;
     cr_assert_eq(fs_mcqa_read(out, &d), 0, "%s", fs_last_error());

@@ -12,41 +12,11 @@
 #include "sim/model/tokenizer.h"
 #include "tests/helpers/testutil.h"
 
-static char made[8][256];
-static int n_made;
-
-static const char *tmpdir(void)
-{
-    const char *d = tu_tmpdir();
-    if (n_made < 8) snprintf(made[n_made++], sizeof made[0], "%s", d);
-    return d;
-}
-
-/* Removes the (flat) temporary directories of the current test. */
-static void cleanup(void)
-{
-    for (int i = 0; i < n_made; i++) {
-        char cmd[300];
-        if (snprintf(cmd, sizeof cmd, "rm -rf '%s'", made[i]) >= (int)sizeof cmd || system(cmd))
-            cr_log_warn("could not remove %s", made[i]);
-    }
-    n_made = 0;
-}
-
 static const char *const base_tokens[] = {
     "<pad>", "<unk>", "<s>", "</s>", "user", ":", "<image>", "what", "colour", "is", "the",
     "circle", "?", "options", "(", ")", "A", "B", "red", "blue", "assistant", "answer", "a",
     "photo", "don", "'", "t", "-", "stop", "/", "now", ".", ",", "!", ";", "\"", "hello"};
 #define N_BASE ((int)(sizeof base_tokens / sizeof *base_tokens))
-
-static char *path_in(const char *dir, const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", dir, name);
-    return p;
-}
 
 static void write_text(const char *path, const char *text)
 {
@@ -58,9 +28,9 @@ static void write_text(const char *path, const char *text)
 
 static fs_tokenizer *base_tok(void)
 {
-    const char *dir = tmpdir();
-    cr_assert_eq(fs_tokenizer_save_vocab(path_in(dir, "vocab.txt"), base_tokens, N_BASE), 0, "%s",
-                 fs_last_error());
+    const char *dir = tu_tmpdir_tracked();
+    cr_assert_eq(fs_tokenizer_save_vocab(tu_path_in(dir, "vocab.txt"), base_tokens, N_BASE),
+                 0, "%s", fs_last_error());
     fs_tokenizer *t = fs_tokenizer_load(dir);
     cr_assert(t, "%s", fs_last_error());
     return t;
@@ -77,7 +47,7 @@ static void expect_tokens(const fs_tokenizer *t, const char *text, const char *w
     cr_assert_str_eq(got, want, "encoding \"%s\"", text);
 }
 
-Test(tokenizer, ids_and_tokens_follow_line_numbers, .fini = cleanup)
+Test(tokenizer, ids_and_tokens_follow_line_numbers, .fini = tu_remove_tmpdirs)
 {
     fs_tokenizer *t = base_tok();
     cr_assert_eq(fs_tokenizer_vocab_size(t), N_BASE);
@@ -91,7 +61,7 @@ Test(tokenizer, ids_and_tokens_follow_line_numbers, .fini = cleanup)
     fs_tokenizer_free(t);
 }
 
-Test(tokenizer, normalisation, .fini = cleanup)
+Test(tokenizer, normalisation, .fini = tu_remove_tmpdirs)
 {
     fs_tokenizer *t = base_tok();
     /* The LLaVA template: lowercased words, punctuation split, letters kept, <image> special. */
@@ -117,7 +87,7 @@ Test(tokenizer, normalisation, .fini = cleanup)
     fs_tokenizer_free(t);
 }
 
-Test(tokenizer, encode_reports_overflow, .fini = cleanup)
+Test(tokenizer, encode_reports_overflow, .fini = tu_remove_tmpdirs)
 {
     fs_tokenizer *t = base_tok();
     int32_t ids[4];
@@ -127,7 +97,7 @@ Test(tokenizer, encode_reports_overflow, .fini = cleanup)
     fs_tokenizer_free(t);
 }
 
-Test(tokenizer, decode_truncates_at_token_boundaries, .fini = cleanup)
+Test(tokenizer, decode_truncates_at_token_boundaries, .fini = tu_remove_tmpdirs)
 {
     fs_tokenizer *t = base_tok();
     int32_t ids[3] = {fs_tokenizer_id(t, "hello"), fs_tokenizer_id(t, "red"), 9999};
@@ -139,51 +109,51 @@ Test(tokenizer, decode_truncates_at_token_boundaries, .fini = cleanup)
     fs_tokenizer_free(t);
 }
 
-Test(tokenizer, load_errors_name_the_file_and_line, .fini = cleanup)
+Test(tokenizer, load_errors_name_the_file_and_line, .fini = tu_remove_tmpdirs)
 {
-    const char *dir = tmpdir();
+    const char *dir = tu_tmpdir_tracked();
     fs_clear_error();
     cr_assert_null(fs_tokenizer_load(dir));
     cr_assert(strstr(fs_last_error(), "vocab.txt") && strstr(fs_last_error(), dir), "%s",
               fs_last_error());
 
-    write_text(path_in(dir, "vocab.txt"), "<pad>\n<unk>\n<s>\n</s>\n<image>\nred\nblue\nred\n");
+    write_text(tu_path_in(dir, "vocab.txt"), "<pad>\n<unk>\n<s>\n</s>\n<image>\nred\nblue\nred\n");
     cr_assert_null(fs_tokenizer_load(dir));
     cr_assert(strstr(fs_last_error(), "vocab.txt:8") && strstr(fs_last_error(), "duplicate") &&
                   strstr(fs_last_error(), "line 6"), "%s", fs_last_error());
 
-    write_text(path_in(dir, "vocab.txt"), "<pad>\n<unk>\n\n<s>\n</s>\n<image>\n");
+    write_text(tu_path_in(dir, "vocab.txt"), "<pad>\n<unk>\n\n<s>\n</s>\n<image>\n");
     cr_assert_null(fs_tokenizer_load(dir));
     cr_assert(strstr(fs_last_error(), "vocab.txt:3") && strstr(fs_last_error(), "empty line"),
               "%s", fs_last_error());
 
-    write_text(path_in(dir, "vocab.txt"), "<pad>\n<unk>\n<s>\n</s>\nred\n");
+    write_text(tu_path_in(dir, "vocab.txt"), "<pad>\n<unk>\n<s>\n</s>\nred\n");
     cr_assert_null(fs_tokenizer_load(dir));
     cr_assert(strstr(fs_last_error(), "<image>") && strstr(fs_last_error(), "missing"), "%s",
               fs_last_error());
 
-    write_text(path_in(dir, "vocab.txt"), "<pad>\n<unk>\n<s>\n</s>\n<image>\nred blue\n");
+    write_text(tu_path_in(dir, "vocab.txt"), "<pad>\n<unk>\n<s>\n</s>\n<image>\nred blue\n");
     cr_assert_null(fs_tokenizer_load(dir));
     cr_assert(strstr(fs_last_error(), "vocab.txt:6") && strstr(fs_last_error(), "whitespace"),
               "%s", fs_last_error());
 
-    write_text(path_in(dir, "vocab.txt"), "");
+    write_text(tu_path_in(dir, "vocab.txt"), "");
     cr_assert_null(fs_tokenizer_load(dir));
     cr_assert(strstr(fs_last_error(), "empty"), "%s", fs_last_error());
 
     /* CRLF line endings are accepted. */
-    write_text(path_in(dir, "vocab.txt"), "<pad>\r\n<unk>\r\n<s>\r\n</s>\r\n<image>\r\nred\r\n");
+    write_text(tu_path_in(dir, "vocab.txt"), "<pad>\r\n<unk>\r\n<s>\r\n</s>\r\n<image>\r\nred\r\n");
     fs_tokenizer *t = fs_tokenizer_load(dir);
     cr_assert(t, "%s", fs_last_error());
     cr_assert_eq(fs_tokenizer_id(t, "red"), 5);
     fs_tokenizer_free(t);
 }
 
-Test(tokenizer, save_vocab_validates_and_is_atomic, .fini = cleanup)
+Test(tokenizer, save_vocab_validates_and_is_atomic, .fini = tu_remove_tmpdirs)
 {
-    const char *dir = tmpdir();
+    const char *dir = tu_tmpdir_tracked();
     const char *dup[] = {"a", "b", "a"}, *space[] = {"a", "b c"}, *empty[] = {"a", ""};
-    const char *p = path_in(dir, "vocab.txt");
+    const char *p = tu_path_in(dir, "vocab.txt");
     cr_assert_eq(fs_tokenizer_save_vocab(p, dup, 3), -1);
     cr_assert(strstr(fs_last_error(), "duplicate token 'a'"), "%s", fs_last_error());
     cr_assert_eq(fs_tokenizer_save_vocab(p, space, 2), -1);
@@ -196,17 +166,18 @@ Test(tokenizer, save_vocab_validates_and_is_atomic, .fini = cleanup)
     char tmp[600];
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", p, (long)getpid());
     cr_assert_neq(stat(tmp, &st), 0, "temporary file left behind");
-    cr_assert_eq(fs_tokenizer_save_vocab(path_in("/nonexistent-dir-fedsim", "v.txt"), base_tokens,
-                                         N_BASE), -1);
+    cr_assert_eq(fs_tokenizer_save_vocab(tu_path_in("/nonexistent-dir-fedsim", "v.txt"),
+                                         base_tokens, N_BASE),
+                 -1);
     cr_assert(strstr(fs_last_error(), "nonexistent-dir-fedsim"), "%s", fs_last_error());
 }
 
-Test(tokenizer, build_vocab_layout, .fini = cleanup)
+Test(tokenizer, build_vocab_layout, .fini = tu_remove_tmpdirs)
 {
-    const char *dir = tmpdir();
+    const char *dir = tu_tmpdir_tracked();
     const char *words[] = {"red", "blue", "A", "red", "<unk>", "circle"};
-    cr_assert_eq(fs_tokenizer_build_vocab(path_in(dir, "vocab.txt"), 64, 0, 63, words, 6), 0, "%s",
-                 fs_last_error());
+    cr_assert_eq(fs_tokenizer_build_vocab(tu_path_in(dir, "vocab.txt"), 64, 0, 63, words, 6),
+                 0, "%s", fs_last_error());
     fs_tokenizer *t = fs_tokenizer_load(dir);
     cr_assert(t, "%s", fs_last_error());
     cr_assert_eq(fs_tokenizer_vocab_size(t), 64);
@@ -224,15 +195,15 @@ Test(tokenizer, build_vocab_layout, .fini = cleanup)
     fs_tokenizer_free(t);
 
     /* A pad id elsewhere is honoured too. */
-    cr_assert_eq(fs_tokenizer_build_vocab(path_in(dir, "v2.txt"), 16, 5, 15, words, 6), 0, "%s",
-                 fs_last_error());
-    t = fs_tokenizer_load_file(path_in(dir, "v2.txt"));
+    cr_assert_eq(fs_tokenizer_build_vocab(tu_path_in(dir, "v2.txt"), 16, 5, 15, words, 6),
+                 0, "%s", fs_last_error());
+    t = fs_tokenizer_load_file(tu_path_in(dir, "v2.txt"));
     cr_assert(t, "%s", fs_last_error());
     cr_assert_eq(fs_tokenizer_id(t, "<pad>"), 5);
     cr_assert_eq(fs_tokenizer_id(t, "<image>"), 15);
     fs_tokenizer_free(t);
 
     /* Too many words for the size: the message says how many do not fit. */
-    cr_assert_eq(fs_tokenizer_build_vocab(path_in(dir, "v3.txt"), 8, 0, 7, words, 6), -1);
+    cr_assert_eq(fs_tokenizer_build_vocab(tu_path_in(dir, "v3.txt"), 8, 0, 7, words, 6), -1);
     cr_assert(strstr(fs_last_error(), "1 words do not fit"), "%s", fs_last_error());
 }

@@ -19,6 +19,7 @@
  * which all add into the same dk/dv rows, run in one thread: race-free and
  * deterministic. */
 #include "cpu_ops.h"
+#include "fast_exp.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -117,41 +118,6 @@ void fs_cpu_attention_bwd_ref(float *dq, float *dk, float *dv, const float *dout
 #define QB_BIDIR 128
 #define QB_MAX 128
 
-/* exp(x) for x <= 88, branch-free so that loops over it vectorise (no float
- * comparisons or calls: with the default -ftrapping-math GCC will not
- * if-convert those): |x| is clamped to 100 with integer ops on the bits (NaN
- * passes through), x = n ln2 + r with |r| <= ln2/2, Cephes degree-6
- * polynomial for e^r, then 2^n through the exponent bits, 0 when n < -126.
- * Max error 1.4 ulp over [-87, 0] (checked exhaustively); exp(-inf) = 0. */
-static inline float attn_exp(float x)
-{
-    union {
-        float f;
-        uint32_t u;
-    } b = {.f = x};
-    uint32_t mag = b.u & 0x7fffffffu;
-    mag = (mag > 0x42c80000u && mag <= 0x7f800000u) ? 0x42c80000u : mag; /* 100.0f */
-    b.u = (b.u & 0x80000000u) | mag;
-    x = b.f;
-    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    float fn = (x * 1.44269504088896341f + magic) - magic;
-    int32_t n = (int32_t)fn;
-    float r = x - fn * 0.693359375f;
-    r = r - fn * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    union {
-        uint32_t u;
-        float f;
-    } two_n = {.u = n < -126 ? 0u : (uint32_t)(n + 127) << 23};
-    return p * two_n.f;
-}
-
 static void *attn_alloc(size_t bytes)
 {
     void *p = malloc(bytes ? bytes : 1);
@@ -219,7 +185,7 @@ void fs_cpu_attention_fwd(float *out, float *lse, const float *q, const float *k
                 float sum = 0;
 #pragma omp simd reduction(+ : sum)
                 for (int j = 0; j < nv; j++) {
-                    float e = attn_exp(sr[j] - mx);
+                    float e = fs_fast_exp(sr[j] - mx);
                     sr[j] = e;
                     sum += e;
                 }
@@ -282,7 +248,7 @@ void fs_cpu_attention_bwd(float *dq, float *dk, float *dv, const float *dout, co
                         int nv = causal ? i0 + r + 1 : nk;
                         float l = lp[r];
 #pragma omp simd
-                        for (int j = 0; j < nv; j++) pr[j] = attn_exp(pr[j] - l);
+                        for (int j = 0; j < nv; j++) pr[j] = fs_fast_exp(pr[j] - l);
                         for (int j = nv; j < nk; j++) pr[j] = 0;
                     }
                     /* dV[0:nk] += P^T dO_blk */

@@ -1,4 +1,5 @@
 /* fedsim data synth NAME --out DIR [...]   writes a synthetic dataset
+ * fedsim data import scienceqa|iconqa --root DIR --out DIR [...]   converts a published dataset
  * fedsim data stats DIR                    counts per split and category, choice histogram */
 #include "sim/cli/cmd_data.h"
 
@@ -9,18 +10,22 @@
 #include <string.h>
 #include <time.h>
 
+#include "datasets/importers.h"
 #include "datasets/mcqa_format.h"
 #include "datasets/synth.h"
 #include "sim/io/error.h"
 
 static void data_usage(FILE *f)
 {
-    fprintf(f, "usage: fedsim data <synth|stats> ...\n"
+    fprintf(f, "usage: fedsim data <synth|import|stats> ...\n"
                "\n"
                "  synth NAME --out DIR   write a synthetic dataset (synth-iconqa | synth-scienceqa)\n"
+               "  import NAME --root DIR --out DIR\n"
+               "                         convert ScienceQA or IconQA (scienceqa | iconqa)\n"
                "  stats DIR              examples per split and category, choice-count and answer histograms\n"
                "\n"
-               "Run 'fedsim data synth --help' or 'fedsim data stats --help' for details.\n");
+               "Run 'fedsim data synth --help', 'fedsim data import --help' or\n"
+               "'fedsim data stats --help' for details.\n");
 }
 
 static void synth_usage(FILE *f)
@@ -106,6 +111,112 @@ static int cmd_synth(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     printf("%s: wrote %d train + %d test examples (%dx%d images, seed %llu) to %s in %.2f s\n",
            name, o.n_train, o.n_test, o.image_size, o.image_size, (unsigned long long)o.seed, out,
+           (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+    return 0;
+}
+
+static void import_usage(FILE *f)
+{
+    fprintf(f, "usage: fedsim data import scienceqa|iconqa --root DIR --out DIR [--image-size S]\n"
+               "                          [--fit pad|crop] [--val-as drop|train|test] [--name NAME]\n"
+               "                          [--strict]\n"
+               "\n"
+               "  scienceqa       ROOT holds problems.json, pid_splits.json, images/<split>/<pid>/image.png\n"
+               "  iconqa          ROOT holds <split>/<choose_txt|choose_img|fill_in_blank>/<qid>/data.json\n"
+               "  --root DIR      the downloaded dataset\n"
+               "  --out DIR       output directory in the fedsim-mcqa-1 format (must not exist, or be empty)\n"
+               "  --image-size S  side of the written square images (default %d; must match the model's)\n"
+               "  --fit pad|crop  make images square by padding with the CLIP mean colour like\n"
+               "                  LLaVA-1.5 (default), or by a centre crop; then a bicubic resize\n"
+               "  --val-as drop|train|test\n"
+               "                  what to do with the val split (default: drop, counted)\n"
+               "  --name NAME     dataset name in dataset.json (default scienceqa / iconqa)\n"
+               "  --strict        a malformed record or a missing/unreadable image is fatal\n"
+               "                  (default: skipped, counted and listed in the summary)\n"
+               "\n"
+               "Every record read is written or counted under a skip reason; the summary lists\n"
+               "them. IconQA choose_img (image choices) and fill_in_blank (no choices) are\n"
+               "counted and skipped: fedsim scores lettered text choices. See datasets/README.md.\n",
+            FS_IMPORT_DEFAULT_IMAGE_SIZE);
+}
+
+static int cmd_import(int argc, char **argv)
+{
+    const char *name = NULL, *root = NULL, *out = NULL;
+    fs_import_opts o = fs_import_defaults();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        unsigned long long v;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            import_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--root") && i + 1 < argc) {
+            root = argv[++i];
+        } else if (!strcmp(a, "--out") && i + 1 < argc) {
+            out = argv[++i];
+        } else if (!strcmp(a, "--name") && i + 1 < argc) {
+            o.name = argv[++i];
+        } else if (!strcmp(a, "--image-size") && i + 1 < argc) {
+            if (parse_u64(a, argv[++i], 4096, &v)) return 2;
+            o.image_size = (int)v;
+        } else if (!strcmp(a, "--fit") && i + 1 < argc) {
+            const char *f = argv[++i];
+            if (!strcmp(f, "pad")) o.fit = FS_IMPORT_FIT_PAD;
+            else if (!strcmp(f, "crop")) o.fit = FS_IMPORT_FIT_CROP;
+            else {
+                fprintf(stderr, "fedsim data import: --fit expects pad or crop, got '%s'\n", f);
+                return 2;
+            }
+        } else if (!strcmp(a, "--val-as") && i + 1 < argc) {
+            const char *f = argv[++i];
+            if (!strcmp(f, "drop")) o.val = FS_IMPORT_VAL_DROP;
+            else if (!strcmp(f, "train")) o.val = FS_IMPORT_VAL_TRAIN;
+            else if (!strcmp(f, "test")) o.val = FS_IMPORT_VAL_TEST;
+            else {
+                fprintf(stderr, "fedsim data import: --val-as expects drop, train or test, got "
+                                "'%s'\n", f);
+                return 2;
+            }
+        } else if (!strcmp(a, "--strict")) {
+            o.strict = 1;
+        } else if (a[0] != '-' && !name) {
+            name = a;
+        } else {
+            fprintf(stderr, "fedsim data import: unexpected argument '%s'\n\n", a);
+            import_usage(stderr);
+            return 2;
+        }
+    }
+    if (!name || !root || !out) {
+        fprintf(stderr, "fedsim data import: %s\n\n",
+                !name ? "NAME (scienceqa or iconqa) is required"
+                      : !root ? "--root DIR is required" : "--out DIR is required");
+        import_usage(stderr);
+        return 2;
+    }
+    int (*imp)(const char *, const char *, const fs_import_opts *, fs_import_stats *) = NULL;
+    if (!strcmp(name, "scienceqa")) imp = fs_import_scienceqa;
+    else if (!strcmp(name, "iconqa")) imp = fs_import_iconqa;
+    else {
+        fprintf(stderr, "fedsim data import: unknown dataset '%s'; known: scienceqa, iconqa\n",
+                name);
+        return 2;
+    }
+    fs_import_stats st;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = imp(root, out, &o, &st);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rc) {
+        if (st.read) {
+            fprintf(stderr, "(up to the error below; nothing was written)\n");
+            fs_import_print_summary(stderr, name, &st);
+        }
+        fprintf(stderr, "fedsim data import: %s\n", fs_last_error());
+        return 1;
+    }
+    fs_import_print_summary(stdout, name, &st);
+    printf("wrote %s (%dx%d images) in %.2f s\n", out, o.image_size, o.image_size,
            (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     return 0;
 }
@@ -205,6 +316,7 @@ int fs_cmd_data(int argc, char **argv)
     }
     if (!strcmp(argv[1], "synth")) return cmd_synth(argc - 1, argv + 1);
     if (!strcmp(argv[1], "stats")) return cmd_stats(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "import")) return cmd_import(argc - 1, argv + 1);
     fprintf(stderr, "fedsim data: unknown subcommand '%s'\n\n", argv[1]);
     data_usage(stderr);
     return 2;

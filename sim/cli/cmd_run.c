@@ -8,6 +8,7 @@
 #include "sim/cli/commands.h"
 #include "sim/cli/experiment.h"
 #include "sim/io/error.h"
+#include "sim/io/interrupt.h"
 
 enum { MAX_OVERRIDES = 64 };
 
@@ -117,9 +118,14 @@ static int run_or_sweep(int argc, char **argv, bool sweep)
     fs_results *res = NULL;
     fs_experiment x = {.quiet = a.quiet};
     int rc = 1;
-    if (make_dir(cfg.output_dir) || !(res = fs_results_open(h5))) goto fail;
+    if (fs_interrupt_install() || make_dir(cfg.output_dir) || !(res = fs_results_open(h5)))
+        goto fail;
     long cells = sweep ? fs_config_sweep_cells(&cfg) : 1;
     for (long c = 0; c < cells; c++) {
+        if (fs_interrupted()) {
+            fs_fail("interrupted before cell %ld of %ld", c + 1, cells);
+            goto fail;
+        }
         fs_config cell_cfg = cfg;
         char label[256];
         if (sweep) {
@@ -142,6 +148,12 @@ static int run_or_sweep(int argc, char **argv, bool sweep)
     return 0;
 fail:
     fprintf(stderr, "fedsim %s: %s\n", cmd, fs_last_error());
+    if (fs_interrupted()) { /* every finished method is already durable in h5 */
+        fprintf(stderr, "fedsim %s: stopped; finished methods are saved in %s; %s\n", cmd, h5,
+                sweep ? "run the same 'fedsim sweep' command again to resume (finished methods are skipped)"
+                      : "'fedsim run' starts over when run again");
+        rc = fs_interrupt_exit_code();
+    }
     if (res) fs_results_close(res);
     fs_experiment_free(&x);
     return rc;

@@ -8,6 +8,7 @@
 
 #include "sim/fed/partition.h"
 #include "sim/io/error.h"
+#include "sim/io/interrupt.h"
 #include "sim/io/progress.h"
 #include "sim/io/rng.h"
 
@@ -41,6 +42,58 @@ void fs_plan_free(fs_partition_plan *p)
     memset(p, 0, sizeof *p);
 }
 
+/* Partitions the samples of one source dataset over clients [lo, hi):
+ * Dirichlet label skew on the training split, the same per-category client
+ * shares on the test split. */
+static int partition_source(const fs_task *task, const fs_config *cfg, int src, int lo, int hi,
+                            const int *train_idx, int ntrain, const int *test_idx, int ntest,
+                            fs_partition_plan *p)
+{
+    int C = p->clients, K = p->categories, Cs = hi - lo, rc = -1;
+    int n = ntrain > ntest ? ntrain : ntest;
+    int *keys = malloc((size_t)(n ? n : 1) * sizeof *keys), *which = malloc((size_t)(n ? n : 1) * sizeof *which);
+    int *client_of = malloc((size_t)(n ? n : 1) * sizeof *client_of);
+    int *counts = calloc((size_t)Cs * K, sizeof *counts);
+    double *share = calloc((size_t)Cs * K, sizeof *share);
+    if (!keys || !which || !client_of || !counts || !share) {
+        fs_fail("out of memory partitioning");
+        goto done;
+    }
+    int m = 0;
+    for (int i = 0; i < ntrain; i++)
+        if (task->samples[train_idx[i]].source == src)
+            which[m] = train_idx[i], keys[m++] = task->samples[train_idx[i]].category;
+    if (fs_partition_dirichlet(cfg->seed + (uint64_t)src, keys, m, K, Cs, cfg->dirichlet_alpha,
+                               cfg->min_samples_per_client, share, client_of, counts)) {
+        fs_fail_context("partitioning %d training samples over %d clients", m, Cs);
+        goto done;
+    }
+    for (int c = 0; c < K; c++)
+        for (int k = 0; k < Cs; k++) {
+            p->proportions[(size_t)c * C + lo + k] = share[(size_t)c * Cs + k];
+            p->counts[(size_t)(lo + k) * K + c] = counts[(size_t)k * K + c];
+        }
+    for (int i = 0; i < m; i++) {
+        fs_shard *sh = &p->train[lo + client_of[i]];
+        sh->samples[sh->n++] = which[i];
+    }
+    m = 0;
+    for (int i = 0; i < ntest; i++)
+        if (task->samples[test_idx[i]].source == src)
+            which[m] = test_idx[i], keys[m++] = task->samples[test_idx[i]].category;
+    fs_rng r = fs_rng_seed(cfg->seed ^ (0x7E57ull + (uint64_t)src));
+    fs_partition_by_proportions(&r, keys, m, K, Cs, share, client_of, counts);
+    for (int i = 0; i < m; i++) {
+        if (client_of[i] < 0) continue;
+        fs_shard *sh = &p->test[lo + client_of[i]];
+        sh->samples[sh->n++] = which[i];
+    }
+    rc = 0;
+done:
+    free(keys), free(which), free(client_of), free(counts), free(share);
+    return rc;
+}
+
 int fs_plan_partition(const fs_task *task, const fs_config *cfg, fs_partition_plan *p)
 {
     memset(p, 0, sizeof *p);
@@ -54,12 +107,8 @@ int fs_plan_partition(const fs_task *task, const fs_config *cfg, fs_partition_pl
     p->proportions = calloc((size_t)C * K, sizeof *p->proportions);
     int *train_idx = malloc((size_t)(ntrain ? ntrain : 1) * sizeof(int));
     int *test_idx = malloc((size_t)(ntest ? ntest : 1) * sizeof(int));
-    int *keys = malloc((size_t)(task->n ? task->n : 1) * sizeof(int));
-    int *client_of = malloc((size_t)(task->n ? task->n : 1) * sizeof(int));
-    int *test_counts = calloc((size_t)C * K, sizeof(int));
     int rc = -1;
-    if (!p->train || !p->test || !p->counts || !p->proportions || !train_idx || !test_idx ||
-        !keys || !client_of || !test_counts) {
+    if (!p->train || !p->test || !p->counts || !p->proportions || !train_idx || !test_idx) {
         fs_fail("out of memory partitioning %d samples", task->n);
         goto done;
     }
@@ -79,40 +128,27 @@ int fs_plan_partition(const fs_task *task, const fs_config *cfg, fs_partition_pl
         ntrain = cfg->max_train_samples;
         qsort(train_idx, (size_t)ntrain, sizeof *train_idx, cmp_int);
     }
-    for (int i = 0; i < ntrain; i++) keys[i] = task->samples[train_idx[i]].category;
-    int *counts = malloc((size_t)C * K * sizeof *counts);
-    if (!counts) {
-        fs_fail("out of memory");
-        goto done;
-    }
-    if (fs_partition_dirichlet(cfg->seed, keys, ntrain, K, C, cfg->dirichlet_alpha,
-                               cfg->min_samples_per_client, p->proportions, client_of, counts)) {
-        free(counts);
-        fs_fail_context("partitioning %d training samples over %d clients", ntrain, C);
-        goto done;
-    }
-    for (int i = 0; i < C * K; i++) p->counts[i] = counts[i];
-    free(counts);
     for (int k = 0; k < C; k++)
         if (shard_alloc(&p->train[k], ntrain) || shard_alloc(&p->test[k], ntest)) goto done;
     if (shard_alloc(&p->all_train, ntrain) || shard_alloc(&p->global_test, ntest)) goto done;
-    for (int i = 0; i < ntrain; i++) {
-        fs_shard *s = &p->train[client_of[i]];
-        s->samples[s->n++] = train_idx[i];
-        p->all_train.samples[p->all_train.n++] = train_idx[i];
+    for (int i = 0; i < ntrain; i++) p->all_train.samples[p->all_train.n++] = train_idx[i];
+    for (int i = 0; i < ntest; i++) p->global_test.samples[p->global_test.n++] = test_idx[i];
+    /* Cross-task mixes: the clients are split into one contiguous block per
+     * source dataset, and each block partitions only its own dataset. */
+    int nsrc = 1;
+    for (int i = 0; i < task->n; i++) nsrc = task->samples[i].source + 1 > nsrc ? task->samples[i].source + 1 : nsrc;
+    if (C < nsrc) {
+        fs_fail("data.partition.clients is %d but the task mixes %d datasets: use at least one "
+                "client per dataset", C, nsrc);
+        goto done;
     }
-    /* The test split follows the same per-category client shares. */
-    for (int i = 0; i < ntest; i++) keys[i] = task->samples[test_idx[i]].category;
-    fs_rng r = fs_rng_seed(cfg->seed ^ 0x7E57ull);
-    fs_partition_by_proportions(&r, keys, ntest, K, C, p->proportions, client_of, test_counts);
-    for (int i = 0; i < ntest; i++) {
-        fs_shard *s = &p->test[client_of[i]];
-        s->samples[s->n++] = test_idx[i];
-        p->global_test.samples[p->global_test.n++] = test_idx[i];
-    }
+    for (int src = 0; src < nsrc; src++)
+        if (partition_source(task, cfg, src, src * C / nsrc, (src + 1) * C / nsrc, train_idx,
+                             ntrain, test_idx, ntest, p))
+            goto done;
     rc = 0;
 done:
-    free(train_idx), free(test_idx), free(keys), free(client_of), free(test_counts);
+    free(train_idx), free(test_idx);
     if (rc) fs_plan_free(p);
     return rc;
 }
@@ -203,6 +239,7 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
     const fs_strategy *st = fs_strategy_for(method->kind);
     const fs_ops *o = fs_engine_ops(engine);
     const char *name = fs_method_name(method->kind);
+    if (fs_interrupted()) return fs_fail("interrupted before %s (%s)", name, cell);
     int C = cfg->clients, rc = -1;
     fs_fed_run r = {.engine = engine, .task = task, .cfg = cfg, .method = method, .clients = C,
                     .train = plan->train, .test = plan->test, .global_test = plan->global_test,
@@ -257,6 +294,10 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
                          now() - t0, rows))
             goto done;
         fs_progress_update(&bar, round, rows[C].train_loss, eval ? rows[C].test_acc : NAN);
+        if (fs_interrupted() && round < cfg->rounds) {
+            fs_fail("interrupted after round %d of %d", round, cfg->rounds);
+            goto done;
+        }
     }
     double mean, worst, gmean, dummy;
     mean_worst(acc, C, &mean, &worst);

@@ -56,6 +56,9 @@ int fs_aggregate_mean(fs_fed_run *r, const int *participants, int n);
 /* global = sum_k n_k F_k theta_k / (sum_k n_k F_k + eps); where every F is zero,
  * the plain weighted mean (see strategy_fednano.c). Fisher in r->extra. */
 int fs_aggregate_fisher(fs_fed_run *r, const int *participants, int n);
+/* The bounds never communicate: nothing to aggregate, nothing uploaded. */
+int fs_aggregate_none(fs_fed_run *r, const int *participants, int n);
+size_t fs_upload_none(const fs_fed_run *r);
 /* Every client evaluated with the global adapter (client test split and global test). */
 int fs_evaluate_global(fs_fed_run *r, double *acc, double *global_acc);
 /* Every client evaluated with its own adapter in r->local. */

@@ -26,22 +26,10 @@ static int fit(fs_fed_run *r, const int *participants, int n, double *loss)
     return 0;
 }
 
-static int aggregate(fs_fed_run *r, const int *participants, int n)
-{
-    (void)r, (void)participants, (void)n;
-    return 0;
-}
-
-static size_t upload(const fs_fed_run *r)
-{
-    (void)r;
-    return 0;
-}
-
 const fs_strategy fs_strategy_centralized = {
     .name = "centralized",
     .fit = fit,
-    .aggregate = aggregate,
+    .aggregate = fs_aggregate_none,
     .evaluate = fs_evaluate_global,
-    .upload_floats = upload,
+    .upload_floats = fs_upload_none,
 };

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sim/io/atomic_file.h"
 #include "sim/io/error.h"
 
 #define CFG_MAX_FILE (16u << 20)
@@ -392,6 +393,12 @@ static double short_float(float f)
 
 static void put_num(cJSON *o, const char *k, double v) { cJSON_AddNumberToObject(o, k, v); }
 
+static bool write_line(FILE *f, void *text) /* the JSON text and a newline */
+{
+    size_t n = strlen(text);
+    return fwrite(text, 1, n, f) == n && fputc('\n', f) != EOF;
+}
+
 int fs_llava_config_save(const char *path, const fs_llava_config *c)
 {
     if (!path || !c) return fs_fail("fs_llava_config_save: NULL argument");
@@ -448,27 +455,7 @@ int fs_llava_config_save(const char *path, const fs_llava_config *c)
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text) return fs_fail("%s: out of memory", path);
-    size_t n = strlen(text), plen = strlen(path) + 5;
-    char *tmp = malloc(plen);
-    if (!tmp) { cJSON_free(text); return fs_fail("%s: out of memory", path); }
-    snprintf(tmp, plen, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    int rc = 0;
-    if (!f) {
-        rc = fs_fail("%s: cannot create (%s)", tmp, strerror(errno));
-    } else {
-        bool ok = fwrite(text, 1, n, f) == n && fputc('\n', f) != EOF && fflush(f) == 0 &&
-                  fsync(fileno(f)) == 0;
-        int err = errno;
-        if (fclose(f) && ok) { ok = false; err = errno; }
-        if (ok && rename(tmp, path)) { ok = false; err = errno; }
-        if (!ok) {
-            unlink(tmp);
-            rc = fs_fail("%s: cannot write (%s); is the disk full or the directory read-only?",
-                         path, strerror(err));
-        }
-    }
-    free(tmp);
+    int rc = fs_write_file_atomic(path, 0, write_line, text);
     cJSON_free(text);
     return rc;
 oom:

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sim/io/atomic_file.h"
 #include "sim/io/error.h"
 
 #define ST_MAX_HEADER 100000000ull      /* the reference Rust implementation's limit */
@@ -681,6 +682,29 @@ static void build_header(sbuf *h, const char *const *const *meta, int nmeta,
     while (h->len % 8) sb_put(h, " ", 1);
 }
 
+/* What fs_st_write puts in the file: the header length (u64 little-endian),
+ * the header, then the tensors' bytes in layout order. */
+typedef struct {
+    const sbuf *h;
+    const fs_st_entry *const *ord;
+    const fs_st_entry *entries;
+    const size_t *nbytes;
+    int n;
+} st_body;
+
+static bool write_body(FILE *f, void *ctx)
+{
+    const st_body *b = ctx;
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)b->h->len >> (8 * i));
+    bool ok = fwrite(len8, 1, 8, f) == 8 && fwrite(b->h->p, 1, b->h->len, f) == b->h->len;
+    for (int i = 0; ok && i < b->n; i++) {
+        size_t nb = b->nbytes[b->ord[i] - b->entries];
+        ok = !nb || fwrite(b->ord[i]->data, 1, nb, f) == nb;
+    }
+    return ok;
+}
+
 int fs_st_write(const char *path, const fs_st_entry *entries, int n,
                 const char *const *metadata_kv)
 {
@@ -695,10 +719,9 @@ int fs_st_write(const char *path, const fs_st_entry *entries, int n,
                            "NULL)", path, kv[2 * nmeta]);
     const fs_st_entry **ord = malloc((size_t)(n + 1) * sizeof *ord);
     const char *const **meta = malloc((size_t)(nmeta + 1) * sizeof *meta);
-    size_t *nbytes = malloc((size_t)(n + 1) * sizeof *nbytes), plen = strlen(path) + 5;
-    char *tmp = malloc(plen);
+    size_t *nbytes = malloc((size_t)(n + 1) * sizeof *nbytes);
     sbuf h = {0};
-    int rc = !ord || !meta || !nbytes || !tmp ? fs_fail("%s: out of memory", path) : 0;
+    int rc = !ord || !meta || !nbytes ? fs_fail("%s: out of memory", path) : 0;
     for (int i = 0; i < n && !rc; i++) {
         ord[i] = &entries[i];
         rc = entry_bytes(path, &entries[i], i, &nbytes[i]);
@@ -721,38 +744,12 @@ int fs_st_write(const char *path, const fs_st_entry *entries, int n,
     build_header(&h, meta, nmeta, ord, entries, nbytes, n);
     if (h.oom) { rc = fs_fail("%s: out of memory building the header", path); goto out; }
 
-    snprintf(tmp, plen, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) { rc = fs_fail("%s: cannot create (%s)", tmp, strerror(errno)); goto out; }
-    unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
-    bool ok = fwrite(len8, 1, 8, f) == 8 && fwrite(h.p, 1, h.len, f) == h.len;
-    for (int i = 0; ok && i < n; i++) {
-        size_t nb = nbytes[ord[i] - entries];
-        ok = !nb || fwrite(ord[i]->data, 1, nb, f) == nb;
-    }
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int err = errno;
-    if (fclose(f) && ok) ok = false, err = errno;
-    if (ok && rename(tmp, path)) ok = false, err = errno;
-    if (!ok) {
-        unlink(tmp);
-        rc = fs_fail("%s: cannot write (%s); is the disk full or the directory read-only?", path,
-                     strerror(err));
-        goto out;
-    }
-    char *slash = strrchr(tmp, '/'); /* make the rename durable (best effort) */
-    if (slash) *slash = 0;
-    int dfd = open(slash ? (*tmp ? tmp : "/") : ".", O_RDONLY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    st_body body = {&h, ord, entries, nbytes, n};
+    rc = fs_write_file_atomic(path, FS_ATOMIC_SYNC_DIR, write_body, &body);
 out:
     free(ord);
     free(meta);
     free(nbytes);
-    free(tmp);
     free(h.p);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sim/io/atomic_file.h"
 #include "sim/io/error.h"
 
 struct fs_tokenizer {
@@ -232,6 +233,19 @@ size_t fs_tokenizer_decode(const fs_tokenizer *t, const int32_t *ids, int n, cha
     return need;
 }
 
+typedef struct {
+    const char *const *tokens;
+    int n;
+} vocab_lines;
+
+static bool write_vocab(FILE *f, void *ctx) /* one token a line */
+{
+    const vocab_lines *v = ctx;
+    bool ok = true;
+    for (int i = 0; i < v->n && ok; i++) ok = fprintf(f, "%s\n", v->tokens[i]) > 0;
+    return ok;
+}
+
 int fs_tokenizer_save_vocab(const char *path, const char *const *tokens, int n)
 {
     if (!path || !tokens || n <= 0) return fs_fail("fs_tokenizer_save_vocab: bad arguments");
@@ -260,29 +274,8 @@ int fs_tokenizer_save_vocab(const char *path, const char *const *tokens, int n)
     }
     free(table);
 
-    size_t plen = strlen(path) + 16;
-    char *tmp = malloc(plen);
-    if (!tmp) return fs_fail("%s: out of memory", path);
-    snprintf(tmp, plen, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    int rc = 0;
-    if (!f) {
-        rc = fs_fail("%s: cannot create (%s)", tmp, strerror(errno));
-    } else {
-        bool ok = true;
-        for (int i = 0; i < n && ok; i++) ok = fprintf(f, "%s\n", tokens[i]) > 0;
-        ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-        int err = errno;
-        if (fclose(f) && ok) { ok = false; err = errno; }
-        if (ok && rename(tmp, path)) { ok = false; err = errno; }
-        if (!ok) {
-            unlink(tmp);
-            rc = fs_fail("%s: cannot write (%s); is the disk full or the directory read-only?",
-                         path, strerror(err));
-        }
-    }
-    free(tmp);
-    return rc;
+    vocab_lines v = {tokens, n};
+    return fs_write_file_atomic(path, FS_ATOMIC_PID_TMP, write_vocab, &v);
 }
 
 int fs_tokenizer_build_vocab(const char *path, int vocab_size, int pad_id, int image_id,

@@ -142,3 +142,34 @@ const char *tu_tmpdir(void)
     cr_assert(mkdtemp(buf), "mkdtemp failed");
     return buf;
 }
+
+/* Temporary directories of the current test, removed by tu_remove_tmpdirs. */
+static char tracked[32][256];
+static int n_tracked;
+
+const char *tu_tmpdir_tracked(void)
+{
+    const char *d = tu_tmpdir();
+    if (n_tracked < 32) snprintf(tracked[n_tracked++], sizeof tracked[0], "%s", d);
+    return d;
+}
+
+void tu_remove_tmpdirs(void)
+{
+    for (int i = 0; i < n_tracked; i++) {
+        char cmd[300];
+        if (snprintf(cmd, sizeof cmd, "rm -rf '%s'", tracked[i]) >= (int)sizeof cmd || system(cmd))
+            cr_log_warn("could not remove %s", tracked[i]);
+    }
+    n_tracked = 0;
+}
+
+char *tu_path_in(const char *dir, const char *name)
+{
+    static char buf[8][1024];
+    static int k;
+    char *p = buf[k++ % 8];
+    int n = snprintf(p, sizeof buf[0], "%s/%s", dir, name);
+    cr_assert(n > 0 && (size_t)n < sizeof buf[0], "path too long");
+    return p;
+}

@@ -46,5 +46,12 @@ void tu_host_copy(const fs_ops *ops, void *host, const void *dev, size_t bytes);
 const char *tu_source_path(const char *rel);
 /* A fresh empty temporary directory (static buffer). */
 const char *tu_tmpdir(void);
+/* tu_tmpdir, also recorded (up to 32 a test) for tu_remove_tmpdirs. */
+const char *tu_tmpdir_tracked(void);
+/* Removes (rm -rf) the directories tu_tmpdir_tracked made since the last
+ * call, warning about any it cannot; meant as a test's .fini. */
+void tu_remove_tmpdirs(void);
+/* "<dir>/<name>" in one of 8 rotating static buffers (asserts it fits). */
+char *tu_path_in(const char *dir, const char *name);
 
 #endif

@@ -1,0 +1,314 @@
+/* The ScienceQA and IconQA importers on the committed fixtures
+ * (tests/fixtures/scienceqa, tests/fixtures/iconqa: a few records in the
+ * published schemas, covering images + hints, text-only questions, the val
+ * split, malformed records, a missing and an undecodable image, 2..5 choices,
+ * choose_img and fill_in_blank): exact tallies (read = written + skipped),
+ * the output loads with the fedsim-mcqa-1 reader with the expected fields,
+ * images are fitted and resized, and fatal inputs give one message naming the
+ * file. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <stb/stb_image.h>
+
+#include "datasets/importers.h"
+#include "datasets/mcqa_format.h"
+#include "sim/io/error.h"
+#include "tests/helpers/testutil.h"
+
+static const char *out_dir(void)
+{
+    static char p[512];
+    snprintf(p, sizeof p, "%s/out", tu_tmpdir_tracked());
+    return p;
+}
+
+static char root_sqa[4096], root_iqa[4096];
+static void roots(void)
+{
+    snprintf(root_sqa, sizeof root_sqa, "%s", tu_source_path("tests/fixtures/scienceqa"));
+    snprintf(root_iqa, sizeof root_iqa, "%s", tu_source_path("tests/fixtures/iconqa"));
+}
+
+static const fs_mcqa_example *find(const fs_mcqa_dataset *d, const char *id)
+{
+    for (int i = 0; i < d->n; i++)
+        if (!strcmp(d->ex[i].id, id)) return &d->ex[i];
+    cr_assert_fail("example %s is missing", id);
+    return NULL;
+}
+
+static void check_sum(const fs_import_stats *st)
+{
+    int total = st->written[0] + st->written[1];
+    for (int r = 0; r < FS_SKIP_N; r++) total += st->skipped[r];
+    cr_assert_eq(total, st->read, "written + skipped = %d but %d read", total, st->read);
+}
+
+/* Pixel (x, y) of a PNG that must be size x size. */
+static void pixel(const char *dir, const char *rel, int size, int x, int y, int rgb[3])
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    int w, h, n;
+    unsigned char *px = stbi_load(path, &w, &h, &n, 3);
+    cr_assert(px, "%s: %s", path, stbi_failure_reason());
+    cr_assert(w == size && h == size, "%s is %dx%d, want %dx%d", path, w, h, size, size);
+    for (int c = 0; c < 3; c++) rgb[c] = px[((size_t)y * w + x) * 3 + c];
+    stbi_image_free(px);
+}
+
+static int near(const int rgb[3], int r, int g, int b)
+{
+    return abs(rgb[0] - r) <= 2 && abs(rgb[1] - g) <= 2 && abs(rgb[2] - b) <= 2;
+}
+
+Test(importers, scienceqa_default, .fini = tu_remove_tmpdirs)
+{
+    roots();
+    const char *out = out_dir();
+    fs_import_opts o = fs_import_defaults();
+    o.image_size = 16;
+    fs_import_stats st;
+    cr_assert_eq(fs_import_scienceqa(root_sqa, out, &o, &st), 0, "%s", fs_last_error());
+    cr_assert_eq(st.read, 11);
+    cr_assert_eq(st.written[0], 3); /* 1, 2, 3 */
+    cr_assert_eq(st.written[1], 2); /* 5, 10 */
+    cr_assert_eq(st.text_only, 2);  /* 2, 10 */
+    cr_assert_eq(st.from_val, 0);
+    cr_assert_eq(st.skipped[FS_SKIP_VAL], 1);           /* 4 */
+    cr_assert_eq(st.skipped[FS_SKIP_MALFORMED], 3);     /* 6 answer, 8 choices, 9 one choice */
+    cr_assert_eq(st.skipped[FS_SKIP_MISSING_IMAGE], 1); /* 7 */
+    cr_assert_eq(st.skipped[FS_SKIP_BAD_IMAGE], 1);     /* 11 */
+    cr_assert_eq(st.n_categories, 5);
+    check_sum(&st);
+    cr_assert(strstr(st.first[FS_SKIP_MALFORMED][0], "pid 6") &&
+              strstr(st.first[FS_SKIP_MALFORMED][0], "out of range"), "%s", st.first[FS_SKIP_MALFORMED][0]);
+    cr_assert(strstr(st.first[FS_SKIP_MALFORMED][1], "pid 8") &&
+              strstr(st.first[FS_SKIP_MALFORMED][1], "not a string"), "%s", st.first[FS_SKIP_MALFORMED][1]);
+    cr_assert(strstr(st.first[FS_SKIP_MALFORMED][2], "pid 9"), "%s", st.first[FS_SKIP_MALFORMED][2]);
+    cr_assert(strstr(st.first[FS_SKIP_MISSING_IMAGE][0], "images/train/7/image.png"), "%s",
+              st.first[FS_SKIP_MISSING_IMAGE][0]);
+    cr_assert(strstr(st.first[FS_SKIP_BAD_IMAGE][0], "pid 11"), "%s", st.first[FS_SKIP_BAD_IMAGE][0]);
+
+    fs_mcqa_dataset d;
+    cr_assert_eq(fs_mcqa_read(out, &d), 0, "%s", fs_last_error());
+    cr_assert_eq(d.n, 5);
+    cr_assert_eq(d.image_size, 16);
+    cr_assert_str_eq(d.name, "scienceqa");
+    cr_assert_eq(d.n_categories, 5);
+    cr_assert_str_eq(d.categories[0], "Designing experiments"); /* sorted */
+    cr_assert_str_eq(d.categories[4], "Weather and climate");
+    cr_assert_str_eq(d.ex[0].id, "1"); /* problems.json order */
+
+    const fs_mcqa_example *e = find(&d, "1");
+    cr_assert_eq(e->split, FS_SPLIT_TRAIN);
+    cr_assert_str_eq(e->question, "Which of these states is farthest north?");
+    cr_assert_str_eq(e->context, "Look at the map of the United States.");
+    cr_assert_eq(e->n_choices, 2);
+    cr_assert_str_eq(e->choices[1], "Maine");
+    cr_assert_eq(e->answer, 1);
+    cr_assert_str_eq(e->category, "Geography");
+    cr_assert_str_eq(e->skill, "Read a map: cardinal directions");
+    cr_assert_str_eq(e->subject, "social science");
+    cr_assert_str_eq(e->image, "images/1.png");
+    int rgb[3];
+    pixel(out, e->image, 16, 8, 0, rgb); /* 40x24 padded: the top row is the CLIP-mean pad */
+    cr_assert(near(rgb, 122, 116, 104), "pad pixel is %d,%d,%d", rgb[0], rgb[1], rgb[2]);
+    pixel(out, e->image, 16, 0, 8, rgb); /* the centre row starts with a red stripe */
+    cr_assert(rgb[0] > 120 && rgb[2] < 110, "centre pixel is %d,%d,%d", rgb[0], rgb[1], rgb[2]);
+
+    e = find(&d, "2");
+    cr_assert_null(e->image);
+    cr_assert_str_eq(e->context, "");
+    cr_assert_eq(e->n_choices, 3);
+    e = find(&d, "3");
+    cr_assert_eq(e->n_choices, 4);
+    cr_assert_eq(e->answer, 2);
+    pixel(out, e->image, 16, 5, 5, rgb);
+    cr_assert(near(rgb, 20, 160, 60), "solid image became %d,%d,%d", rgb[0], rgb[1], rgb[2]);
+    e = find(&d, "5");
+    cr_assert_eq(e->split, FS_SPLIT_TEST);
+    cr_assert_eq(e->n_choices, 5);
+    cr_assert_eq(e->answer, 3);
+    cr_assert_str_eq(e->category, "Weather and climate");
+    pixel(out, e->image, 16, 0, 8, rgb); /* 16x32: padded left and right */
+    cr_assert(near(rgb, 122, 116, 104), "pad pixel is %d,%d,%d", rgb[0], rgb[1], rgb[2]);
+    e = find(&d, "10");
+    cr_assert_eq(e->split, FS_SPLIT_TEST);
+    cr_assert_null(e->image);
+    cr_assert_str_eq(e->context, "Mona is going on a trip.");
+    fs_mcqa_free(&d);
+
+    struct stat s;
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp-%ld", out, (long)getpid());
+    cr_assert(stat(tmp, &s), "the temporary directory %s was left behind", tmp);
+}
+
+Test(importers, scienceqa_val_as_train_and_crop, .fini = tu_remove_tmpdirs)
+{
+    roots();
+    const char *out = out_dir();
+    fs_import_opts o = fs_import_defaults();
+    o.image_size = 12;
+    o.val = FS_IMPORT_VAL_TRAIN;
+    o.fit = FS_IMPORT_FIT_CROP;
+    o.name = "sqa-fixture";
+    fs_import_stats st;
+    cr_assert_eq(fs_import_scienceqa(root_sqa, out, &o, &st), 0, "%s", fs_last_error());
+    cr_assert_eq(st.written[0], 4);
+    cr_assert_eq(st.written[1], 2);
+    cr_assert_eq(st.from_val, 1);
+    cr_assert_eq(st.skipped[FS_SKIP_VAL], 0);
+    check_sum(&st);
+    fs_mcqa_dataset d;
+    cr_assert_eq(fs_mcqa_read(out, &d), 0, "%s", fs_last_error());
+    cr_assert_str_eq(d.name, "sqa-fixture");
+    const fs_mcqa_example *e = find(&d, "4");
+    cr_assert_eq(e->split, FS_SPLIT_TRAIN);
+    int rgb[3];
+    pixel(out, find(&d, "1")->image, 12, 6, 0, rgb); /* cropped: no pad in the top row */
+    cr_assert(!near(rgb, 122, 116, 104), "crop kept a pad colour %d,%d,%d", rgb[0], rgb[1], rgb[2]);
+    pixel(out, e->image, 12, 6, 0, rgb);
+    cr_assert(near(rgb, 240, 200, 20), "cropped solid image became %d,%d,%d", rgb[0], rgb[1], rgb[2]);
+    fs_mcqa_free(&d);
+}
+
+Test(importers, scienceqa_strict_stops_at_the_first_bad_record, .fini = tu_remove_tmpdirs)
+{
+    roots();
+    const char *out = out_dir();
+    fs_import_opts o = fs_import_defaults();
+    o.image_size = 8;
+    o.strict = 1;
+    cr_assert_eq(fs_import_scienceqa(root_sqa, out, &o, NULL), -1);
+    const char *msg = fs_last_error();
+    cr_assert(strstr(msg, "pid 6") && strstr(msg, "out of range") && strstr(msg, "--strict"), "%s", msg);
+    struct stat s;
+    cr_assert(stat(out, &s), "a failed import left %s", out);
+}
+
+Test(importers, scienceqa_fatal_inputs_name_the_file, .fini = tu_remove_tmpdirs)
+{
+    const char *dir = tu_tmpdir_tracked();
+    char root[600], path[700], out[700];
+    snprintf(root, sizeof root, "%s/nope", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    cr_assert_eq(fs_import_scienceqa(root, out, NULL, NULL), -1);
+    cr_assert(strstr(fs_last_error(), root) && strstr(fs_last_error(), "no such directory"), "%s",
+              fs_last_error());
+
+    snprintf(root, sizeof root, "%s", dir);
+    cr_assert_eq(fs_import_scienceqa(root, out, NULL, NULL), -1); /* no problems.json */
+    snprintf(path, sizeof path, "%s/problems.json", dir);
+    cr_assert(strstr(fs_last_error(), path) && strstr(fs_last_error(), "cannot open"), "%s",
+              fs_last_error());
+
+    FILE *f = fopen(path, "wb");
+    cr_assert(f);
+    fputs("{\"1\": {\"question\": \"Q?\", \"choices\": [\"a\", \"b\"],,}", f);
+    fclose(f);
+    cr_assert_eq(fs_import_scienceqa(root, out, NULL, NULL), -1);
+    cr_assert(strstr(fs_last_error(), path) && strstr(fs_last_error(), "not valid JSON"), "%s",
+              fs_last_error());
+    struct stat s;
+    cr_assert(stat(out, &s), "a failed import left %s", out);
+
+    /* an existing non-empty output directory is refused */
+    roots();
+    cr_assert_eq(fs_import_scienceqa(root_sqa, dir, NULL, NULL), -1);
+    cr_assert(strstr(fs_last_error(), "not empty"), "%s", fs_last_error());
+}
+
+Test(importers, iconqa_default, .fini = tu_remove_tmpdirs)
+{
+    roots();
+    const char *out = out_dir();
+    fs_import_opts o = fs_import_defaults();
+    o.image_size = 16;
+    fs_import_stats st;
+    cr_assert_eq(fs_import_iconqa(root_iqa, out, &o, &st), 0, "%s", fs_last_error());
+    cr_assert_eq(st.read, 9);
+    cr_assert_eq(st.written[0], 2); /* 101, 102 */
+    cr_assert_eq(st.written[1], 2); /* 201, 202 */
+    cr_assert_eq(st.text_only, 0);
+    cr_assert_eq(st.skipped[FS_SKIP_MISSING_IMAGE], 1); /* 103 */
+    cr_assert_eq(st.skipped[FS_SKIP_CHOOSE_IMG], 1);    /* 104 */
+    cr_assert_eq(st.skipped[FS_SKIP_FILL_IN_BLANK], 1); /* 105 */
+    cr_assert_eq(st.skipped[FS_SKIP_MALFORMED], 1);     /* 203: 9 choices */
+    cr_assert_eq(st.skipped[FS_SKIP_VAL], 1);           /* 301 */
+    check_sum(&st);
+    cr_assert(strstr(st.first[FS_SKIP_CHOOSE_IMG][0], "train/choose_img/104"), "%s",
+              st.first[FS_SKIP_CHOOSE_IMG][0]);
+    cr_assert(strstr(st.first[FS_SKIP_MALFORMED][0], "test/choose_txt/203") &&
+              strstr(st.first[FS_SKIP_MALFORMED][0], "9 choices"), "%s", st.first[FS_SKIP_MALFORMED][0]);
+    cr_assert(strstr(st.first[FS_SKIP_MISSING_IMAGE][0], "103/image.png"), "%s",
+              st.first[FS_SKIP_MISSING_IMAGE][0]);
+
+    fs_mcqa_dataset d;
+    cr_assert_eq(fs_mcqa_read(out, &d), 0, "%s", fs_last_error());
+    cr_assert_eq(d.n, 4);
+    cr_assert_str_eq(d.name, "iconqa");
+    const fs_mcqa_example *e = find(&d, "101");
+    cr_assert_eq(e->split, FS_SPLIT_TRAIN);
+    cr_assert_str_eq(e->question, "How many dots are there?");
+    cr_assert_str_eq(e->context, "");
+    cr_assert_eq(e->n_choices, 3);
+    cr_assert_str_eq(e->choices[2], "5");
+    cr_assert_eq(e->answer, 1);
+    cr_assert_str_eq(e->category, "counting");
+    cr_assert_str_eq(e->skill, "counting");
+    cr_assert_null(e->subject);
+    cr_assert_str_eq(e->image, "images/101.png");
+    int rgb[3];
+    pixel(out, e->image, 16, 8, 8, rgb);
+    cr_assert(near(rgb, 50, 100, 150), "%d,%d,%d", rgb[0], rgb[1], rgb[2]);
+    e = find(&d, "102");
+    cr_assert_str_eq(e->category, "fraction");
+    cr_assert_str_eq(e->skill, "fraction+comparing");
+    e = find(&d, "201");
+    cr_assert_eq(e->split, FS_SPLIT_TEST);
+    cr_assert_eq(e->answer, 1);
+    e = find(&d, "202");
+    cr_assert_str_eq(e->category, "choose_txt"); /* no skills: ques_type */
+    cr_assert_null(e->skill);
+    cr_assert_eq(e->n_choices, 4);
+    fs_mcqa_free(&d);
+}
+
+Test(importers, iconqa_val_as_test_and_fatal_inputs, .fini = tu_remove_tmpdirs)
+{
+    roots();
+    const char *out = out_dir();
+    fs_import_opts o = fs_import_defaults();
+    o.image_size = 8;
+    o.val = FS_IMPORT_VAL_TEST;
+    fs_import_stats st;
+    cr_assert_eq(fs_import_iconqa(root_iqa, out, &o, &st), 0, "%s", fs_last_error());
+    cr_assert_eq(st.written[1], 3);
+    cr_assert_eq(st.from_val, 1);
+    check_sum(&st);
+
+    o.val = FS_IMPORT_VAL_DROP;
+    o.strict = 1;
+    char out2[600];
+    snprintf(out2, sizeof out2, "%s2", out);
+    cr_assert_eq(fs_import_iconqa(root_iqa, out2, &o, NULL), -1);
+    cr_assert(strstr(fs_last_error(), "103/image.png") && strstr(fs_last_error(), "--strict"),
+              "%s", fs_last_error());
+
+    const char *dir = tu_tmpdir_tracked();
+    char root[600];
+    snprintf(root, sizeof root, "%s/missing", dir);
+    cr_assert_eq(fs_import_iconqa(root, out2, NULL, NULL), -1);
+    cr_assert(strstr(fs_last_error(), root) && strstr(fs_last_error(), "no such directory"), "%s",
+              fs_last_error());
+    cr_assert_eq(fs_import_iconqa(dir, out2, NULL, NULL), -1); /* no train/val/test */
+    cr_assert(strstr(fs_last_error(), dir) && strstr(fs_last_error(), "train/"), "%s",
+              fs_last_error());
+}

@@ -1,0 +1,206 @@
+/* Fault injection on `fedsim sweep`: a sweep killed with SIGKILL at random
+ * moments and restarted until it completes holds exactly the cells, methods,
+ * round rows and summary numbers of an uninterrupted sweep; SIGINT / SIGTERM
+ * stop it after the current round with exit status 130 / 143, leaving a
+ * readable results file that a restart completes.
+ *
+ * The kill moments are random; the seed is printed in every failure message
+ * and can be fixed with FEDSIM_KILL_SEED=N (FEDSIM_KILLS=N sets how many
+ * kills, default 4). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sim/io/results.h"
+#include "tests/helpers/cli_helpers.h"
+#include "tests/helpers/testutil.h"
+
+static unsigned long long kill_seed;
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void sleep_s(double s)
+{
+    struct timespec t = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&t, &t) != 0) continue;
+}
+
+/* The sweep config: 2 seeds x 2 methods, 2 rounds, into <dir>/<out>/sw.h5. */
+static void write_config(const char *out, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s",
+             cli_write_config(out, "sw", " [fedavg, local]", out,
+                              "sweep:\n  seed: [0, 1]\n  methods: [fedavg, local]\n"));
+}
+
+/* Starts `fedsim sweep config --quiet` with output appended to log. */
+static pid_t start_sweep(const char *config, const char *log)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork failed");
+    if (pid == 0) {
+        FILE *f = fopen(log, "a");
+        if (f) {
+            dup2(fileno(f), STDOUT_FILENO);
+            dup2(fileno(f), STDERR_FILENO);
+        }
+        execl(cli_fedsim, "fedsim", "sweep", config, "--quiet", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_status(pid_t pid)
+{
+    int st;
+    while (waitpid(pid, &st, 0) < 0) continue;
+    return st;
+}
+
+static double ref_seconds; /* wall time of the uninterrupted sweep */
+
+static void setup(void)
+{
+    cli_setup();
+    const char *s = getenv("FEDSIM_KILL_SEED");
+    kill_seed = s ? strtoull(s, NULL, 10) : (unsigned long long)time(NULL) ^ (unsigned long long)getpid();
+    /* The reference: one uninterrupted sweep. */
+    char cfg[512], log[512];
+    write_config("ref", cfg, sizeof cfg);
+    snprintf(log, sizeof log, "%s/ref.log", cli_dir);
+    double t0 = now();
+    int st = wait_status(start_sweep(cfg, log));
+    ref_seconds = now() - t0;
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reference sweep failed:\n%s",
+              cli_slurp_log(log));
+}
+
+TestSuite(interrupt, .init = setup, .timeout = 600);
+
+static int find(const fs_result_entry *e, int n, const char *cell, const char *method)
+{
+    int at = -1;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(e[i].cell, cell) && !strcmp(e[i].method, method)) {
+            cr_assert_eq(at, -1, "duplicate group %s/%s (kill seed %llu)", cell, method, kill_seed);
+            at = i;
+        }
+    return at;
+}
+
+/* out/sw.h5 holds exactly the reference's groups, all complete, with the same
+ * number of round rows and the same summary (all but wall-clock seconds). */
+static void assert_same_as_reference(const char *out)
+{
+    char ref[600], got[600];
+    snprintf(ref, sizeof ref, "%s/ref/sw.h5", cli_dir);
+    snprintf(got, sizeof got, "%s/%s/sw.h5", cli_dir, out);
+    fs_result_entry *re, *ge;
+    int rn, gn;
+    cr_assert_eq(fs_results_list(ref, &re, &rn), 0);
+    cr_assert_eq(rn, 4, "reference: 2 seeds x 2 methods, found %d", rn);
+    cr_assert_eq(fs_results_list(got, &ge, &gn), 0, "%s does not open (kill seed %llu)", got,
+                 kill_seed);
+    cr_assert_eq(gn, rn, "%s: %d groups, reference %d (kill seed %llu)", got, gn, rn, kill_seed);
+    for (int i = 0; i < rn; i++) {
+        int j = find(ge, gn, re[i].cell, re[i].method);
+        cr_assert_geq(j, 0, "%s/%s lost (kill seed %llu)", re[i].cell, re[i].method, kill_seed);
+        const fs_result_entry *a = &re[i], *b = &ge[j];
+        cr_assert(a->complete && b->complete, "%s/%s incomplete (kill seed %llu)", a->cell,
+                  a->method, kill_seed);
+        cr_assert_eq(b->n_rounds_rows, a->n_rounds_rows, "%s/%s: %d round rows, reference %d (kill seed %llu)",
+                     a->cell, a->method, b->n_rounds_rows, a->n_rounds_rows, kill_seed);
+        const double x[] = {a->summary.mean_acc, a->summary.worst_acc, a->summary.global_acc,
+                            a->summary.upload_mb};
+        const double y[] = {b->summary.mean_acc, b->summary.worst_acc, b->summary.global_acc,
+                            b->summary.upload_mb};
+        const char *what[] = {"mean_acc", "worst_acc", "global_acc", "upload_mb"};
+        for (int k = 0; k < 4; k++)
+            cr_assert(x[k] == y[k], "%s/%s %s: %.17g, reference %.17g (kill seed %llu)", a->cell,
+                      a->method, what[k], y[k], x[k], kill_seed);
+    }
+    fs_results_list_free(re, rn);
+    fs_results_list_free(ge, gn);
+}
+
+Test(interrupt, sigkill_at_random_moments_then_resume_matches_reference)
+{
+    char cfg[512], log[512];
+    write_config("killed", cfg, sizeof cfg);
+    snprintf(log, sizeof log, "%s/killed.log", cli_dir);
+    const char *k = getenv("FEDSIM_KILLS");
+    int kills = k ? atoi(k) : 4, done = 0, killed = 0;
+    tu_rng r = tu_rng_new(kill_seed);
+    for (int attempt = 0; attempt < kills && !done; attempt++) {
+        /* Anywhere from start-up to the whole sweep's duration. */
+        double delay = tu_uniform(&r, 0.f, 1.f) * ref_seconds;
+        pid_t pid = start_sweep(cfg, log);
+        sleep_s(delay);
+        kill(pid, SIGKILL);
+        int st = wait_status(pid);
+        if (WIFSIGNALED(st)) {
+            killed++;
+            cr_log_info("kill %d at %.2f s", attempt + 1, delay);
+        } else {
+            cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                      "sweep exited with %d after a restart (kill seed %llu):\n%s",
+                      WEXITSTATUS(st), kill_seed, cli_slurp_log(log));
+            done = 1;
+        }
+    }
+    if (!done) {
+        int st = wait_status(start_sweep(cfg, log));
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "final resumed sweep failed (kill seed %llu):\n%s", kill_seed,
+                  cli_slurp_log(log));
+    }
+    cr_assert_gt(killed, 0, "no kill landed before the sweep finished (kill seed %llu)", kill_seed);
+    assert_same_as_reference("killed");
+}
+
+/* Sends sig halfway through a sweep: exit status 128 + sig, a readable file
+ * with at most one unfinished method, a message on how to resume, and a
+ * restart that completes it to the reference. */
+static void stop_with(int sig, const char *out)
+{
+    char cfg[512], log[512], h5[600];
+    write_config(out, cfg, sizeof cfg);
+    snprintf(log, sizeof log, "%s/%s.log", cli_dir, out);
+    snprintf(h5, sizeof h5, "%s/%s/sw.h5", cli_dir, out);
+    pid_t pid = start_sweep(cfg, log);
+    sleep_s(0.5 * ref_seconds);
+    kill(pid, sig);
+    int st = wait_status(pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 128 + sig,
+              "after signal %d: %s %d, expected exit status %d:\n%s", sig,
+              WIFEXITED(st) ? "exit status" : "killed by signal",
+              WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), 128 + sig, cli_slurp_log(log));
+    const char *text = cli_slurp_log(log);
+    cr_assert(strstr(text, "interrupted") && strstr(text, "resume"), "%s", text);
+    fs_result_entry *e;
+    int n, unfinished = 0;
+    cr_assert_eq(fs_results_list(h5, &e, &n), 0, "%s does not open after signal %d", h5, sig);
+    for (int i = 0; i < n; i++) unfinished += !e[i].complete;
+    fs_results_list_free(e, n);
+    cr_assert_leq(unfinished, 1, "%d unfinished methods after signal %d", unfinished, sig);
+    st = wait_status(start_sweep(cfg, log));
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "resume failed:\n%s", cli_slurp_log(log));
+    assert_same_as_reference(out);
+}
+
+/* One test for both (the reference sweep runs once per test). */
+Test(interrupt, sigint_and_sigterm_stop_after_the_round_with_status_130_143)
+{
+    stop_with(SIGINT, "int");
+    stop_with(SIGTERM, "term");
+}
