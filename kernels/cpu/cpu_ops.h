@@ -8,6 +8,10 @@
 
 #include "../ops.h"
 
+/* Row-major cblas_sgemm with OpenBLAS's thread count chosen by size (blas.c). */
+void fs_cpu_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A,
+                  int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
 /* Weight tensors on the CPU backend must be F32; this returns their data. */
 const float *fs_cpu_weight_f32(const fs_tensor *t);
 

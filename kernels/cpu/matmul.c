@@ -57,9 +57,8 @@ void fs_cpu_matmul(float *C, const float *A, const float *B, int batch, int M, i
     const int lda = transA ? M : K;
     const int ldb = transB ? K : N;
     for (int b = 0; b < batch; b++)
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-                    transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A + b * strideA, lda,
-                    B + b * strideB, ldb, beta, C + b * strideC, N);
+        fs_cpu_sgemm(transA, transB, M, N, K, alpha, A + b * strideA, lda, B + b * strideB, ldb,
+                     beta, C + b * strideC, N);
 }
 
 /* ---- linear: y = x W^T + bias, W is [out, in] ---- */
@@ -94,8 +93,7 @@ void fs_cpu_linear_fwd(float *y, const float *x, const fs_tensor *W, const fs_te
         if (!bias) memset(y, 0, (size_t)n * out * sizeof *y);
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.0f, x, in, w, in, beta, y,
-                out);
+    fs_cpu_sgemm(false, true, n, out, in, 1.0f, x, in, w, in, beta, y, out);
 }
 
 void fs_cpu_linear_bwd_ref(float *dx, float *dW, float *dbias, const float *dy, const float *x,
@@ -134,11 +132,10 @@ void fs_cpu_linear_bwd(float *dx, float *dW, float *dbias, const float *dy, cons
 {
     if (n <= 0 || in <= 0 || out <= 0) return;
     if (dx) /* dx[n, in] += dy[n, out] W[out, in] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, in, out, 1.0f, dy, out,
-                    fs_cpu_weight_f32(W), in, 1.0f, dx, in);
+        fs_cpu_sgemm(false, false, n, in, out, 1.0f, dy, out, fs_cpu_weight_f32(W), in, 1.0f, dx,
+                     in);
     if (dW) /* dW[out, in] += dy^T[out, n] x[n, in] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, n, 1.0f, dy, out, x, in,
-                    1.0f, dW, in);
+        fs_cpu_sgemm(true, false, out, in, n, 1.0f, dy, out, x, in, 1.0f, dW, in);
     if (dbias) {
         /* Column sums of dy, row by row (contiguous), in blocks that stay in L1. */
         enum { BLK = 512 };
