@@ -57,6 +57,10 @@ static int load_task(fs_experiment *x, const fs_config *cfg)
 
 int fs_experiment_prepare(fs_experiment *x, const fs_config *cfg)
 {
+    if (cfg->checkpoint_every > 0)
+        return fs_fail("%s: output.checkpoint_every: mid-run checkpoints are not implemented yet; "
+                       "set it to 0 (a killed sweep still resumes from its finished methods)",
+                       cfg->source_path);
     const char *why = NULL;
     const fs_ops *ops = fs_backend_by_name(cfg->backend, &why);
     if (!ops) return fs_fail("runtime.backend %s: %s", cfg->backend, why ? why : "not available");
