@@ -19,6 +19,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 [ -x /usr/local/cuda/bin/nvcc ] && export PATH="/usr/local/cuda/bin:$PATH"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release ${FEDSIM_CMAKE_ARGS:-} >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release ${FEDSIM_CMAKE_ARGS:-} | { grep -E '^-- fedsim:' || true; }
 cmake --build build -j"$(nproc)"
 echo "setup: built build/fedsim"
