@@ -16,7 +16,8 @@ typedef struct {
     int entry[64];
 } group;
 
-/* The cell label without its seed=... component, so seeds pool together. */
+/* The cell label without its seed=... component, so seeds pool together,
+ * and each "a.b.key=value" shortened to "key=value" to keep the table narrow. */
 static void strip_seed(const char *cell, char *out, size_t len)
 {
     out[0] = 0;
@@ -24,6 +25,11 @@ static void strip_seed(const char *cell, char *out, size_t len)
     while (*p) {
         const char *end = strchr(p, ',');
         size_t n = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', n), *dot = p;
+        for (const char *q = p; eq && q < eq; q++)
+            if (*q == '.') dot = q + 1;
+        n -= (size_t)(dot - p);
+        p = dot;
         if (!(n >= 5 && !strncmp(p, "seed=", 5))) {
             size_t used = strlen(out);
             if (used && used + 1 < len) strcat(out, ",");
@@ -140,8 +146,10 @@ int fs_report(const char *path, const char *png_path, bool quiet)
         g[j].upload += s->upload_mb, g[j].seconds += s->seconds;
         g[j].entry[g[j].n++] = i;
     }
+    int width = 4;
+    for (int j = 0; j < ng; j++) width = (int)strlen(g[j].cell) > width ? (int)strlen(g[j].cell) : width;
     printf("\n%s\n", path);
-    printf("%-36s %-12s %5s  %-15s %-15s %-15s %10s %8s\n", "cell", "method", "seeds",
+    printf("%-*s %-12s %5s  %-15s %-15s %-15s %10s %8s\n", width, "cell", "method", "seeds",
            "mean acc %", "worst acc %", "global acc %", "upload MB", "time s");
     const char *prev = "";
     for (int j = 0; j < ng; j++) {
@@ -153,7 +161,7 @@ int fs_report(const char *path, const char *png_path, bool quiet)
         snprintf(a, sizeof a, "%6.2f ± %-5.2f", am, as);
         snprintf(w, sizeof w, "%6.2f ± %-5.2f", wm, ws);
         snprintf(gl, sizeof gl, "%6.2f ± %-5.2f", gm, gs);
-        printf("%-36.36s %-12s %5d  %-16s %-16s %-16s %10.3f %8.1f\n",
+        printf("%-*s %-12s %5d  %-16s %-16s %-16s %10.3f %8.1f\n", width,
                strcmp(prev, g[j].cell) ? g[j].cell : "", g[j].method, g[j].n, a, w, gl,
                g[j].upload / g[j].n, g[j].seconds / g[j].n);
         prev = g[j].cell;
