@@ -12,7 +12,7 @@ printf '%-18s %10s %10s %8s\n' dataset "round 0 %" "tuned %" "gap"
 for ds in synth-iconqa synth-scienceqa; do
     "$fedsim" run configs/quickstart.yaml --quiet --set name=gap --set data.dataset="$ds" \
         --set methods=centralized --set output.dir="$out/$ds" "$@" > /dev/null
-    "${FEDSIM_PYTHON:-python3}" - "$out/$ds/gap.h5" "$ds" <<'PY' 2>/dev/null || \
+    "${FEDSIM_PYTHON:-${FEDSIM_VENV:-$HOME/.cache/fedsim/venv}/bin/python}" - "$out/$ds/gap.h5" "$ds" <<'PY' 2>/dev/null || \
         h5dump -d /gap/centralized/rounds "$out/$ds/gap.h5" | tail -n 20
 import sys, h5py, math
 rows = h5py.File(sys.argv[1])["gap"]["centralized"]["rounds"][:]
