@@ -155,17 +155,28 @@ static float *brute_fisher(world *w, const fs_adapter_bank *bank, const fs_item 
     return acc.data;
 }
 
+/* Three banks shaped like the world's adapters; the first gets random values
+ * (B != 0, so A and B both have gradients). */
+static void three_banks(world *w, int clients, fs_adapter_bank b[3], uint64_t seed)
+{
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(fs_bank_init(&b[i], fs_backend_cpu(), &w->shape, clients), 0);
+    tu_rng r = tu_rng_new(seed);
+    tu_fill(&r, b[0].data, (long)fs_bank_numel(&b[0]), -0.3f, 0.3f);
+}
+
+static void free_banks(fs_adapter_bank b[3])
+{
+    for (int i = 0; i < 3; i++) fs_bank_free(&b[i]);
+}
+
 Test(lockstep, fused_fisher_equals_per_sample_brute_force)
 {
     world w;
     make_world(&w, 200);
-    fs_adapter_bank bank, scratch, fisher;
-    fs_bank_init(&bank, fs_backend_cpu(), &w.shape, 3);
-    fs_bank_init(&scratch, fs_backend_cpu(), &w.shape, 3);
-    fs_bank_init(&fisher, fs_backend_cpu(), &w.shape, 3);
-    /* B != 0 so both A and B have gradients */
-    tu_rng r = tu_rng_new(4);
-    tu_fill(&r, bank.data, (long)fs_bank_numel(&bank), -0.3f, 0.3f);
+    fs_adapter_bank b[3], bank = {0}, scratch = {0}, fisher = {0};
+    three_banks(&w, 3, b, 4);
+    bank = b[0], scratch = b[1], fisher = b[2];
     fs_item items[7];
     float lw[7], fw[7];
     int target[7];
@@ -183,7 +194,7 @@ Test(lockstep, fused_fisher_equals_per_sample_brute_force)
     tu_assert_close(fisher.data, want, (long)fs_bank_numel(&bank), 1e-9f, 1e-3f,
                     "fused Fisher vs per-sample brute force");
     free(want);
-    fs_bank_free(&bank), fs_bank_free(&scratch), fs_bank_free(&fisher);
+    free_banks(b);
     free_world(&w);
 }
 
@@ -191,12 +202,9 @@ Test(lockstep, expected_model_fisher_equals_brute_force)
 {
     world w;
     make_world(&w, 200);
-    fs_adapter_bank bank, scratch, fisher;
-    fs_bank_init(&bank, fs_backend_cpu(), &w.shape, 3);
-    fs_bank_init(&scratch, fs_backend_cpu(), &w.shape, 3);
-    fs_bank_init(&fisher, fs_backend_cpu(), &w.shape, 3);
-    tu_rng r = tu_rng_new(6);
-    tu_fill(&r, bank.data, (long)fs_bank_numel(&bank), -0.3f, 0.3f);
+    fs_adapter_bank b[3], bank = {0}, scratch = {0}, fisher = {0};
+    three_banks(&w, 3, b, 6);
+    bank = b[0], scratch = b[1], fisher = b[2];
     fs_shard sh[3];
     shards_of(sh);
     int slots[3] = {0, 1, 2};
@@ -225,7 +233,7 @@ Test(lockstep, expected_model_fisher_equals_brute_force)
     tu_assert_close(fisher.data, want, (long)numel, 1e-9f, 1e-3f,
                     "expected model Fisher vs brute force");
     free(want);
-    fs_bank_free(&bank), fs_bank_free(&scratch), fs_bank_free(&fisher);
+    free_banks(b);
     free_world(&w);
 }
 
@@ -233,13 +241,11 @@ Test(lockstep, fedprox_adds_the_proximal_gradient)
 {
     world w;
     make_world(&w, 200);
-    fs_adapter_bank plain, prox, anchor;
-    fs_bank_init(&plain, fs_backend_cpu(), &w.shape, 1);
-    fs_bank_init(&prox, fs_backend_cpu(), &w.shape, 1);
-    fs_bank_init(&anchor, fs_backend_cpu(), &w.shape, 1);
-    tu_rng r = tu_rng_new(8);
-    tu_fill(&r, plain.data, (long)fs_bank_numel(&plain), -0.3f, 0.3f);
+    fs_adapter_bank b[3], plain = {0}, prox = {0}, anchor = {0};
+    three_banks(&w, 1, b, 8);
+    plain = b[0], prox = b[1], anchor = b[2];
     memcpy(prox.data, plain.data, fs_bank_numel(&plain) * sizeof(float));
+    tu_rng r = tu_rng_new(9);
     tu_fill(&r, anchor.data, (long)fs_bank_numel(&anchor), -0.3f, 0.3f);
     float *theta0 = bank_host(&plain);
     fs_train_state st;
@@ -261,7 +267,7 @@ Test(lockstep, fedprox_adds_the_proximal_gradient)
     tu_assert_close(got, want, (long)n, 1e-6f, 1e-4f, "FedProx proximal step");
     free(want), free(got), free(theta0);
     fs_train_state_free(&st);
-    fs_bank_free(&plain), fs_bank_free(&prox), fs_bank_free(&anchor);
+    free_banks(b);
     free_world(&w);
 }
 
