@@ -9,17 +9,11 @@
 
 #include "sim/cli/commands.h"
 #include "sim/io/error.h"
+#include "sim/io/progress.h"
 #include "sim/io/rng.h"
 #include "sim/model/batch.h"
 #include "sim/model/mllm.h"
 #include "sim/model/presets.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static double host_norm(const fs_ops *o, const float *dev, size_t n)
 {
@@ -83,7 +77,7 @@ int fs_cmd_demo(int argc, char **argv)
         printf("created a tiny random LLaVA model in %s\n", save_dir);
         model_dir = save_dir;
     }
-    double t0 = now();
+    double t0 = fs_now();
     fs_mllm *m = fs_mllm_load(model_dir, o);
     if (!m) {
         fprintf(stderr, "fedsim demo: %s\n", fs_last_error());
@@ -91,7 +85,7 @@ int fs_cmd_demo(int argc, char **argv)
     }
     const fs_llava_config *c = &m->cfg;
     printf("loaded %s on the %s backend: %.2fM parameters in %.2f s\n", model_dir, o->name,
-           m->nparams / 1e6, now() - t0);
+           m->nparams / 1e6, fs_now() - t0);
 
     /* One image per sequence: 4 text tokens, the image tokens, 6 question
      * tokens, then a 3-token answer that carries the labels. */
@@ -125,7 +119,7 @@ int fs_cmd_demo(int argc, char **argv)
         fprintf(stderr, "fedsim demo: %s\n", fs_last_error());
         goto done;
     }
-    t0 = now();
+    t0 = fs_now();
     if (fs_mllm_encode_images(m, va, pixels, B, features)) {
         fprintf(stderr, "fedsim demo: %s\n", fs_last_error());
         goto done;
@@ -134,28 +128,28 @@ int fs_cmd_demo(int argc, char **argv)
     fs_mllm_splice_images(m, embeds, features, B, start_rows);
     double loss = fs_llm_forward(m, la, &bb.batch, embeds);
     o->synchronize();
-    double t_fwd = now() - t0;
+    double t_fwd = fs_now() - t0;
     printf("forward: %d sequences x %d tokens (%d image tokens each), loss %.4f (ln(vocab) = %.4f), %.3f s\n",
            B, T, ntok, loss, log((double)c->t_vocab), t_fwd);
 
-    t0 = now();
+    t0 = fs_now();
     fs_llm_backward(m, la, &bb.batch, dembeds, NULL);
     o->synchronize();
     printf("input-backward (frozen weights): |dL/d embeds| = %.4e, %.3f s\n",
-           host_norm(o, dembeds, (size_t)B * T * c->t_hidden), now() - t0);
+           host_norm(o, dembeds, (size_t)B * T * c->t_hidden), fs_now() - t0);
 
     if (fs_mllm_enable_grads(m)) {
         fprintf(stderr, "fedsim demo: %s\n", fs_last_error());
         goto done;
     }
-    t0 = now();
+    t0 = fs_now();
     o->zero(dembeds, (size_t)B * T * c->t_hidden * sizeof(float));
     fs_llm_backward(m, la, &bb.batch, dembeds, NULL);
     fs_mllm_gather_image_grads(m, dfeatures, dembeds, B, start_rows);
     fs_mllm_encode_images_backward(m, va, dfeatures, B);
     o->synchronize();
     printf("full backward (all weights): |dL/d theta| = %.4e over %zu parameters, %.3f s\n",
-           host_norm(o, m->grads, m->nparams), m->nparams, now() - t0);
+           host_norm(o, m->grads, m->nparams), m->nparams, fs_now() - t0);
     rc = 0;
 done:
     if (features) o->free(features);

@@ -13,6 +13,7 @@
 #include "datasets/synth.h"
 #include "sim/cli/commands.h"
 #include "sim/io/error.h"
+#include "sim/io/progress.h"
 #include "sim/io/rng.h"
 #include "sim/model/batch.h"
 #include "sim/model/presets.h"
@@ -25,13 +26,6 @@ typedef struct {
     uint64_t seed;
     bool quiet;
 } pretrain_opts;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void usage(FILE *f)
 {
@@ -91,7 +85,7 @@ static int pretrain(const pretrain_opts *o)
         !feat || !dfeat || !emb || !demb || !adam_m || !adam_v)
         return fs_fail("out of memory for pretraining batches of %d", B);
     fs_rng rng = fs_rng_seed(o->seed ^ 0xBADC0FFEEull);
-    double t0 = now(), ema = 0;
+    double t0 = fs_now(), ema = 0;
     for (int step = 1; step <= o->steps; step++) {
         /* pad every sequence to the longest in the batch */
         int lens[256], maxlen = 1;
@@ -130,7 +124,7 @@ static int pretrain(const pretrain_opts *o)
                    0.98f, 1e-8f, 0.01f);
         ema = step == 1 ? loss : 0.98 * ema + 0.02 * loss;
         if (!o->quiet && (step % 50 == 0 || step == o->steps)) {
-            double el = now() - t0;
+            double el = fs_now() - t0;
             fprintf(stderr, "\rpretrain step %5d/%d  loss %.4f  lr %.2e  %6.1fs  ETA %6.1fs   ", step,
                     o->steps, ema, lr, el, el / step * (o->steps - step));
         }

@@ -249,6 +249,15 @@ static int chunk_len(const fs_engine *e, const fs_item *items, int n)
     return k ? k : 1;
 }
 
+/* The uses of a chunk starting at item off: per-item weights shifted along. */
+static void uses_from(const fs_adapter_use *uses, int nuses, int off, fs_adapter_use *out)
+{
+    for (int u = 0; u < nuses; u++) {
+        out[u] = uses[u];
+        if (uses[u].item_weight) out[u].item_weight = uses[u].item_weight + off;
+    }
+}
+
 static int check_uses(fs_engine *e, const fs_adapter_use *uses, int nuses)
 {
     if (nuses > MAX_USES) return fs_fail("internal: at most %d adapter banks at once", MAX_USES);
@@ -264,10 +273,7 @@ int fs_engine_forward(fs_engine *e, const fs_item *items, int n, const fs_adapte
     for (int off = 0; off < n;) {
         int k = chunk_len(e, items + off, n - off), T;
         fs_adapter_use chunk_uses[MAX_USES];
-        for (int u = 0; u < nuses; u++) {
-            chunk_uses[u] = uses[u];
-            if (uses[u].item_weight) chunk_uses[u].item_weight = uses[u].item_weight + off;
-        }
+        uses_from(uses, nuses, off, chunk_uses);
         if (prepare_inputs(e, items + off, k, NULL, &T)) return -1;
         apply_adapters(e, items + off, k, T, chunk_uses, nuses);
         fs_llm_forward(e->m, e->acts, &e->bb.batch, e->x);
@@ -289,10 +295,7 @@ int fs_engine_backward(fs_engine *e, const fs_item *items, int n, const fs_adapt
         int k = chunk_len(e, items + off, n - off), T;
         const fs_item *it = items + off;
         fs_adapter_use chunk_uses[MAX_USES];
-        for (int u = 0; u < nuses; u++) {
-            chunk_uses[u] = uses[u];
-            if (uses[u].item_weight) chunk_uses[u].item_weight = uses[u].item_weight + off;
-        }
+        uses_from(uses, nuses, off, chunk_uses);
         if (prepare_inputs(e, it, k, target_override ? target_override + off : NULL, &T)) return -1;
         apply_adapters(e, it, k, T, chunk_uses, nuses);
         fs_llm_forward(e->m, e->acts, &e->bb.batch, e->x);

@@ -12,13 +12,6 @@
 #include "sim/io/progress.h"
 #include "sim/io/rng.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int cmp_int(const void *a, const void *b)
 {
     return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b);
@@ -273,13 +266,13 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
 
     size_t P = fs_adapter_params(&shape), up = st->upload_floats(&r) * sizeof(float);
     size_t down = up ? P * sizeof(float) : 0;
-    double t0 = now(), total_up = 0, total_down = 0;
+    double t0 = fs_now(), total_up = 0, total_down = 0;
     fs_progress bar;
     fs_progress_start(&bar, progress ? progress->label : cell, name, cfg->rounds,
                       progress && progress->quiet);
     /* Round 0: the untuned model (every method starts from the same adapters). */
     if (st->evaluate(&r, acc, gacc) ||
-        record_round(results, 0, C, participants, 0, loss, acc, gacc, true, 0, 0, now() - t0, rows))
+        record_round(results, 0, C, participants, 0, loss, acc, gacc, true, 0, 0, fs_now() - t0, rows))
         goto done;
     for (int round = 1; round <= cfg->rounds; round++) {
         r.round = round;
@@ -291,7 +284,7 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
         if (eval && st->evaluate(&r, acc, gacc)) goto done;
         total_up += (double)up * np, total_down += (double)down * np;
         if (record_round(results, round, C, participants, np, loss, acc, gacc, eval, up, down,
-                         now() - t0, rows))
+                         fs_now() - t0, rows))
             goto done;
         fs_progress_update(&bar, round, rows[C].train_loss, eval ? rows[C].test_acc : NAN);
         if (fs_interrupted() && round < cfg->rounds) {
@@ -309,7 +302,7 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
     fs_summary s = {.mean_acc = mean, .worst_acc = worst, .global_acc = gmean,
                     .upload_mb = total_up / 1e6, .download_mb = total_down / 1e6,
                     .client_storage_mb = client_storage_mb(engine, &shape),
-                    .seconds = now() - t0};
+                    .seconds = fs_now() - t0};
     fs_progress_finish(&bar, mean, s.seconds);
     if (fs_results_finish(results, final, C, &s)) goto done;
     if (summary) *summary = s;

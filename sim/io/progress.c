@@ -5,7 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double now(void)
+double fs_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -19,13 +19,13 @@ void fs_progress_start(fs_progress *p, const char *cell, const char *method, int
     p->total = total;
     p->quiet = quiet;
     p->tty = isatty(fileno(stderr));
-    p->start = now();
+    p->start = fs_now();
 }
 
 void fs_progress_update(fs_progress *p, int done, double loss, double acc)
 {
     if (p->quiet) return;
-    double el = now() - p->start, eta = done ? el / done * (p->total - done) : 0;
+    double el = fs_now() - p->start, eta = done ? el / done * (p->total - done) : 0;
     char accs[32] = "   -  ";
     if (!isnan(acc)) snprintf(accs, sizeof accs, "%5.1f%%", 100 * acc);
     fprintf(stderr, "%s[%-28s] round %3d/%-3d  loss %7.4f  acc %s  %6.1fs  ETA %5.1fs%s",

@@ -12,6 +12,9 @@ typedef struct {
     double start;
 } fs_progress;
 
+/* Monotonic wall-clock seconds. */
+double fs_now(void);
+
 void fs_progress_start(fs_progress *p, const char *cell, const char *method, int total, bool quiet);
 void fs_progress_update(fs_progress *p, int done, double loss, double acc);
 void fs_progress_finish(fs_progress *p, double final_acc, double seconds);

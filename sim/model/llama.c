@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "sim/io/error.h"
+#include "sim/model/buffer_pool.h"
 #include "sim/model/mllm.h"
 
 typedef struct {
@@ -18,28 +19,14 @@ struct fs_llm_acts {
     /* backward scratch */
     float *dx, *dx2, *dh, *dq, *dk, *dv, *dq_pre, *dk_pre, *datt, *dg, *du, *da, *dh_f, *dh_sel,
         *dlogits;
-    void **owned;
-    int n_owned, cap_owned;
+    fs_buffer_pool pool;
 };
-
-static float *take(const fs_mllm *m, fs_llm_acts *a, size_t floats)
-{
-    if (a->n_owned == a->cap_owned) {
-        a->cap_owned = a->cap_owned ? a->cap_owned * 2 : 64;
-        void **p = realloc(a->owned, (size_t)a->cap_owned * sizeof *p);
-        if (!p) return NULL;
-        a->owned = p;
-    }
-    float *buf = m->ops->alloc((floats ? floats : 1) * sizeof(float));
-    if (buf) a->owned[a->n_owned++] = buf;
-    return buf;
-}
 
 void fs_llm_acts_free(const fs_mllm *m, fs_llm_acts *a)
 {
     if (!a) return;
-    for (int i = 0; i < a->n_owned; i++) m->ops->free(a->owned[i]);
-    free(a->owned);
+    (void)m;
+    fs_pool_free(&a->pool);
     free(a->layers);
     free(a->dloss_rows_host);
     free(a);
@@ -50,6 +37,7 @@ fs_llm_acts *fs_llm_acts_new(const fs_mllm *m, int max_rows, int max_targets)
     const fs_llava_config *c = &m->cfg;
     fs_llm_acts *a = calloc(1, sizeof *a);
     if (!a) return fs_fail("out of memory"), NULL;
+    a->pool.ops = m->ops;
     a->max_rows = max_rows;
     a->max_targets = max_targets;
     size_t N = max_rows, M = max_targets, d = c->t_hidden, I = c->t_intermediate;
@@ -58,7 +46,7 @@ fs_llm_acts *fs_llm_acts_new(const fs_mllm *m, int max_rows, int max_targets)
     a->layers = calloc((size_t)c->t_layers + 1, sizeof *a->layers);
     a->dloss_rows_host = malloc((M ? M : 1) * sizeof(float));
     int ok = a->layers && a->dloss_rows_host;
-#define T(field, n) ok = ok && (a->field = take(m, a, (n)))
+#define T(field, n) ok = ok && (a->field = fs_pool_floats(&a->pool, (n)))
     for (int l = 0; l < c->t_layers; l++) {
         T(layers[l].x_in, N * d);
         T(layers[l].h1, N * d);

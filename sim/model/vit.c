@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "sim/io/error.h"
+#include "sim/model/buffer_pool.h"
 #include "sim/model/mllm.h"
 
 typedef struct {
@@ -21,28 +22,14 @@ struct fs_vision_acts {
     float *sel, *p1, *p1a;  /* selected tokens, projector hidden pre/post GELU */
     /* backward scratch */
     float *dx, *dx2, *dh, *dq, *dk, *dv, *datt, *dff, *dffa, *dsel, *dp1, *dp1a, *dpatch;
-    void **owned;
-    int n_owned, cap_owned;
+    fs_buffer_pool pool;
 };
-
-static float *take(const fs_mllm *m, fs_vision_acts *a, size_t floats)
-{
-    if (a->n_owned == a->cap_owned) {
-        a->cap_owned = a->cap_owned ? a->cap_owned * 2 : 64;
-        void **p = realloc(a->owned, (size_t)a->cap_owned * sizeof *p);
-        if (!p) return NULL;
-        a->owned = p;
-    }
-    float *buf = m->ops->alloc(floats * sizeof(float));
-    if (buf) a->owned[a->n_owned++] = buf;
-    return buf;
-}
 
 void fs_vision_acts_free(const fs_mllm *m, fs_vision_acts *a)
 {
     if (!a) return;
-    for (int i = 0; i < a->n_owned; i++) m->ops->free(a->owned[i]);
-    free(a->owned);
+    (void)m;
+    fs_pool_free(&a->pool);
     free(a->layers);
     free(a->patches_host);
     free(a);
@@ -53,6 +40,7 @@ fs_vision_acts *fs_vision_acts_new(const fs_mllm *m, int max_images)
     const fs_llava_config *c = &m->cfg;
     fs_vision_acts *a = calloc(1, sizeof *a);
     if (!a) return fs_fail("out of memory"), NULL;
+    a->pool.ops = m->ops;
     a->max_images = max_images;
     size_t np = (size_t)max_images * m->n_patches, S = m->n_patches + 1;
     size_t R = (size_t)max_images * S, vh = c->v_hidden, vi = c->v_intermediate;
@@ -63,7 +51,7 @@ fs_vision_acts *fs_vision_acts_new(const fs_mllm *m, int max_images)
     a->layers = calloc((size_t)L + 1, sizeof *a->layers);
     a->patches_host = malloc(np * pdim * sizeof(float));
     int ok = a->layers && a->patches_host;
-#define T(field, n) ok = ok && (a->field = take(m, a, (n)))
+#define T(field, n) ok = ok && (a->field = fs_pool_floats(&a->pool, (n)))
     T(patches, np * pdim);
     T(patch_out, np * vh);
     T(emb, R * vh);

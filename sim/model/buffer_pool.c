@@ -1,0 +1,23 @@
+#include "sim/model/buffer_pool.h"
+
+#include <stdlib.h>
+
+float *fs_pool_floats(fs_buffer_pool *p, size_t floats)
+{
+    if (p->n == p->cap) {
+        int cap = p->cap ? p->cap * 2 : 64;
+        void **owned = realloc(p->owned, (size_t)cap * sizeof *owned);
+        if (!owned) return NULL;
+        p->owned = owned, p->cap = cap;
+    }
+    float *buf = p->ops->alloc((floats ? floats : 1) * sizeof(float));
+    if (buf) p->owned[p->n++] = buf;
+    return buf;
+}
+
+void fs_pool_free(fs_buffer_pool *p)
+{
+    for (int i = 0; i < p->n; i++) p->ops->free(p->owned[i]);
+    free(p->owned);
+    p->owned = NULL, p->n = p->cap = 0;
+}
