@@ -67,6 +67,22 @@ void fs_canvas_noise(fs_canvas *c, fs_rng *r, int amp)
     }
 }
 
+void fs_canvas_restyle(fs_canvas *c, fs_rgb top, fs_rgb bottom)
+{
+    int S = c->size;
+    for (int y = 0; y < S; y++) {
+        float t = S > 1 ? (float)y / (float)(S - 1) : 0;
+        uint8_t bg[3] = {(uint8_t)(top.r + t * (bottom.r - top.r)), (uint8_t)(top.g + t * (bottom.g - top.g)),
+                         (uint8_t)(top.b + t * (bottom.b - top.b))};
+        for (int x = 0; x < S; x++) {
+            uint8_t *p = c->px + ((size_t)y * S + x) * 3;
+            int lo = p[0] < p[1] ? p[0] : p[1];
+            lo = lo < p[2] ? lo : p[2];
+            if (lo >= 224) p[0] = bg[0], p[1] = bg[1], p[2] = bg[2];
+        }
+    }
+}
+
 /* ---- primitives as inside-tests in normalised coordinates ---- */
 typedef struct {
     int kind; /* 0..FS_N_SHAPES-1 = shapes, 100 = rect, 101 = segment */
@@ -167,12 +183,3 @@ int fs_canvas_save_png(const fs_canvas *c, const char *path)
     return 0;
 }
 
-void fs_rgb_to_clip(const uint8_t *rgb, int size, float *out)
-{
-    static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
-    static const float std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
-    size_t hw = (size_t)size * size;
-    for (int ch = 0; ch < 3; ch++)
-        for (size_t i = 0; i < hw; i++)
-            out[ch * hw + i] = (rgb[3 * i + ch] / 255.0f - mean[ch]) / std[ch];
-}

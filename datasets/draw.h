@@ -1,6 +1,6 @@
 /* Tiny anti-aliased rasteriser for the synthetic datasets: an RGB canvas of
  * S x S pixels, shapes and lines placed in normalised [0,1] coordinates (so a
- * scene looks the same at any image size), PNG output and CLIP normalisation. */
+ * scene looks the same at any image size) and PNG output. */
 #ifndef FEDSIM_DRAW_H
 #define FEDSIM_DRAW_H
 
@@ -35,6 +35,11 @@ void fs_canvas_gradient(fs_canvas *c, fs_rgb top, fs_rgb bottom);
 /* Adds uniform noise in [-amp, amp] to every channel. */
 void fs_canvas_noise(fs_canvas *c, fs_rng *r, int amp);
 
+/* Repaints the light background (every pixel whose channels are all >= 224)
+ * with a vertical gradient: the source domain's look for scenes drawn by the
+ * downstream generators. */
+void fs_canvas_restyle(fs_canvas *c, fs_rgb top, fs_rgb bottom);
+
 /* A shape centred at (cx, cy) with "radius" rad (fractions of the image side). */
 void fs_draw_shape(fs_canvas *c, int shape, float cx, float cy, float rad, fs_rgb col);
 /* Same shape with an outline of width w (fraction of the side) in colour edge. */
@@ -48,7 +53,5 @@ void fs_draw_arrow(fs_canvas *c, float x0, float y0, float x1, float y1, float w
 
 /* Writes the canvas as an RGB PNG. 0 or -1 + fs_last_error(). */
 int fs_canvas_save_png(const fs_canvas *c, const char *path);
-/* Converts 8-bit RGB [S,S,3] to CLIP-normalised float [3,S,S]. */
-void fs_rgb_to_clip(const uint8_t *rgb, int size, float *out);
 
 #endif

@@ -3,9 +3,8 @@
  *    spatial, comparison and arithmetic questions (category = skill);
  *  - synth-scienceqa: an image plus a text context (bar charts, maps, food
  *    chains, rulers, thermometers, magnets) and text-only word-order items;
- *  - synth-captions: the pretraining source domain, in memory: the same visual
- *    world in another style, with free-form captions and "question: ... answer:
- *    ..." text (no lettered options).
+ *  - the pretraining source corpus, in memory: captioned scenes of the same
+ *    visual world in another style, and lettered items in a source format.
  * The first two are written in the fedsim-mcqa-1 format (datasets/README.md). */
 #ifndef FEDSIM_SYNTH_H
 #define FEDSIM_SYNTH_H
@@ -34,10 +33,31 @@ int fs_synth_known(const char *name);
  * 0 or -1 + fs_last_error(). */
 int fs_synth_generate(const char *name, const char *out_dir, const fs_synth_opts *o);
 
-/* n (pixels, text) pairs of the pretraining domain. *pixels_out: malloc'd
- * [n, 3, S, S] CLIP-normalised; *texts_out: malloc'd array of n malloc'd
- * strings (free each, then the array). 0 or -1 + fs_last_error(). */
-int fs_synth_captions(uint64_t seed, int n, int image_size, float **pixels_out, char ***texts_out);
+/* The pretraining source corpus (datasets/synth_source.c): captioned scenes
+ * and lettered multiple-choice items of the downstream generators in the
+ * source look and format, mixed by weight; held_out names downstream
+ * categories never drawn. */
+typedef struct {
+    double captions, iconqa, scienceqa; /* mixture weights, >= 0 */
+    const char *const *held_out;
+    int n_held_out;
+} fs_source_mix;
+
+typedef struct {
+    int n, image_size;
+    float *pixels;    /* [n, 3, S, S] CLIP-normalised */
+    char **texts;     /* n strings */
+    int *target_from; /* byte offset in texts[i] where the supervised part starts (0 = all) */
+    int *answer_at;   /* byte offset of the answer letter of a lettered item, -1 if none */
+} fs_source_corpus;
+
+/* The recipe of the shipped model: captions only (weights 1, 0, 0); held out,
+ * when the task sources are mixed in: arithmetic, word-order. */
+fs_source_mix fs_source_mix_default(void);
+/* n items, deterministic from seed. 0 or -1 + fs_last_error() (out zeroed). */
+int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int image_size,
+                           fs_source_corpus *out);
+void fs_source_corpus_free(fs_source_corpus *c);
 
 /* Every word the three generators (and the conversation template of the task
  * builder, including the choice letters A-H) can emit, after the tokenizer's

@@ -84,7 +84,7 @@ static void caption(fs_synth_item *it, const cobj *o, int n, char *out, size_t l
  * ("( A ) red ( B ) blue answer: B"), on the source skills only (colour and
  * number words), so the model knows that letters name options; the downstream
  * tasks use another template and other skills. */
-static void lettered(fs_synth_item *it, const cobj *o, int n, const cobj *t, char *out, size_t len)
+static int lettered(fs_synth_item *it, const cobj *o, int n, const cobj *t, char *out, size_t len)
 {
     int nopt = fs_si_range(it, 2, 4), answer = fs_si_below(it, nopt), colour_q = fs_si_below(it, 2);
     int truth = colour_q ? t->colour : count(o, n, t->shape, -1), used[16] = {0}, opt[4];
@@ -106,14 +106,16 @@ static void lettered(fs_synth_item *it, const cobj *o, int n, const cobj *t, cha
         l += snprintf(out + l, len - (size_t)l, " ( %c ) %s", 'A' + i,
                       colour_q ? fs_colour_names[opt[i]] : fs_si_number_word(opt[i]));
     if (l > 0 && (size_t)l < len) snprintf(out + l, len - (size_t)l, " answer: %c", 'A' + answer);
+    return l + 9;
 }
 
-static void make_text(fs_synth_item *it, const cobj *o, int n, char *out, size_t len)
+/* Returns the offset of the answer letter of a lettered question, else -1. */
+static int make_text(fs_synth_item *it, const cobj *o, int n, char *out, size_t len)
 {
     int kind = fs_si_below(it, 8);
     const cobj *t = &o[fs_si_below(it, n)];
     if (kind >= 6 && (kind == 7 || count(o, n, t->shape, -1) == 1)) {
-        lettered(it, o, n, t, out, len);
+        return lettered(it, o, n, t, out, len);
     } else if (kind == 1 && count(o, n, t->shape, -1) == 1) {
         snprintf(out, len, "question: what colour is the %s? answer: %s", fs_shape_names[t->shape],
                  fs_colour_names[t->colour]);
@@ -132,38 +134,14 @@ static void make_text(fs_synth_item *it, const cobj *o, int n, char *out, size_t
     } else {
         caption(it, o, n, out, len);
     }
+    return -1;
 }
 
-int fs_synth_captions(uint64_t seed, int n, int image_size, float **pixels_out, char ***texts_out)
+int fs_caption_make(fs_synth_item *it, char *text, size_t len, int *answer_at)
 {
-    *pixels_out = NULL;
-    *texts_out = NULL;
-    if (n < 1 || image_size < 8 || image_size > 1024)
-        return fs_fail("fs_synth_captions: bad arguments (n=%d, image_size=%d)", n, image_size);
-    size_t per = (size_t)3 * image_size * image_size;
-    float *pix = malloc((size_t)n * per * sizeof *pix);
-    char **texts = calloc((size_t)n, sizeof *texts);
-    fs_rng rng = fs_rng_seed(seed ^ 0x63617074696f6e73ull); /* "captions" */
-    fs_synth_item it = {.rng = &rng};
-    if (!pix || !texts || fs_canvas_init(&it.img, image_size)) goto oom;
-    for (int i = 0; i < n; i++) {
-        cobj o[4];
-        int k = place(&it, o, fs_si_range(&it, 1, 4));
-        render(&it, o, k);
-        fs_rgb_to_clip(it.img.px, image_size, pix + (size_t)i * per);
-        char buf[256];
-        make_text(&it, o, k, buf, sizeof buf);
-        if (!(texts[i] = strdup(buf))) goto oom;
-    }
-    fs_canvas_free(&it.img);
-    *pixels_out = pix;
-    *texts_out = texts;
+    cobj o[4];
+    int k = place(it, o, fs_si_range(it, 1, 4));
+    render(it, o, k);
+    *answer_at = make_text(it, o, k, text, len);
     return 0;
-oom:
-    fs_canvas_free(&it.img);
-    for (int i = 0; texts && i < n; i++) free(texts[i]);
-    free(texts);
-    free(pix);
-    return fs_fail("fs_synth_captions: out of memory for %d images of %dx%d", n, image_size,
-                   image_size);
 }

@@ -122,6 +122,19 @@ const char *fs_si_number_word(int n)
 }
 
 /* ---------------------------------------------------------------- driver */
+int fs_si_make(const fs_synth_spec *spec, fs_synth_item *it, int category)
+{
+    it->has_image = true;
+    it->n_choices = 0;
+    it->question[0] = it->context[0] = 0;
+    it->skill = it->subject = NULL;
+    if (spec->make(it, category)) return -1;
+    if (it->n_choices < 2 || it->n_choices > 5 || !it->question[0])
+        return fs_fail("%s: internal error: generator made %d choices for category %s", spec->name,
+                       it->n_choices, spec->categories[category]);
+    return 0;
+}
+
 static uint64_t name_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
@@ -150,17 +163,8 @@ int fs_synth_write(const fs_synth_spec *spec, const char *dir, const fs_synth_op
     for (int i = 0; i < total && !rc; i++) {
         fs_split split = i < o->n_train ? FS_SPLIT_TRAIN : FS_SPLIT_TEST;
         int j = split == FS_SPLIT_TRAIN ? i : i - o->n_train, cat = j % spec->n_categories;
-        it.has_image = true;
-        it.n_choices = 0;
-        it.question[0] = it.context[0] = 0;
-        it.skill = it.subject = NULL;
-        if ((rc = spec->make(&it, cat))) break;
+        if ((rc = fs_si_make(spec, &it, cat))) break;
         int k = it.n_choices;
-        if (k < 2 || k > 5 || !it.question[0]) {
-            rc = fs_fail("%s: internal error: generator made %d choices for category %s",
-                         spec->name, k, spec->categories[cat]);
-            break;
-        }
         if (!left[split][k]) {
             for (int p = 0; p < k; p++) deck[split][k][p] = p;
             fs_si_shuffle(&it, deck[split][k], k);

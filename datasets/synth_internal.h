@@ -37,6 +37,12 @@ typedef struct {
 extern const fs_synth_spec fs_synth_iconqa_spec;
 extern const fs_synth_spec fs_synth_scienceqa_spec;
 
+/* Resets it and fills one item of the category; checks the generator's output. 0 or -1. */
+int fs_si_make(const fs_synth_spec *spec, fs_synth_item *it, int category);
+/* One source-domain scene (synth_captions.c) and its caption or question text;
+ * *answer_at = offset of the answer letter of a lettered question, else -1. 0 or -1. */
+int fs_caption_make(fs_synth_item *it, char *text, size_t len, int *answer_at);
+
 /* Generates the dataset of spec into dir (created; must be absent or empty). */
 int fs_synth_write(const fs_synth_spec *spec, const char *dir, const fs_synth_opts *o);
 

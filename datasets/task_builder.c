@@ -1,6 +1,7 @@
 /* Dataset directory -> fs_task: validation against the model (vocabulary,
- * image size, context length), LLaVA-1.5 prompts, image decoding with stb and
- * CLIP normalisation, dense categories; plus task concatenation for
+ * context length), LLaVA-1.5 prompts, images of any size decoded and
+ * preprocessed as the Hugging Face CLIP image processor does
+ * (datasets/clip_image.h), dense categories; plus task concatenation for
  * cross-task mixes. */
 #include "datasets/task_builder.h"
 
@@ -11,9 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <stb/stb_image.h>
-
-#include "datasets/draw.h"
+#include "datasets/clip_image.h"
 #include "datasets/mcqa_format.h"
 #include "sim/io/error.h"
 
@@ -47,29 +46,29 @@ size_t fs_prompt_format(char *buf, size_t len, const char *context, const char *
     return n;
 }
 
-/* The model and the vocabulary must agree before any data is read. */
+/* The model and the tokenizer must agree before any data is read. */
 static int check_vocab(const fs_tokenizer *tok, const fs_mllm *m, fs_task *t)
 {
     const fs_llava_config *c = &m->cfg;
+    const char *file = fs_tokenizer_path(tok);
     int nv = fs_tokenizer_vocab_size(tok);
     if (nv > c->t_vocab)
-        return fs_fail("the vocabulary (vocab.txt) has %d tokens but the model's embedding table "
-                       "has only %d (text_config.vocab_size); use the vocab.txt shipped with the "
-                       "model", nv, c->t_vocab);
+        return fs_fail("%s: the tokenizer has %d tokens but the model's embedding table has only "
+                       "%d (text_config.vocab_size); use the tokenizer shipped with the model",
+                       file, nv, c->t_vocab);
     int32_t img = fs_tokenizer_id(tok, FS_TOK_IMAGE), pad = fs_tokenizer_id(tok, FS_TOK_PAD);
     if (img != c->image_token_index)
-        return fs_fail("the vocabulary puts <image> at id %d but the model's image_token_index "
-                       "is %d (config.json); the vocab.txt does not belong to this model",
-                       img, c->image_token_index);
+        return fs_fail("%s: the tokenizer puts <image> at id %d but the model's "
+                       "image_token_index is %d (config.json); the tokenizer does not belong to "
+                       "this model", file, img, c->image_token_index);
+    if (pad < 0)
+        return fs_fail("%s: the tokenizer has no <pad> token, needed to pad batches (LLaVA-1.5 "
+                       "checkpoints add it in tokenizer_config.json)", file);
     if (c->pad_token_id >= 0 && pad != c->pad_token_id)
-        return fs_fail("the vocabulary puts <pad> at id %d but the model's pad_token_id is %d "
-                       "(config.json)", pad, c->pad_token_id);
-    for (int k = 0; k < FS_MAX_CHOICES; k++) {
-        char letter[2] = {(char)('A' + k), 0};
-        if ((t->letter_ids[k] = fs_tokenizer_id(tok, letter)) < 0)
-            return fs_fail("the vocabulary lacks the choice letter \"%s\" (needed to score "
-                           "answers)", letter);
-    }
+        return fs_fail("%s: the tokenizer puts <pad> at id %d but the model's pad_token_id is %d "
+                       "(config.json)", file, pad, c->pad_token_id);
+    for (int k = 0; k < FS_MAX_CHOICES; k++)
+        if ((t->letter_ids[k] = fs_tokenizer_answer_id(tok, (char)('A' + k))) < 0) return -1;
     t->pad_id = pad;
     return 0;
 }
@@ -150,7 +149,8 @@ static int assign_images(const fs_mcqa_dataset *d, const char *dir, int *img, in
     return 0;
 }
 
-static int decode_image(const char *dir, const fs_mcqa_example *e, int S, float *out)
+static int decode_image(const char *dir, const fs_mcqa_example *e, const fs_clip_options *clip,
+                        float *out)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, e->image);
@@ -158,19 +158,8 @@ static int decode_image(const char *dir, const fs_mcqa_example *e, int S, float 
     if (stat(path, &st))
         return fs_fail("%s (examples.jsonl:%d): image file is missing (%s)", path, e->line,
                        strerror(errno));
-    int w = 0, h = 0, ch = 0;
-    unsigned char *px = stbi_load(path, &w, &h, &ch, 3);
-    if (!px)
-        return fs_fail("%s (examples.jsonl:%d): cannot decode the image (%s); expected a PNG",
-                       path, e->line, stbi_failure_reason());
-    if (w != S || h != S) {
-        stbi_image_free(px);
-        return fs_fail("%s (examples.jsonl:%d): image is %dx%d but the model takes %dx%d "
-                       "images (vision_config.image_size); regenerate the dataset with "
-                       "--image-size %d", path, e->line, w, h, S, S, S);
-    }
-    fs_rgb_to_clip(px, S, out);
-    stbi_image_free(px);
+    if (fs_clip_load_image(path, clip, out))
+        return fs_fail_context("%s/examples.jsonl:%d", dir, e->line);
     return 0;
 }
 
@@ -227,8 +216,21 @@ static int build_sample(const fs_mcqa_example *e, const char *dir, const fs_toke
 int fs_task_load(const char *dataset_dir, const fs_tokenizer *tok, const fs_mllm *m,
                  const char *partition_key, fs_task *out)
 {
+    return fs_task_load_clip(dataset_dir, tok, m, NULL, partition_key, out);
+}
+
+int fs_task_load_clip(const char *dataset_dir, const fs_tokenizer *tok, const fs_mllm *m,
+                      const fs_clip_options *clip, const char *partition_key, fs_task *out)
+{
     memset(out, 0, sizeof *out);
     if (!dataset_dir || !tok || !m) return fs_fail("fs_task_load: NULL argument");
+    fs_clip_options clip_default;
+    if (!clip) {
+        fs_clip_options_default(&clip_default, m->cfg.v_image_size);
+        clip = &clip_default;
+    }
+    if (fs_clip_options_check(clip, m->cfg.v_image_size, "image preprocessing options"))
+        return -1;
     const char *key = partition_key ? partition_key : "category";
     if (!fs_mcqa_key_valid(key))
         return fs_fail("%s: unknown partition key '%s'; use category, skill or subject",
@@ -248,20 +250,15 @@ int fs_task_load(const char *dataset_dir, const fs_tokenizer *tok, const fs_mllm
     }
     if (build_categories(&d, dataset_dir, key, &t, cat)) goto out;
     if (assign_images(&d, dataset_dir, img, first, &t.n_images)) goto out;
-    if (t.n_images > 0 && d.image_size != S) {
-        fs_fail("%s: the dataset's images are %dx%d (dataset.json image_size) but the model "
-                "takes %dx%d images (vision_config.image_size); regenerate the dataset with "
-                "--image-size %d", dataset_dir, d.image_size, d.image_size, S, S, S);
-        goto out;
-    }
     t.image_size = S;
     size_t per = (size_t)3 * S * S;
-    if (t.n_images > 0 && !(t.pixels = malloc((size_t)t.n_images * per * sizeof *t.pixels))) {
-        fs_fail("%s: out of memory for %d images", dataset_dir, t.n_images);
+    if (t.n_images > 0 &&
+        !(t.pixels = fs_alloc_or_fail(NULL, (size_t)t.n_images * per * sizeof *t.pixels,
+                                      "use a dataset with fewer images",
+                                      "the pixels of %d images of %s", t.n_images, dataset_dir)))
         goto out;
-    }
     for (int k = 0; k < t.n_images; k++)
-        if (decode_image(dataset_dir, &d.ex[first[k]], S, t.pixels + (size_t)k * per)) goto out;
+        if (decode_image(dataset_dir, &d.ex[first[k]], clip, t.pixels + (size_t)k * per)) goto out;
     if (!(t.samples = calloc((size_t)(d.n ? d.n : 1), sizeof *t.samples))) {
         fs_fail("%s: out of memory", dataset_dir);
         goto out;

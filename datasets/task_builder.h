@@ -1,13 +1,15 @@
 /* From a dataset directory (fedsim-mcqa-1, datasets/README.md) to the
  * in-memory fs_task the simulator consumes: LLaVA-1.5 prompts tokenised with
  * the model's vocabulary, the <image> placeholder expanded to the model's
- * image tokens, images decoded and CLIP-normalised, categories made dense. */
+ * image tokens, images (any size) decoded and preprocessed like the Hugging
+ * Face CLIP image processor (datasets/clip_image.h), categories made dense. */
 #ifndef FEDSIM_TASK_BUILDER_H
 #define FEDSIM_TASK_BUILDER_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "datasets/clip_image.h"
 #include "sim/fed/task.h"
 #include "sim/model/mllm.h"
 #include "sim/model/tokenizer.h"
@@ -26,9 +28,15 @@ size_t fs_prompt_format(char *buf, size_t len, const char *context, const char *
 
 /* Loads dataset_dir into out. partition_key: "category", "skill" or "subject"
  * (NULL = "category"): the example field that becomes fs_sample.category.
- * Checks the vocabulary against the model (size, <image> id, <pad> id) and
- * the images against cfg.v_image_size. 0, or -1 + fs_last_error() naming the
- * file (and line) of the problem; out is zeroed on failure. */
+ * Checks the vocabulary against the model (size, <image> id, <pad> id).
+ * Images of any size are preprocessed with clip (NULL = CLIP's defaults at
+ * cfg.v_image_size; fs_clip_options_load reads a model's
+ * preprocessor_config.json) into [n_images, 3, S, S], S = cfg.v_image_size.
+ * 0, or -1 + fs_last_error() naming the file (and examples.jsonl line) of the
+ * problem; out is zeroed on failure. */
+int fs_task_load_clip(const char *dataset_dir, const fs_tokenizer *tok, const fs_mllm *m,
+                      const fs_clip_options *clip, const char *partition_key, fs_task *out);
+/* fs_task_load_clip with CLIP's default preprocessing. */
 int fs_task_load(const char *dataset_dir, const fs_tokenizer *tok, const fs_mllm *m,
                  const char *partition_key, fs_task *out);
 

@@ -1,4 +1,4 @@
-/* Backend selection by name. */
+/* Backend selection by name, and which GPU the CUDA backend opens. */
 #include "ops.h"
 
 #include <string.h>
@@ -15,3 +15,8 @@ const fs_ops *fs_backend_by_name(const char *name, const char **why)
     if (why) *why = "unknown backend (expected cpu, cuda or auto)";
     return NULL;
 }
+
+static int device_ordinal;
+
+void fs_backend_set_device(int ordinal) { device_ordinal = ordinal < 0 ? 0 : ordinal; }
+int fs_backend_device(void) { return device_ordinal; }

@@ -54,6 +54,10 @@ typedef struct fs_ops {
     void (*to_host)(void *host_dst, const void *src, size_t bytes);
     void (*copy)(void *dst, const void *src, size_t bytes);
     void (*synchronize)(void);
+    /* Free and total bytes of this backend's memory (host: available RAM,
+     * bounded by an address-space limit; CUDA: cudaMemGetInfo), for
+     * out-of-memory messages. 0, or -1 when unknown. */
+    int (*mem_info)(size_t *free_bytes, size_t *total_bytes);
 
     /* ---- dense algebra ---- */
     /* For b in [0,batch): C_b = alpha * op(A_b) op(B_b) + beta * C_b, with
@@ -169,9 +173,23 @@ const fs_ops *fs_backend_cpu(void);
 /* NULL when fedsim was built without CUDA or no device is usable; *why (if
  * not NULL) then points at a human-readable reason. */
 const fs_ops *fs_backend_cuda(const char **why);
+/* The GPU the CUDA backend opens: device (ordinal modulo the device count).
+ * Set before the backend's first use; MPI ranks pass their rank within the
+ * node, so each drives its own GPU (sim/fed/comm.h). Default 0. */
+void fs_backend_set_device(int ordinal);
+int fs_backend_device(void);
 /* "cpu", "cuda" or "auto" (CUDA when usable, else CPU). NULL for an unknown name
  * or an unusable CUDA backend; *why says which. */
 const fs_ops *fs_backend_by_name(const char *name, const char **why);
+
+/* Out of memory, in the same words everywhere (kernels/oom.c): buf gets
+ * "out of memory: cannot allocate <size> for <what> (<memory>: <free> free of
+ * <total>)" with the figures of ops->mem_info (ops NULL: host memory). */
+void fs_oom_text(char *buf, size_t cap, const fs_ops *ops, size_t bytes, const char *what);
+/* For scratch inside an op, which has no error path back to the run: prints
+ * fs_oom_text and what to change, then ends the process with status 1 (the
+ * results file only ever holds committed rounds). */
+void fs_oom_exit(const fs_ops *ops, size_t bytes, const char *what);
 
 /* CPU threading (OpenMP); 0 = all cores. */
 void fs_set_threads(int n);

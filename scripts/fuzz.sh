@@ -23,7 +23,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 jobs="${FEDSIM_JOBS:-2}"
-cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DFEDSIM_FUZZ=ON -DFEDSIM_CUDA=OFF \
+cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DFEDSIM_FUZZ=ON -DFEDSIM_CUDA=OFF \
       -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Creates (or reuses) the Python virtualenv that the transformers parity test
-# (tests/test_model_parity.c, via tests/reference/make_tiny_llava.py) runs in:
-# ${FEDSIM_VENV:-$HOME/.cache/fedsim/venv} with torch, transformers, safetensors,
-# numpy and h5py from PyPI. An existing virtualenv that already imports them is
-# left alone. Exits 0 on success, non-zero with a message on failure.
+# Creates (or reuses) the Python virtualenv that the transformers parity tests
+# (tests/test_model_parity.c, tests/test_sentencepiece.c and
+# tests/test_clip_image.c, via the scripts in tests/reference/) run in:
+# ${FEDSIM_VENV:-$HOME/.cache/fedsim/venv} with torch, torchvision (the backend
+# of transformers' default image processors), pillow, transformers,
+# sentencepiece, safetensors, numpy and h5py from PyPI. An
+# existing virtualenv that already imports them is left alone. Exits 0 on
+# success, non-zero with a message on failure.
 # Set FEDSIM_TORCH_INDEX (e.g. https://download.pytorch.org/whl/cpu) to take
-# torch from another index, such as the smaller CPU-only wheels.
+# torch and torchvision from another index, such as the smaller CPU-only wheels.
 set -euo pipefail
 
 venv="${FEDSIM_VENV:-$HOME/.cache/fedsim/venv}"
 py="$venv/bin/python"
-modules="torch, transformers, safetensors, numpy, h5py"
-packages=(torch transformers safetensors numpy h5py)
+modules="torch, torchvision, PIL, transformers, sentencepiece, safetensors, numpy, h5py"
+packages=(torch torchvision pillow transformers sentencepiece safetensors numpy h5py)
 
 fail() { echo "setup-reference-venv: $*" >&2; exit 1; }
 
@@ -34,8 +37,8 @@ echo "setup-reference-venv: installing ${packages[*]} into $venv (from PyPI)"
 "$py" -m pip install --quiet --disable-pip-version-check --upgrade pip ||
     fail "could not upgrade pip in $venv (is PyPI reachable?)"
 if [ -n "${FEDSIM_TORCH_INDEX:-}" ]; then
-    "$py" -m pip install --quiet --disable-pip-version-check --index-url "$FEDSIM_TORCH_INDEX" torch ||
-        fail "pip could not install torch from $FEDSIM_TORCH_INDEX"
+    "$py" -m pip install --quiet --disable-pip-version-check --index-url "$FEDSIM_TORCH_INDEX" \
+        torch torchvision || fail "pip could not install torch and torchvision from $FEDSIM_TORCH_INDEX"
 fi
 "$py" -m pip install --quiet --disable-pip-version-check "${packages[@]}" ||
     fail "pip install ${packages[*]} into $venv failed (is PyPI reachable?)"

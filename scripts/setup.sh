@@ -4,8 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake gcc make pkg-config git libopenblas-dev libcjson-dev libcriterion-dev
-          libhdf5-dev hdf5-tools libcyaml-dev libyaml-dev libstb-dev gnuplot-nox python3-venv)
+# g++ and libsentencepiece-dev: the LLaMA tokenizer.model reader (a small C++ shim).
+# libopenmpi-dev and openmpi-bin: multi-process runs (mpirun -np N fedsim run).
+packages=(cmake gcc g++ make pkg-config git libopenblas-dev libcjson-dev libcriterion-dev
+          libhdf5-dev hdf5-tools libcyaml-dev libyaml-dev libstb-dev libsentencepiece-dev
+          gnuplot-nox python3-venv libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -180,54 +180,89 @@ Test(datasets, words_cover_everything_the_generators_emit, .fini = tu_remove_tmp
         }
         fs_mcqa_free(&d);
     }
-    float *px;
-    char **texts;
-    cr_assert_eq(fs_synth_captions(3, 1500, 32, &px, &texts), 0, "%s", fs_last_error());
-    for (int i = 0; i < 1500; i++) {
-        int n = fs_tokenizer_encode(f.tok, texts[i], ids, 512);
+    fs_source_mix mix = fs_source_mix_default();
+    mix.captions = mix.iconqa = mix.scienceqa = 1;
+    fs_source_corpus c;
+    cr_assert_eq(fs_synth_source_corpus(&mix, 3, 1500, 32, &c), 0, "%s", fs_last_error());
+    for (int i = 0; i < c.n; i++) {
+        int n = fs_tokenizer_encode(f.tok, c.texts[i], ids, 512);
         for (int j = 0; j < n; j++)
-            cr_assert_neq(ids[j], unk, "captions: a word of \"%s\" is not in fs_synth_words", texts[i]);
-        free(texts[i]);
+            cr_assert_neq(ids[j], unk, "source corpus: a word of \"%s\" is not in fs_synth_words", c.texts[i]);
     }
-    free(texts);
-    free(px);
+    fs_source_corpus_free(&c);
     free_model(&f);
+}
+
+static fs_source_corpus source_corpus(double captions, double iconqa, double scienceqa, int n, int S)
+{
+    fs_source_mix mix = fs_source_mix_default();
+    mix.captions = captions, mix.iconqa = iconqa, mix.scienceqa = scienceqa;
+    fs_source_corpus c;
+    cr_assert_eq(fs_synth_source_corpus(&mix, 9, n, S, &c), 0, "%s", fs_last_error());
+    return c;
 }
 
 Test(datasets, captions_are_a_different_format_in_the_same_world, .fini = tu_remove_tmpdirs)
 {
     int n = 400, S = 24;
-    float *px, *px2;
-    char **t, **t2;
-    cr_assert_eq(fs_synth_captions(9, n, S, &px, &t), 0, "%s", fs_last_error());
-    cr_assert_eq(fs_synth_captions(9, n, S, &px2, &t2), 0, "%s", fs_last_error());
-    cr_assert_eq(memcmp(px, px2, (size_t)n * 3 * S * S * sizeof *px), 0, "not deterministic");
+    fs_source_corpus c = source_corpus(1, 0, 0, n, S), c2 = source_corpus(1, 0, 0, n, S);
+    cr_assert_eq(memcmp(c.pixels, c2.pixels, (size_t)n * 3 * S * S * sizeof *c.pixels), 0, "not deterministic");
     int questions = 0, captions = 0;
     float lo = 1e9f, hi = -1e9f;
-    for (long i = 0; i < (long)n * 3 * S * S; i++) lo = fminf(lo, px[i]), hi = fmaxf(hi, px[i]);
+    for (long i = 0; i < (long)n * 3 * S * S; i++) lo = fminf(lo, c.pixels[i]), hi = fmaxf(hi, c.pixels[i]);
     /* CLIP normalisation of [0,1] pixels spans about [-1.8, 2.2]. */
     cr_assert(lo >= -1.8f && hi <= 2.2f && hi - lo > 2.0f, "pixel range [%f, %f]", lo, hi);
     for (int i = 0; i < n; i++) {
-        cr_assert_str_eq(t[i], t2[i]);
-        cr_assert(t[i][0], "empty text");
+        const char *t = c.texts[i];
+        cr_assert_str_eq(t, c2.texts[i]);
+        cr_assert(t[0], "empty text");
+        cr_assert_eq(c.target_from[i], 0, "captions are supervised whole: %s", t);
+        if (c.answer_at[i] >= 0)
+            cr_assert(!strncmp(t + c.answer_at[i] - 9, " answer: ", 9) && !t[c.answer_at[i] + 1], "%s", t);
         /* lettered choices appear only in the source format ("( A ) red ( B ) blue answer: B"),
          * never in the downstream template's "Options: (A) ..." */
-        cr_assert_null(strstr(t[i], "(A)"), "captions must not use the downstream options: %s", t[i]);
-        cr_assert_null(strstr(t[i], "Options"), "%s", t[i]);
-        if (!strncmp(t[i], "question: ", 10)) {
+        cr_assert_null(strstr(t, "(A)"), "captions must not use the downstream options: %s", t);
+        cr_assert_null(strstr(t, "Options"), "%s", t);
+        if (!strncmp(t, "question: ", 10)) {
             questions++;
-            cr_assert(strstr(t[i], "? answer: ") || (strstr(t[i], "? ( A ) ") && strstr(t[i], " answer: ")),
-                      "%s", t[i]);
+            cr_assert(strstr(t, "? answer: ") || (strstr(t, "? ( A ) ") && strstr(t, " answer: ")), "%s", t);
         } else {
             captions++;
-            cr_assert(!strncmp(t[i], "a ", 2) || !strncmp(t[i], "an ", 3), "%s", t[i]);
+            cr_assert(!strncmp(t, "a ", 2) || !strncmp(t, "an ", 3), "%s", t);
         }
-        free(t[i]);
-        free(t2[i]);
     }
     cr_assert(questions > n / 5 && captions > n / 5, "%d questions, %d captions", questions, captions);
-    free(t), free(t2), free(px), free(px2);
-    cr_assert_eq(fs_synth_captions(1, 0, 32, &px, &t), -1);
+    fs_source_corpus_free(&c);
+    fs_source_corpus_free(&c2);
+    fs_source_mix none = fs_source_mix_default();
+    none.captions = none.iconqa = none.scienceqa = 0;
+    cr_assert_eq(fs_synth_source_corpus(&none, 1, 10, 32, &c), -1, "an empty mixture must be refused");
+    cr_assert_eq(fs_synth_source_corpus(&none, 1, 0, 32, &c), -1);
+}
+
+Test(datasets, source_items_are_lettered_in_the_source_format_without_held_out_skills)
+{
+    int n = 300, S = 32;
+    fs_source_corpus c = source_corpus(0, 1, 1, n, S);
+    int letters[5] = {0};
+    for (int i = 0; i < n; i++) {
+        const char *t = c.texts[i];
+        int k = c.target_from[i];
+        cr_assert_eq(c.answer_at[i], k, "task items are supervised on their answer: %s", t);
+        cr_assert(!strncmp(t, "question: ", 10) && k > 10, "%s", t);
+        cr_assert(!strncmp(t + k - 9, " answer: ", 9) && t[k] >= 'A' && t[k] <= 'E' && !t[k + 1], "%s", t);
+        char marker[8];
+        snprintf(marker, sizeof marker, "( %c ) ", t[k]);
+        cr_assert_not_null(strstr(t, marker), "the answer letter names no option: %s", t);
+        cr_assert_null(strstr(t, "Options"), "%s", t);
+        /* held out by default: arithmetic (iconqa) and word-order (text-only, scienceqa) */
+        cr_assert_null(strstr(t, "If you add"), "%s", t);
+        cr_assert_null(strstr(t, "in total"), "%s", t);
+        letters[t[k] - 'A']++;
+    }
+    cr_assert(letters[0] > n / 6 && letters[1] > n / 6 && letters[2] > n / 12, "answer letters %d %d %d",
+              letters[0], letters[1], letters[2]);
+    fs_source_corpus_free(&c);
 }
 
 /* ------------------------------------------------------------ round trip */
@@ -412,6 +447,31 @@ static void expect_load_error(const char *dir, model_fixture *f, const char *wha
     cr_assert_null(t.samples);
 }
 
+/* Loads dir and checks that the task holds image `rel` (relative to dir) as
+ * fs_clip_load_image gives it at the model's size with CLIP's defaults. */
+static void expect_image_preprocessed(const char *dir, model_fixture *f, const char *rel)
+{
+    fs_task t;
+    fs_mcqa_dataset d;
+    cr_assert_eq(fs_task_load(dir, f->tok, f->m, NULL, &t), 0, "%s", fs_last_error());
+    cr_assert_eq(fs_mcqa_read(dir, &d), 0, "%s", fs_last_error());
+    int S = f->m->cfg.v_image_size, k = -1;
+    for (int i = 0; i < d.n && k < 0; i++)
+        if (d.ex[i].image && !strcmp(d.ex[i].image, rel)) k = t.samples[i].image;
+    cr_assert_geq(k, 0, "no example of %s shows %s", dir, rel);
+    cr_assert_eq(t.image_size, S);
+    size_t per = (size_t)3 * S * S;
+    float *want = malloc(per * sizeof *want);
+    fs_clip_options o;
+    fs_clip_options_default(&o, S);
+    cr_assert_eq(fs_clip_load_image(tu_path_in(dir, rel), &o, want), 0, "%s", fs_last_error());
+    cr_assert_eq(memcmp(t.pixels + (size_t)k * per, want, per * sizeof *want), 0,
+                 "%s: the task's pixels are not the preprocessed image", rel);
+    free(want);
+    fs_mcqa_free(&d);
+    fs_task_free(&t);
+}
+
 #define GOOD "\"id\":\"x1\",\"split\":\"train\",\"context\":\"\",\"category\":\"counting\""
 #define IMG ",\"image\":\"images/000002.png\""
 
@@ -481,15 +541,18 @@ Test(datasets, malformed_inputs_name_file_and_line, .fini = tu_remove_tmpdirs)
     expect_load_error(dir, &f, "truncated", "examples.jsonl", "declares 20 and 10", NULL);
     replace_line(dir, orig, 0, NULL); /* restore */
 
-    /* Images: wrong size, undecodable. */
-    uint8_t small[16 * 16 * 3] = {0};
+    /* Images: one of another size is preprocessed to the model's; an
+     * undecodable one is named with its examples.jsonl line. */
+    uint8_t small[16 * 24 * 3];
+    for (size_t i = 0; i < sizeof small; i++) small[i] = (uint8_t)(i * 7);
     const char *img = tu_path_in(dir, "images/000002.png");
     size_t nimg;
     char *png = read_all(img, &nimg);
-    cr_assert(stbi_write_png(img, 16, 16, 3, small, 16 * 3));
-    expect_load_error(dir, &f, "small image", "000002.png", "16x16", "32x32");
+    cr_assert(stbi_write_png(img, 16, 24, 3, small, 16 * 3));
+    expect_image_preprocessed(dir, &f, "images/000002.png");
     write_all(img, "this is not a png");
-    expect_load_error(dir, &f, "garbage image", "000002.png", "cannot decode", "(");
+    expect_load_error(dir, &f, "garbage image", "images/000002.png", "cannot decode",
+                      "examples.jsonl:");
     FILE *pf = fopen(img, "wb");
     fwrite(png, 1, nimg, pf);
     fclose(pf);
@@ -517,8 +580,8 @@ Test(datasets, malformed_inputs_name_file_and_line, .fini = tu_remove_tmpdirs)
 Test(datasets, model_mismatches_are_explained, .fini = tu_remove_tmpdirs)
 {
     model_fixture f = tiny_model();
-    const char *dir16 = gen("synth-iconqa", 1, 16, 20, 10);
-    expect_load_error(dir16, &f, "image size", "16x16", "32x32", "--image-size 32");
+    /* Images made for another model size are resized to this one's. */
+    expect_image_preprocessed(gen("synth-iconqa", 1, 16, 20, 10), &f, "images/000002.png");
 
     const char *dir = gen("synth-iconqa", 1, 32, 20, 10);
     int nw;

@@ -6,22 +6,12 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "sim/io/error.h"
 #include "sim/model/batch.h"
 #include "sim/model/mllm.h"
 #include "sim/model/safetensors.h"
 #include "tests/helpers/testutil.h"
-
-static const char *venv_python(void)
-{
-    static char path[4096];
-    const char *venv = getenv("FEDSIM_VENV");
-    if (venv) snprintf(path, sizeof path, "%s/bin/python", venv);
-    else snprintf(path, sizeof path, "%s/.cache/fedsim/venv/bin/python", getenv("HOME"));
-    return access(path, X_OK) == 0 ? path : NULL;
-}
 
 static float *read_ref(const fs_st_archive *a, const char *name, long *numel)
 {
@@ -48,20 +38,11 @@ static double rel_inf_error(const float *got, const float *want, long n)
 
 static void check_parity(const char *extra_args)
 {
-    const char *py = venv_python();
-    if (!py)
-        cr_skip_test("transformers parity skipped: no reference virtualenv (run "
-                     "scripts/setup-reference-venv.sh or set FEDSIM_VENV)");
+    const char *py = tu_venv_python_or_skip();
     const char *dir = tu_tmpdir();
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' %s > '%s/log.txt' 2>&1", py,
-             tu_source_path("tests/reference/make_tiny_llava.py"), dir, extra_args, dir);
-    int rc = system(cmd);
-    if (rc != 0) {
-        snprintf(cmd, sizeof cmd, "cat '%s/log.txt' >&2", dir);
-        (void)system(cmd);
-        cr_assert_fail("reference generator failed (exit %d), see its log above", rc);
-    }
+    char args[4200];
+    snprintf(args, sizeof args, "'%s' %s", dir, extra_args);
+    tu_run_reference(py, "make_tiny_llava.py", args, dir);
     char path[4096];
     snprintf(path, sizeof path, "%s/model", dir);
     const fs_ops *o = fs_backend_cpu();

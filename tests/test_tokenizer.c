@@ -109,13 +109,25 @@ Test(tokenizer, decode_truncates_at_token_boundaries, .fini = tu_remove_tmpdirs)
     fs_tokenizer_free(t);
 }
 
+Test(tokenizer, answer_id_is_the_letter_token, .fini = tu_remove_tmpdirs)
+{
+    fs_tokenizer *t = base_tok();
+    cr_assert(strstr(fs_tokenizer_path(t), "vocab.txt"));
+    cr_assert_eq(fs_tokenizer_answer_id(t, 'B'), fs_tokenizer_id(t, "B"));
+    fs_clear_error();
+    cr_assert_eq(fs_tokenizer_answer_id(t, 'C'), -1, "C is not in the vocabulary");
+    cr_assert(strstr(fs_last_error(), "vocab.txt") && strstr(fs_last_error(), "\"C\""), "%s",
+              fs_last_error());
+    fs_tokenizer_free(t);
+}
+
 Test(tokenizer, load_errors_name_the_file_and_line, .fini = tu_remove_tmpdirs)
 {
     const char *dir = tu_tmpdir_tracked();
     fs_clear_error();
     cr_assert_null(fs_tokenizer_load(dir));
-    cr_assert(strstr(fs_last_error(), "vocab.txt") && strstr(fs_last_error(), dir), "%s",
-              fs_last_error());
+    cr_assert(strstr(fs_last_error(), "vocab.txt") && strstr(fs_last_error(), "tokenizer.model") &&
+                  strstr(fs_last_error(), dir), "%s", fs_last_error());
 
     write_text(tu_path_in(dir, "vocab.txt"), "<pad>\n<unk>\n<s>\n</s>\n<image>\nred\nblue\nred\n");
     cr_assert_null(fs_tokenizer_load(dir));

@@ -33,12 +33,8 @@ void fs_cpu_attention_fwd_ref(float *out, float *lse, const float *q, const floa
 {
     const double scale = 1.0 / sqrt((double)D);
     const int grp = Hq / Hkv;
-    double *s = malloc((size_t)(T > 0 ? T : 1) * sizeof *s);
-    double *o = malloc((size_t)(D > 0 ? D : 1) * sizeof *o);
-    if (!s || !o) {
-        fprintf(stderr, "fedsim: attention: out of memory\n");
-        abort();
-    }
+    double *s = fs_cpu_scratch((size_t)(T > 0 ? T : 1) * sizeof *s, "attention scratch");
+    double *o = fs_cpu_scratch((size_t)(D > 0 ? D : 1) * sizeof *o, "attention scratch");
     for (int b = 0; b < B; b++)
         for (int h = 0; h < Hq; h++) {
             int hk = h / grp;
@@ -118,16 +114,6 @@ void fs_cpu_attention_bwd_ref(float *dq, float *dk, float *dv, const float *dout
 #define QB_BIDIR 128
 #define QB_MAX 128
 
-static void *attn_alloc(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p) {
-        fprintf(stderr, "fedsim: attention: out of memory (%zu bytes of scratch)\n", bytes);
-        abort();
-    }
-    return p;
-}
-
 /* The (b, head) blocks run concurrently, each calling cblas: OpenBLAS's own
  * threading is switched off for the duration (restored afterwards) so the
  * calls neither oversubscribe the cores nor serialise on OpenBLAS's lock. */
@@ -157,7 +143,7 @@ void fs_cpu_attention_fwd(float *out, float *lse, const float *q, const float *k
 
 #pragma omp parallel
     {
-        float *S = attn_alloc((size_t)QB * T * sizeof *S);
+        float *S = fs_cpu_scratch((size_t)QB * T * sizeof *S, "attention scratch");
         /* Items ordered by query block, last (largest when causal) first. */
 #pragma omp for schedule(dynamic, 1)
         for (long it = 0; it < nitems; it++) {
@@ -223,8 +209,9 @@ void fs_cpu_attention_bwd(float *dq, float *dk, float *dv, const float *dout, co
 
 #pragma omp parallel
     {
-        float *P = attn_alloc((size_t)QB * T * sizeof *P);
-        float *dS = need_ds ? attn_alloc((size_t)QB * T * sizeof *dS) : NULL;
+        size_t block = (size_t)QB * T * sizeof(float);
+        float *P = fs_cpu_scratch(block, "attention backward scratch");
+        float *dS = need_ds ? fs_cpu_scratch(block, "attention backward scratch") : NULL;
 #pragma omp for schedule(dynamic, 1)
         for (long it = 0; it < nitems; it++) {
             int b = (int)(it / Hkv), hk = (int)(it % Hkv);

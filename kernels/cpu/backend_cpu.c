@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -34,6 +36,37 @@ static void cpu_copy(void *dst, const void *src, size_t bytes)
 }
 static void cpu_synchronize(void) {}
 
+/* MemAvailable and MemTotal, bounded by an address-space limit (ulimit -v)
+ * less what the process has mapped already: what malloc can still get. */
+static int cpu_mem_info(size_t *free_bytes, size_t *total_bytes)
+{
+    unsigned long long avail_kb = 0, total_kb = 0, v, pages = 0;
+    char line[256], key[64];
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%63s %llu", key, &v) == 2) {
+            if (!strcmp(key, "MemTotal:")) total_kb = v;
+            if (!strcmp(key, "MemAvailable:")) avail_kb = v;
+        }
+    fclose(f);
+    if (!total_kb) return -1;
+    *free_bytes = (size_t)avail_kb * 1024, *total_bytes = (size_t)total_kb * 1024;
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
+        FILE *statm = fopen("/proc/self/statm", "r");
+        if (statm) {
+            if (fscanf(statm, "%llu", &pages) != 1) pages = 0;
+            fclose(statm);
+        }
+        size_t mapped = (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+        size_t left = lim.rlim_cur > mapped ? (size_t)lim.rlim_cur - mapped : 0;
+        if (left < *free_bytes) *free_bytes = left;
+        if ((size_t)lim.rlim_cur < *total_bytes) *total_bytes = (size_t)lim.rlim_cur;
+    }
+    return 0;
+}
+
 void fs_set_threads(int n)
 {
 #ifdef _OPENMP
@@ -41,6 +74,13 @@ void fs_set_threads(int n)
 #else
     (void)n;
 #endif
+}
+
+void *fs_cpu_scratch(size_t bytes, const char *what)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) fs_oom_exit(NULL, bytes, what);
+    return p;
 }
 
 static const fs_ops cpu_ops = {
@@ -52,6 +92,7 @@ static const fs_ops cpu_ops = {
     .to_host = cpu_copy,
     .copy = cpu_copy,
     .synchronize = cpu_synchronize,
+    .mem_info = cpu_mem_info,
     .matmul = fs_cpu_matmul,
     .linear_fwd = fs_cpu_linear_fwd,
     .linear_bwd = fs_cpu_linear_bwd,

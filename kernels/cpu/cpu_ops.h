@@ -12,6 +12,10 @@
 void fs_cpu_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A,
                   int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* Host scratch inside an op (malloc'd, not zeroed; free() it); out of
+ * memory ends the process with fs_oom_exit's message. */
+void *fs_cpu_scratch(size_t bytes, const char *what);
+
 /* Weight tensors on the CPU backend must be F32; this returns their data. */
 const float *fs_cpu_weight_f32(const fs_tensor *t);
 

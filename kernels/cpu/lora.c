@@ -56,11 +56,7 @@ void fs_cpu_lora_bwd_ref(float *dx, float *dA, float *dB, const float *dy, const
                          const float *u, const float *A, const float *B, const int32_t *group,
                          int n, int in, int out, int r, float scale)
 {
-    double *du = malloc((size_t)(r > 0 ? r : 1) * sizeof *du);
-    if (!du) {
-        fprintf(stderr, "fedsim: lora: out of memory\n");
-        abort();
-    }
+    double *du = fs_cpu_scratch((size_t)(r > 0 ? r : 1) * sizeof *du, "LoRA backward scratch");
     for (int i = 0; i < n; i++) {
         int g = group[i];
         if (g < 0) continue;
@@ -101,21 +97,11 @@ typedef struct {
     int start, len, g;
 } lora_run;
 
-static void *lora_alloc(size_t bytes)
-{
-    void *p = malloc(bytes ? bytes : 1);
-    if (!p) {
-        fprintf(stderr, "fedsim: lora: out of memory (%zu bytes of scratch)\n", bytes);
-        abort();
-    }
-    return p;
-}
-
 /* Runs of consecutive rows with the same group >= 0, each at most maxlen long
  * (maxlen <= 0: unlimited). Returns the count; *out is malloc'd. */
 static int lora_runs(const int32_t *group, int n, int maxlen, lora_run **out)
 {
-    lora_run *runs = lora_alloc((size_t)(n > 0 ? n : 1) * sizeof *runs);
+    lora_run *runs = fs_cpu_scratch((size_t)(n > 0 ? n : 1) * sizeof *runs, "LoRA scratch");
     int nr = 0;
     for (int i = 0; i < n;) {
         int g = group[i];
@@ -190,7 +176,7 @@ void fs_cpu_lora_bwd(float *dx, float *dA, float *dB, const float *dy, const flo
     float *du = NULL;
     int saved = blas_threads_off();
     if (dx || dA) {
-        du = lora_alloc((size_t)n * r * sizeof *du);
+        du = fs_cpu_scratch((size_t)n * r * sizeof *du, "LoRA backward scratch");
 #pragma omp parallel for schedule(dynamic, 1)
         for (int c = 0; c < nc; c++) {
             const lora_run *R = &chunks[c];

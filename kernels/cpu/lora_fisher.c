@@ -50,14 +50,14 @@ static void accumulate_sample(float *FA, float *FB, const float *dy, const float
 /* Rows grouped by sample (counting sort): rows_of[start[j] .. start[j+1]). */
 static int32_t *rows_by_sample(const int32_t *sample_of_row, int n, int nsamples, int32_t **start_out)
 {
-    int32_t *start = calloc((size_t)nsamples + 1, sizeof *start);
-    int32_t *rows = malloc((size_t)(n ? n : 1) * sizeof *rows);
-    if (!start || !rows) abort();
+    int32_t *start = fs_cpu_scratch(((size_t)nsamples + 1) * sizeof *start, "LoRA Fisher scratch");
+    int32_t *rows = fs_cpu_scratch((size_t)(n ? n : 1) * sizeof *rows, "LoRA Fisher scratch");
+    memset(start, 0, ((size_t)nsamples + 1) * sizeof *start);
     for (int i = 0; i < n; i++)
         if (sample_of_row[i] >= 0) start[sample_of_row[i] + 1]++;
     for (int j = 0; j < nsamples; j++) start[j + 1] += start[j];
-    int32_t *fill = malloc((size_t)(nsamples ? nsamples : 1) * sizeof *fill);
-    if (!fill) abort();
+    int32_t *fill =
+        fs_cpu_scratch((size_t)(nsamples ? nsamples : 1) * sizeof *fill, "LoRA Fisher scratch");
     memcpy(fill, start, (size_t)nsamples * sizeof *fill);
     for (int i = 0; i < n; i++)
         if (sample_of_row[i] >= 0) rows[fill[sample_of_row[i]]++] = i;
@@ -72,9 +72,9 @@ void fs_cpu_lora_fisher_accum_ref(float *FA, float *FB, const float *dy, const f
                                   int n, int nsamples, int in, int out, int r, float scale)
 {
     int32_t *start, *rows = rows_by_sample(sample_of_row, n, nsamples, &start);
-    float *dA = malloc((size_t)r * in * sizeof *dA), *dB = malloc((size_t)out * r * sizeof *dB);
-    float *du = malloc((size_t)r * sizeof *du);
-    if (!dA || !dB || !du) abort();
+    float *dA = fs_cpu_scratch((size_t)r * in * sizeof *dA, "LoRA Fisher scratch");
+    float *dB = fs_cpu_scratch((size_t)out * r * sizeof *dB, "LoRA Fisher scratch");
+    float *du = fs_cpu_scratch((size_t)r * sizeof *du, "LoRA Fisher scratch");
     for (int j = 0; j < nsamples; j++) {
         int g = group_of_sample[j];
         if (g < 0 || start[j] == start[j + 1]) continue;
@@ -97,9 +97,9 @@ void fs_cpu_lora_fisher_accum(float *FA, float *FB, const float *dy, const float
     /* Threads own groups, so no two threads ever add into the same Fisher block. */
 #pragma omp parallel
     {
-        float *dA = malloc((size_t)r * in * sizeof *dA), *dB = malloc((size_t)out * r * sizeof *dB);
-        float *du = malloc((size_t)r * sizeof *du);
-        if (!dA || !dB || !du) abort();
+        float *dA = fs_cpu_scratch((size_t)r * in * sizeof *dA, "LoRA Fisher scratch");
+        float *dB = fs_cpu_scratch((size_t)out * r * sizeof *dB, "LoRA Fisher scratch");
+        float *du = fs_cpu_scratch((size_t)r * sizeof *du, "LoRA Fisher scratch");
 #pragma omp for schedule(dynamic)
         for (int g = 0; g < ngroups; g++)
             for (int j = 0; j < nsamples; j++) {

@@ -87,20 +87,12 @@ static void rope_apply(float *out, const float *in, const int32_t *pos, int ntok
 {
     int half = head_dim / 2;
     if (ntok <= 0 || nheads <= 0 || half <= 0) return;
-    float *inv = malloc((size_t)half * sizeof *inv);
-    if (!inv) {
-        fprintf(stderr, "fedsim: rope: out of memory\n");
-        abort();
-    }
+    float *inv = fs_cpu_scratch((size_t)half * sizeof *inv, "RoPE scratch");
     for (int j = 0; j < half; j++) inv[j] = rope_inv_freq(j, head_dim, theta);
 
 #pragma omp parallel
     {
-        float *cs = malloc((size_t)2 * half * sizeof *cs);
-        if (!cs) {
-            fprintf(stderr, "fedsim: rope: out of memory\n");
-            abort();
-        }
+        float *cs = fs_cpu_scratch((size_t)2 * half * sizeof *cs, "RoPE scratch");
         float *cv = cs, *sv = cs + half;
 #pragma omp for schedule(static)
         for (int t = 0; t < ntok; t++) {

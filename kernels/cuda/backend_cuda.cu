@@ -22,6 +22,15 @@ cublasHandle_t fs_cuda_cublas(void) { return g_cuda.blas; }
 cublasLtHandle_t fs_cuda_cublaslt(void) { return g_cuda.blaslt; }
 int fs_cuda_num_sms(void) { return g_cuda.num_sms > 0 ? g_cuda.num_sms : 1; }
 
+static int cuda_mem_info(size_t *free_bytes, size_t *total_bytes)
+{
+    if (cudaMemGetInfo(free_bytes, total_bytes) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return -1;
+    }
+    return 0;
+}
+
 void *fs_cuda_scratch(int slot, size_t bytes)
 {
     if (bytes == 0) bytes = 1;
@@ -38,7 +47,12 @@ void *fs_cuda_scratch(int slot, size_t bytes)
             g_cuda.scratch[slot] = NULL;
             g_cuda.scratch_bytes[slot] = 0;
         }
-        CUDA_CHECK(cudaMalloc(&g_cuda.scratch[slot], want));
+        cudaError_t e = cudaMalloc(&g_cuda.scratch[slot], want);
+        if (e == cudaErrorMemoryAllocation) {
+            (void)cudaGetLastError();
+            fs_oom_exit(fs_backend_cuda(NULL), want, "the scratch buffer of a GPU op");
+        }
+        CUDA_CHECK(e);
         g_cuda.scratch_bytes[slot] = want;
     }
     return g_cuda.scratch[slot];
@@ -189,6 +203,7 @@ static const fs_ops cuda_ops = {
     .to_host = cuda_to_host,
     .copy = cuda_copy,
     .synchronize = cuda_synchronize,
+    .mem_info = cuda_mem_info,
     .matmul = fs_cuda_matmul,
     .linear_fwd = fs_cuda_linear_fwd,
     .linear_bwd = fs_cuda_linear_bwd,
@@ -236,11 +251,13 @@ static void cuda_init(void)
         snprintf(g_cuda.why, sizeof g_cuda.why, "no CUDA device found (cudaGetDeviceCount = 0)");
         return;
     }
-    e = cudaSetDevice(0);
-    if (e == cudaSuccess) e = cudaDeviceGetAttribute(&g_cuda.num_sms, cudaDevAttrMultiProcessorCount, 0);
+    int device = fs_backend_device() % count;
+    e = cudaSetDevice(device);
+    if (e == cudaSuccess)
+        e = cudaDeviceGetAttribute(&g_cuda.num_sms, cudaDevAttrMultiProcessorCount, device);
     if (e == cudaSuccess) e = cudaFree(0); /* creates the context now, not inside the first op */
     if (e != cudaSuccess) {
-        snprintf(g_cuda.why, sizeof g_cuda.why, "CUDA device 0 is not usable: %s",
+        snprintf(g_cuda.why, sizeof g_cuda.why, "CUDA device %d is not usable: %s", device,
                  cudaGetErrorString(e));
         (void)cudaGetLastError();
         return;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "datasets/task_builder.h"
+#include "sim/fed/comm.h"
 #include "sim/io/error.h"
 
 /* Rows per frozen-model pass: bounds activation memory, whatever the number of clients. */
@@ -35,7 +36,7 @@ static int load_one_dataset(fs_experiment *x, const char *name, const char *root
                        "format (import one with 'fedsim data import')",
                        name);
     }
-    return fs_task_load(dir, x->tok, x->model, cfg->partition_key, out);
+    return fs_task_load_clip(dir, x->tok, x->model, &x->clip, cfg->partition_key, out);
 }
 
 static int load_task(fs_experiment *x, const fs_config *cfg)
@@ -57,14 +58,10 @@ static int load_task(fs_experiment *x, const fs_config *cfg)
 
 int fs_experiment_prepare(fs_experiment *x, const fs_config *cfg)
 {
-    if (cfg->checkpoint_every > 0)
-        return fs_fail("%s: output.checkpoint_every: mid-run checkpoints are not implemented yet; "
-                       "set it to 0 (a killed sweep still resumes from its finished methods)",
-                       cfg->source_path);
     const char *why = NULL;
     const fs_ops *ops = fs_backend_by_name(cfg->backend, &why);
     if (!ops) return fs_fail("runtime.backend %s: %s", cfg->backend, why ? why : "not available");
-    fs_set_threads(cfg->threads);
+    fs_set_threads(cfg->threads ? cfg->threads : fs_comm_auto_threads());
     char model_key[sizeof x->model_key], task_key[sizeof x->task_key];
     snprintf(model_key, sizeof model_key, "%s|%s", cfg->model_path, ops->name);
     snprintf(task_key, sizeof task_key, "%s|%s|%s|%s", model_key, cfg->dataset, cfg->data_root,
@@ -74,7 +71,8 @@ int fs_experiment_prepare(fs_experiment *x, const fs_config *cfg)
         fs_experiment_free(x);
         x->ops = ops;
         if (!(x->model = fs_mllm_load(cfg->model_path, ops)) ||
-            !(x->tok = fs_tokenizer_load(cfg->model_path))) {
+            !(x->tok = fs_tokenizer_load(cfg->model_path)) ||
+            fs_clip_options_load(cfg->model_path, x->model->cfg.v_image_size, &x->clip)) {
             fs_fail_context("model.path %s", cfg->model_path);
             return -1;
         }
@@ -116,7 +114,11 @@ int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *r
     int rc = 0;
     for (int i = 0; i < cfg->n_methods && !rc; i++) {
         const char *name = fs_method_name(cfg->methods[i].kind);
-        if (skip_complete && fs_results_is_complete(results, cell, name)) {
+        /* Rank 0's results decide (the other ranks have none): every rank
+         * must run the same methods. */
+        bool done = skip_complete && results && fs_results_is_complete(results, cell, name);
+        if ((rc = fs_comm_broadcast(&done, sizeof done))) break;
+        if (done) {
             if (!x->quiet) fprintf(stderr, "fedsim: %s %s already complete, skipped\n", cell, name);
             continue;
         }

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 
+#include "datasets/clip_image.h"
 #include "sim/fed/federation.h"
 #include "sim/model/tokenizer.h"
 
@@ -13,6 +14,7 @@ typedef struct {
     const fs_ops *ops;
     fs_mllm *model;
     fs_tokenizer *tok;
+    fs_clip_options clip; /* the model's image preprocessing (preprocessor_config.json) */
     fs_task task;
     bool have_task;
     fs_engine *engine;
@@ -24,8 +26,8 @@ typedef struct {
 int fs_experiment_prepare(fs_experiment *x, const fs_config *cfg);
 void fs_experiment_free(fs_experiment *x);
 
-/* Runs every method of cfg as cell `cell` into results, skipping methods
- * already complete there when skip_complete. */
+/* Runs every method of cfg as cell `cell` into results (NULL on MPI ranks
+ * other than 0), skipping methods already complete there when skip_complete. */
 int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *results,
                            const char *cell, bool skip_complete);
 

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "sim/cli/commands.h"
+#include "sim/fed/comm.h"
+#include "sim/io/error.h"
 
 static void usage(FILE *f)
 {
@@ -34,8 +36,16 @@ int main(int argc, char **argv)
         printf("fedsim %s (%s)\n", FEDSIM_VERSION, FEDSIM_GIT_SHA[0] ? FEDSIM_GIT_SHA : "unknown");
         return 0;
     }
-    if (!strcmp(argv[1], "run")) return fs_cmd_run(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "sweep")) return fs_cmd_sweep(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "run") || !strcmp(argv[1], "sweep")) {
+        /* The commands that run under mpirun (sim/fed/comm.h). */
+        if (fs_comm_init(&argc, &argv)) {
+            fprintf(stderr, "fedsim %s: %s\n", argv[1], fs_last_error());
+            return 2;
+        }
+        int rc = (!strcmp(argv[1], "run") ? fs_cmd_run : fs_cmd_sweep)(argc - 1, argv + 1);
+        fs_comm_finalize();
+        return rc;
+    }
     if (!strcmp(argv[1], "report")) return fs_cmd_report(argc - 1, argv + 1);
     if (!strcmp(argv[1], "data")) return fs_cmd_data(argc - 1, argv + 1);
     if (!strcmp(argv[1], "pretrain")) return fs_cmd_pretrain(argc - 1, argv + 1);

@@ -21,13 +21,12 @@ int fs_bank_init(fs_adapter_bank *b, const fs_ops *ops, const fs_adapter_shape *
     *b = (fs_adapter_bank){.shape = *s, .ops = ops, .clients = clients,
                            .nparts = 2 * present_targets(s),
                            .part_numel = (size_t)s->rank * s->dim};
-    size_t bytes = fs_bank_numel(b) * sizeof(float);
-    b->data = ops->alloc(bytes);
-    if (!b->data)
-        return fs_fail("cannot allocate %.1f MB of adapter state for %d clients on the %s "
-                       "backend (use fewer clients or a smaller rank)",
-                       bytes / 1e6, clients, ops->name);
-    return 0;
+    b->data = fs_alloc_or_fail(ops, fs_bank_numel(b) * sizeof(float),
+                               "use fewer clients (data.partition.clients) or a smaller "
+                               "adapter.rank",
+                               "adapter state (%d x %zu floats)", clients,
+                               fs_adapter_params(s));
+    return b->data ? 0 : -1;
 }
 
 void fs_bank_free(fs_adapter_bank *b)

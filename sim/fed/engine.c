@@ -27,51 +27,66 @@ struct fs_engine {
     float *scale_h, *w_h, *fw_h, *loss_h, *logits_h;
 };
 
-static void *dev_alloc(fs_engine *e, size_t bytes, int *ok)
+/* The frozen-model pass buffers scale with max_rows, which no config key sets. */
+#define PASS_HINT "the frozen-model pass holds this many rows at once; use a machine with more " \
+                  "memory, or runtime.backend: cpu when the GPU is the one short"
+
+/* One engine buffer (backend memory, or host memory when ops is NULL); after
+ * the first failure, none (its message is the one kept). */
+static void *engine_alloc(fs_engine *e, const fs_ops *ops, size_t bytes, int *ok)
 {
-    void *p = e->o->alloc(bytes ? bytes : 4);
+    void *p = *ok ? fs_alloc_or_fail(ops, bytes ? bytes : 4, PASS_HINT,
+                                     "the training engine's buffers for %d rows per pass",
+                                     e->max_rows)
+                  : NULL;
     if (!p) *ok = 0;
     return p;
+}
+
+static int longest_sample(const fs_task *task)
+{
+    int longest = 1;
+    for (int i = 0; i < task->n; i++)
+        if (task->samples[i].len > longest) longest = task->samples[i].len;
+    return longest;
 }
 
 fs_engine *fs_engine_new(const fs_mllm *m, const fs_task *task, int max_rows)
 {
     fs_engine *e = calloc(1, sizeof *e);
     if (!e) return fs_fail("out of memory"), NULL;
-    int longest = 1;
-    for (int i = 0; i < task->n; i++)
-        if (task->samples[i].len > longest) longest = task->samples[i].len;
+    int longest = longest_sample(task);
     if (max_rows < longest) max_rows = longest;
     e->m = m, e->o = m->ops, e->task = task, e->max_rows = max_rows, e->d = m->cfg.t_hidden;
     size_t R = max_rows, d = e->d, V = m->cfg.t_vocab, fsz = sizeof(float);
-    int ok = 1;
+    const fs_ops *o = e->o, *host = NULL;
     e->acts = fs_llm_acts_new(m, max_rows, max_rows);
-    ok = e->acts != NULL;
-    e->embeds0 = dev_alloc(e, R * d * fsz, &ok);
-    e->x = dev_alloc(e, R * d * fsz, &ok);
-    e->dx = dev_alloc(e, R * d * fsz, &ok);
-    e->row_scale = dev_alloc(e, R * fsz, &ok);
+    int ok = e->acts != NULL;
+    e->embeds0 = engine_alloc(e, o, R * d * fsz, &ok);
+    e->x = engine_alloc(e, o, R * d * fsz, &ok);
+    e->dx = engine_alloc(e, o, R * d * fsz, &ok);
+    e->row_scale = engine_alloc(e, o, R * fsz, &ok);
     for (int u = 0; u < MAX_USES; u++) {
-        e->xin[u] = dev_alloc(e, R * d * fsz, &ok);
-        for (int t = 0; t < FS_TARGET_COUNT; t++) e->group[u][t] = dev_alloc(e, R * 4, &ok);
+        e->xin[u] = engine_alloc(e, o, R * d * fsz, &ok);
+        for (int t = 0; t < FS_TARGET_COUNT; t++) e->group[u][t] = engine_alloc(e, o, R * 4, &ok);
     }
-    e->sample_of_row = dev_alloc(e, R * 4, &ok);
-    e->group_of_sample = dev_alloc(e, R * 4, &ok);
-    e->fisher_w = dev_alloc(e, R * fsz, &ok);
-    if (task->n_images > 0)
-        e->features = dev_alloc(e, (size_t)task->n_images * m->n_image_tokens * d * fsz, &ok);
-    e->ids_h = malloc(R * 4), e->group_h = malloc(R * 4), e->rows_h = malloc(R * 4);
-    e->tgt_h = malloc(R * 4), e->sample_h = malloc(R * 4), e->slot_h = malloc(R * 4);
-    e->scale_h = malloc(R * fsz), e->w_h = malloc(R * fsz), e->fw_h = malloc(R * fsz);
-    e->loss_h = malloc(R * fsz), e->logits_h = malloc(R * V * fsz);
-    ok = ok && e->ids_h && e->group_h && e->rows_h && e->tgt_h && e->sample_h && e->slot_h &&
-         e->scale_h && e->w_h && e->fw_h && e->loss_h && e->logits_h;
+    e->sample_of_row = engine_alloc(e, o, R * 4, &ok);
+    e->group_of_sample = engine_alloc(e, o, R * 4, &ok);
+    e->fisher_w = engine_alloc(e, o, R * fsz, &ok);
+    e->ids_h = engine_alloc(e, host, R * 4, &ok), e->group_h = engine_alloc(e, host, R * 4, &ok);
+    e->rows_h = engine_alloc(e, host, R * 4, &ok), e->tgt_h = engine_alloc(e, host, R * 4, &ok);
+    e->sample_h = engine_alloc(e, host, R * 4, &ok), e->slot_h = engine_alloc(e, host, R * 4, &ok);
+    e->scale_h = engine_alloc(e, host, R * fsz, &ok), e->w_h = engine_alloc(e, host, R * fsz, &ok);
+    e->fw_h = engine_alloc(e, host, R * fsz, &ok), e->loss_h = engine_alloc(e, host, R * fsz, &ok);
+    e->logits_h = engine_alloc(e, host, R * V * fsz, &ok);
+    if (ok && task->n_images > 0 &&
+        !(e->features = fs_alloc_or_fail(o, (size_t)task->n_images * m->n_image_tokens * d * fsz,
+                                         "use a dataset with fewer images (data.root)",
+                                         "the image feature cache of %d images", task->n_images)))
+        ok = 0;
     if (!ok) {
         fs_engine_free(e);
-        return fs_fail("cannot allocate the training engine for %d rows per pass on the %s "
-                       "backend (lower runtime micro-batch rows or the batch size)",
-                       max_rows, m->ops->name),
-               NULL;
+        return NULL;
     }
     return e;
 }
@@ -100,6 +115,7 @@ void fs_engine_free(fs_engine *e)
 }
 
 int fs_engine_dim(const fs_engine *e) { return e->d; }
+int fs_engine_items_per_pass(const fs_engine *e) { return e->max_rows / longest_sample(e->task); }
 const fs_ops *fs_engine_ops(const fs_engine *e) { return e->o; }
 const fs_mllm *fs_engine_model(const fs_engine *e) { return e->m; }
 const fs_sample *fs_engine_sample(const fs_engine *e, int i) { return &e->task->samples[i]; }
@@ -132,8 +148,10 @@ static int ensure_rank(fs_engine *e, int rank)
     for (int u = 0; u < MAX_USES; u++)
         for (int t = 0; t < FS_TARGET_COUNT; t++) {
             if (e->u[u][t]) e->o->free(e->u[u][t]);
-            e->u[u][t] = e->o->alloc((size_t)e->max_rows * rank * sizeof(float));
-            if (!e->u[u][t]) return fs_fail("cannot allocate adapter activations of rank %d", rank);
+            e->u[u][t] = fs_alloc_or_fail(e->o, (size_t)e->max_rows * rank * sizeof(float),
+                                          "use a smaller adapter.rank",
+                                          "adapter activations of rank %d", rank);
+            if (!e->u[u][t]) return -1;
         }
     e->rank = rank;
     return 0;
@@ -338,18 +356,23 @@ const float *fs_engine_representations(fs_engine *e)
     if (e->reps) return e->reps;
     const fs_task *task = e->task;
     int d = e->d;
-    e->reps = calloc((size_t)task->n * d, sizeof(float));
+    e->reps = fs_alloc_or_fail(NULL, (size_t)task->n * d * sizeof(float),
+                               "use a dataset with fewer examples (data.root)",
+                               "FedDPA-F's representations of %d examples", task->n);
     float *host = malloc((size_t)e->max_rows * d * sizeof(float));
     fs_item *items = malloc((size_t)(task->n ? task->n : 1) * sizeof *items);
     if (!e->reps || !host || !items) {
-        free(host), free(items);
-        return fs_fail("out of memory"), NULL;
+        if (e->reps) fs_fail("out of memory");
+        free(host), free(items), free(e->reps);
+        e->reps = NULL; /* not cached: a later call tries again */
+        return NULL;
     }
     for (int i = 0; i < task->n; i++) items[i] = (fs_item){i, 0};
     for (int off = 0; off < task->n;) {
         int k = chunk_len(e, items + off, task->n - off), T;
         if (prepare_inputs(e, items + off, k, NULL, &T)) {
-            free(host), free(items);
+            free(host), free(items), free(e->reps);
+            e->reps = NULL;
             return NULL;
         }
         e->o->to_host(host, e->embeds0, (size_t)k * T * d * sizeof(float));

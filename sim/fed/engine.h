@@ -37,6 +37,8 @@ int fs_engine_cache_features(fs_engine *e);
 /* A per-sample representation (mean of the frozen input embeddings), host [n_samples x d], computed once. */
 const float *fs_engine_representations(fs_engine *e);
 int fs_engine_dim(const fs_engine *e);
+/* Items of the task's longest sample that one pass holds (>= 1). */
+int fs_engine_items_per_pass(const fs_engine *e);
 const fs_ops *fs_engine_ops(const fs_engine *e);
 const fs_mllm *fs_engine_model(const fs_engine *e);
 const fs_sample *fs_engine_sample(const fs_engine *e, int i);

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "sim/fed/checkpoint.h"
+#include "sim/fed/comm.h"
 #include "sim/fed/partition.h"
 #include "sim/io/error.h"
 #include "sim/io/interrupt.h"
@@ -213,7 +215,17 @@ static int record_round(fs_results *res, int round, int C, const int *participan
                              .bytes_up = (int64_t)(up_bytes * np),
                              .bytes_down = (int64_t)(down_bytes * np), .seconds = seconds};
     free(took), free(lossk);
-    return fs_results_append_rounds(res, rows, C + 1);
+    return res ? fs_results_append_rounds(res, rows, C + 1) : 0;
+}
+
+/* Every client's accuracies on every rank (each rank evaluates its groups). */
+static int evaluate(const fs_strategy *st, fs_fed_run *r, double *acc, double *gacc)
+{
+    if (st->evaluate(r, acc, gacc) ||
+        fs_comm_share_rows(acc, sizeof *acc, r->clients, r->group_size) ||
+        fs_comm_share_rows(gacc, sizeof *gacc, r->clients, r->group_size))
+        return -1;
+    return 0;
 }
 
 /* What a FedNano client keeps: encoder, projector and token embeddings
@@ -236,7 +248,11 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
     int C = cfg->clients, rc = -1;
     fs_fed_run r = {.engine = engine, .task = task, .cfg = cfg, .method = method, .clients = C,
                     .train = plan->train, .test = plan->test, .global_test = plan->global_test,
-                    .all_train = plan->all_train};
+                    .all_train = plan->all_train,
+                    /* As many clients as one frozen-model pass holds the
+                     * mini-batches of: lockstep gains nothing beyond that. */
+                    .group_size = fs_engine_items_per_pass(engine) / cfg->batch_size};
+    if (r.group_size < 1) r.group_size = 1;
     fs_adapter_shape shape = {.rank = cfg->rank, .dim = fs_engine_dim(engine),
                               .scale = (float)(cfg->adapter_alpha / cfg->rank),
                               .targets = {cfg->target_image, cfg->target_text}};
@@ -259,35 +275,64 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
         goto done;
     fs_bank_init_lora(&r.global, cfg->seed);
     for (int k = 0; k < C; k++) fs_bank_copy_client(&r.local, k, &r.global, 0);
-    if (fs_results_begin(results, cell, name, yaml) ||
-        fs_results_write_partition(results, plan->counts, C, plan->categories,
-                                   (const char *const *)task->category_names, cfg->partition_key))
+    /* A checkpoint of a killed run: its banks, and the rows of rounds <= its round. */
+    fs_checkpoint ck;
+    fs_checkpoint_progress done_so_far = {0};
+    if (fs_checkpoint_init(&ck, cfg, cell, method)) goto done;
+    int resumed = fs_checkpoint_load(&ck, &r, &done_so_far);
+    if (resumed < 0) goto done;
+    if (resumed) {
+        if (results && fs_results_resume(results, cell, name, (done_so_far.round + 1) * (C + 1),
+                                         done_so_far.round)) {
+            fs_fail_context("cannot continue from checkpoint %s (delete it to start over)",
+                            ck.path);
+            goto done;
+        }
+        fprintf(stderr, "fedsim: resuming %s/%s from round %d\n", cell, name, done_so_far.round);
+    } else if (results && (fs_results_begin(results, cell, name, yaml) ||
+                           fs_results_write_partition(results, plan->counts, C, plan->categories,
+                                                      (const char *const *)task->category_names,
+                                                      cfg->partition_key))) {
         goto done;
+    }
 
     size_t P = fs_adapter_params(&shape), up = st->upload_floats(&r) * sizeof(float);
     size_t down = up ? P * sizeof(float) : 0;
-    double t0 = fs_now(), total_up = 0, total_down = 0;
+    double t0 = fs_now() - done_so_far.seconds, total_up = done_so_far.bytes_up,
+           total_down = done_so_far.bytes_down;
     fs_progress bar;
     fs_progress_start(&bar, progress ? progress->label : cell, name, cfg->rounds,
                       progress && progress->quiet);
+    bar.start = t0; /* a resumed method's clock and ETA count its earlier rounds */
     /* Round 0: the untuned model (every method starts from the same adapters). */
-    if (st->evaluate(&r, acc, gacc) ||
-        record_round(results, 0, C, participants, 0, loss, acc, gacc, true, 0, 0, fs_now() - t0, rows))
+    if (!resumed && (evaluate(st, &r, acc, gacc) ||
+                     record_round(results, 0, C, participants, 0, loss, acc, gacc, true, 0, 0,
+                                  fs_now() - t0, rows)))
         goto done;
-    for (int round = 1; round <= cfg->rounds; round++) {
+    for (int round = done_so_far.round + 1; round <= cfg->rounds; round++) {
         r.round = round;
         r.opts.seed = cfg->seed * 0x100000001B3ull + (uint64_t)round;
         int np = choose_participants(cfg, round, participants);
-        if (np < 0 || st->fit(&r, participants, np, loss) || st->aggregate(&r, participants, np))
+        if (np < 0 || st->fit(&r, participants, np, loss) ||
+            fs_comm_share_rows(loss, sizeof *loss, np, r.group_size) ||
+            st->aggregate(&r, participants, np))
             goto done;
         bool eval = round % cfg->eval_every == 0 || round == cfg->rounds;
-        if (eval && st->evaluate(&r, acc, gacc)) goto done;
+        if (eval && evaluate(st, &r, acc, gacc)) goto done;
         total_up += (double)up * np, total_down += (double)down * np;
         if (record_round(results, round, C, participants, np, loss, acc, gacc, eval, up, down,
                          fs_now() - t0, rows))
             goto done;
         fs_progress_update(&bar, round, rows[C].train_loss, eval ? rows[C].test_acc : NAN);
-        if (fs_interrupted() && round < cfg->rounds) {
+        bool stopping = fs_interrupted() && round < cfg->rounds;
+        /* After its rows (a kill in between resumes from the previous one);
+         * on a stop too, as it costs what a scheduled one does. */
+        if (cfg->checkpoint_every > 0 && round < cfg->rounds &&
+            (round % cfg->checkpoint_every == 0 || stopping) &&
+            fs_checkpoint_save(&ck, &r, &(fs_checkpoint_progress){round, fs_now() - t0,
+                                                                  total_up, total_down}))
+            goto done;
+        if (stopping) {
             fs_fail("interrupted after round %d of %d", round, cfg->rounds);
             goto done;
         }
@@ -304,7 +349,10 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
                     .client_storage_mb = client_storage_mb(engine, &shape),
                     .seconds = fs_now() - t0};
     fs_progress_finish(&bar, mean, s.seconds);
-    if (fs_results_finish(results, final, C, &s)) goto done;
+    /* The checkpoint goes first: a kill in between re-runs the method rather
+     * than finding a finished method with a checkpoint. */
+    if (fs_checkpoint_remove(&ck) || (results && fs_results_finish(results, final, C, &s)))
+        goto done;
     if (summary) *summary = s;
     rc = 0;
 done:

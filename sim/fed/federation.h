@@ -28,7 +28,8 @@ typedef struct {
 } fs_progress_opts;
 
 /* Runs one method on the plan; rows go to results under (cell, method name).
- * summary (may be NULL) receives the final figures. */
+ * results is NULL on MPI ranks other than 0, which compute the same rows but
+ * write nothing. summary (may be NULL) receives the final figures. */
 int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
                   const fs_method_cfg *method, const fs_partition_plan *plan, fs_results *results,
                   const char *cell, const fs_progress_opts *progress, fs_summary *summary);

@@ -60,10 +60,15 @@ int fs_model_fisher(fs_engine *e, const fs_adapter_bank *bank, const int *slots,
     }
     fs_adapter_use use = {.bank = bank};
     if (fs_engine_forward(e, items, m, &use, 1, NULL, logp)) goto done;
-    fs_rng draw = fs_rng_seed(seed ^ 0x5851F42D4C957F2Dull);
+    fs_rng draw;
     double p[FS_MAX_CHOICES];
     if (!expected) {
         for (int i = 0; i < m; i++) {
+            /* Each client's labels from its own stream: they never depend on
+             * which clients share the pass. */
+            if (i == 0 || items[i].slot != items[i - 1].slot)
+                draw = fs_rng_seed(seed ^ 0x5851F42D4C957F2Dull ^
+                                   (0x9E3779B97F4A7C15ull * (uint64_t)(items[i].slot + 1)));
             int nc = fs_engine_sample(e, items[i].sample)->n_choices;
             choice_probs(logp + (size_t)i * FS_MAX_CHOICES, nc, p);
             double u = fs_rng_uniform(&draw), acc = 0;

@@ -59,16 +59,25 @@ static void prox_gradient(fs_train_state *st, const fs_adapter_bank *bank, const
         }
 }
 
-static void optimizer_step(fs_adapter_bank *bank, fs_train_state *st, const int32_t *step,
-                           const int *active, int nactive, const fs_local_opts *opt)
+/* Slots lo..hi of every part of b: one contiguous block per part. */
+static void zero_slots(fs_adapter_bank *b, int lo, int hi)
+{
+    for (int p = 0; p < b->nparts; p++)
+        b->ops->zero(fs_bank_part(b, p, lo), (size_t)(hi - lo + 1) * b->part_numel * sizeof(float));
+}
+
+/* Only slots lo..hi (those trained) are touched: a call that trains a few
+ * clients of a large bank costs what those clients do. */
+static void optimizer_step(fs_adapter_bank *bank, fs_train_state *st, const int32_t *step, int lo,
+                           int hi, const int *active, int nactive, const fs_local_opts *opt)
 {
     const fs_ops *o = bank->ops;
     long pn = (long)bank->part_numel;
     if (!opt->sgd) {
         for (int p = 0; p < bank->nparts; p++)
-            o->adamw(fs_bank_part(bank, p, 0), fs_bank_part(&st->grads, p, 0),
-                     fs_bank_part(&st->m, p, 0), fs_bank_part(&st->v, p, 0), step, bank->clients,
-                     pn, opt->lr, 0.9f, 0.999f, 1e-8f, opt->weight_decay);
+            o->adamw(fs_bank_part(bank, p, lo), fs_bank_part(&st->grads, p, lo),
+                     fs_bank_part(&st->m, p, lo), fs_bank_part(&st->v, p, lo), step + lo,
+                     hi - lo + 1, pn, opt->lr, 0.9f, 0.999f, 1e-8f, opt->weight_decay);
         return;
     }
     for (int a = 0; a < nactive; a++)
@@ -84,6 +93,7 @@ int fs_train_lockstep(fs_engine *e, fs_adapter_bank *bank, fs_train_state *st, c
                       double *mean_loss)
 {
     int C = bank->clients, bs = opt->batch_size, max_steps = 0, total_items = 0, rc = -1;
+    int lo = C, hi = -1; /* the range of slots trained */
     int *steps_of = calloc((size_t)nslots, sizeof *steps_of);
     int **order = calloc((size_t)nslots, sizeof *order);
     int32_t *step = calloc((size_t)C, sizeof *step);
@@ -94,6 +104,7 @@ int fs_train_lockstep(fs_engine *e, fs_adapter_bank *bank, fs_train_state *st, c
         steps_of[a] = shards[slots[a]].n ? fs_local_steps(shards[slots[a]].n, opt) : 0;
         if (steps_of[a] > max_steps) max_steps = steps_of[a];
         total_items += bs;
+        lo = slots[a] < lo ? slots[a] : lo, hi = slots[a] > hi ? slots[a] : hi;
     }
     fs_item *items = malloc((size_t)(total_items ? total_items : 1) * sizeof *items);
     float *w = malloc((size_t)(total_items ? total_items : 1) * sizeof *w);
@@ -112,8 +123,7 @@ int fs_train_lockstep(fs_engine *e, fs_adapter_bank *bank, fs_train_state *st, c
             goto done;
         }
     }
-    fs_bank_zero(&st->m);
-    fs_bank_zero(&st->v);
+    if (hi >= lo) zero_slots(&st->m, lo, hi), zero_slots(&st->v, lo, hi);
     fs_adapter_use uses[2] = {{.bank = bank}, {.bank = opt->frozen_extra, .single = true}};
     int nuses = opt->frozen_extra ? 2 : 1;
     for (int g = 0; g < max_steps; g++) {
@@ -135,13 +145,13 @@ int fs_train_lockstep(fs_engine *e, fs_adapter_bank *bank, fs_train_state *st, c
             active[nactive++] = slots[a];
             step[slots[a]] = g + 1;
         }
-        fs_bank_zero(&st->grads);
+        zero_slots(&st->grads, lo, hi);
         if (fs_engine_backward(e, items, n, uses, nuses, w, NULL, &st->grads, opt->ef_fisher, fw,
                                loss))
             goto done;
         for (int i = 0; i < n; i++) loss_sum[owner[i]] += loss[i], loss_cnt[owner[i]]++;
         if (opt->prox_mu > 0 && opt->prox_anchor) prox_gradient(st, bank, active, nactive, opt);
-        optimizer_step(bank, st, step, active, nactive, opt);
+        optimizer_step(bank, st, step, lo, hi, active, nactive, opt);
     }
     if (mean_loss)
         for (int a = 0; a < nslots; a++)

@@ -4,7 +4,15 @@
  * The run holds a global adapter (one slot) and a bank of client adapters
  * (one slot per client). A round: fit (broadcast + lockstep local training
  * of the participants, plus whatever the method computes on the client),
- * then aggregate (server side), and every eval_every rounds, evaluate. */
+ * then aggregate (server side), and every eval_every rounds, evaluate.
+ *
+ * Lockstep groups: fit cuts the participant list, and evaluate the list of
+ * all clients, into runs of group_size clients; each run is one lockstep
+ * batch, on the rank that owns it (sim/fed/comm.h). group_size depends only
+ * on the model, data and config, never on the number of ranks, so a run
+ * gives the same numbers on 1 or N processes. Every rank holds every slot;
+ * fit and evaluate fill in the rows of the groups this rank owns, and the
+ * uploads are shared before aggregate reads them. */
 #ifndef FEDSIM_STRATEGY_H
 #define FEDSIM_STRATEGY_H
 
@@ -27,16 +35,19 @@ typedef struct fs_fed_run {
     fs_train_state state;
     fs_local_opts opts;
     int round;
+    int group_size; /* clients per lockstep group (see above) */
 } fs_fed_run;
 
 typedef struct fs_strategy {
     const char *name;
     /* Client side: receive what the server sends, train, compute uploads.
-     * loss[i] gets participant i's mean training loss. */
+     * loss[i] gets participant i's mean training loss (on the rank owning i). */
     int (*fit)(fs_fed_run *r, const int *participants, int n, double *loss);
-    /* Server side: combine the participants' uploads into the global adapter. */
+    /* Server side: combine the participants' uploads into the global adapter,
+     * identically on every rank. */
     int (*aggregate)(fs_fed_run *r, const int *participants, int n);
-    /* Accuracy of each client on its own test split and on the global test set. */
+    /* Accuracy of each client on its own test split and on the global test
+     * set (the clients of this rank's groups). */
     int (*evaluate)(fs_fed_run *r, double *acc, double *global_acc);
     /* Floats each participant uploads per round (0: no communication). */
     size_t (*upload_floats)(const fs_fed_run *r);
@@ -49,12 +60,21 @@ extern const fs_strategy fs_strategy_fedavg, fs_strategy_fedprox, fs_strategy_fe
     fs_strategy_fednano, fs_strategy_fednano_ef, fs_strategy_centralized, fs_strategy_local;
 
 /* ---- shared pieces ---- */
+/* Trains the bank slots of this rank's groups of clients[0..n) (sorted) in
+ * lockstep, one call per group; loss (may be NULL) as fs_train_lockstep's. */
+int fs_train_groups(fs_fed_run *r, fs_adapter_bank *bank, const fs_local_opts *opts,
+                    const int *clients, int n, double *loss);
+/* Copies the slots of clients[0..n) from the ranks that own them (runs of
+ * group_size) to every rank. */
+int fs_share_slots(const fs_fed_run *r, fs_adapter_bank *bank, const int *clients, int n);
 /* Copies the global adapter into each participant's slot, then trains them in lockstep. */
 int fs_fit_from_global(fs_fed_run *r, const int *participants, int n, double *loss);
-/* global = sum_k n_k theta_k / sum_k n_k over the participants. */
+/* global = sum_k n_k theta_k / sum_k n_k over the participants (whose
+ * adapters it first shares, as clients upload them). */
 int fs_aggregate_mean(fs_fed_run *r, const int *participants, int n);
 /* global = sum_k n_k F_k theta_k / (sum_k n_k F_k + eps); where every F is zero,
- * the plain weighted mean (see strategy_fednano.c). Fisher in r->extra. */
+ * the plain weighted mean (see strategy_fednano.c). Fisher in r->extra; shares
+ * both banks' participant slots first. */
 int fs_aggregate_fisher(fs_fed_run *r, const int *participants, int n);
 /* The bounds never communicate: nothing to aggregate, nothing uploaded. */
 int fs_aggregate_none(fs_fed_run *r, const int *participants, int n);
@@ -66,10 +86,11 @@ int fs_evaluate_personal(fs_fed_run *r, double *acc, double *global_acc);
 /* correct[i] = 1 when the highest-likelihood choice letter of item i is its answer. */
 int fs_correct(fs_engine *e, const fs_item *items, int n, const fs_adapter_use *uses, int nuses,
                unsigned char *correct);
-/* Items of every client's shard in one array (shards[k] with slot k, or slot 0
- * when same_slot), for one lockstep pass; offsets[k] = first item of client k. */
-fs_item *fs_items_per_client(const fs_shard *shards, int clients, bool same_slot, int *offsets,
-                             int *n);
+/* Items of clients first..first+clients-1 in one array (shards[k] with slot
+ * k, or slot 0 when same_slot), for one lockstep pass; offsets[i] = first item
+ * of client first + i. */
+fs_item *fs_items_per_client(const fs_shard *shards, int first, int clients, bool same_slot,
+                             int *offsets, int *n);
 /* acc[k] = mean of correct[] over client k's items. */
 void fs_accuracy_per_client(const unsigned char *correct, const int *offsets, int clients,
                             int n, double *acc);

@@ -2,24 +2,30 @@
  * data, taking per round as many optimizer steps as an average client. */
 #include <math.h>
 
+#include "sim/fed/comm.h"
 #include "sim/fed/strategy.h"
 
 static int fit(fs_fed_run *r, const int *participants, int n, double *loss)
 {
     double steps = 0;
     for (int k = 0; k < r->clients; k++) steps += fs_local_steps(r->train[k].n, &r->opts);
-    fs_local_opts saved = r->opts;
-    r->opts.max_steps = (int)lround(steps / r->clients);
-    if (r->opts.max_steps < 1) r->opts.max_steps = 1;
+    fs_local_opts opts = r->opts;
+    opts.max_steps = (int)lround(steps / r->clients);
+    if (opts.max_steps < 1) opts.max_steps = 1;
     /* Slot 0 of the client bank stands in for the central trainer; the shard
-     * list passed is indexed by slot, so slot 0 reads the union. */
-    int slot = 0;
+     * list passed is indexed by slot, so slot 0 reads the union. It is the
+     * one entry of a one-entry list: its owner (rank 0) trains, and every
+     * rank receives the result. */
+    int slot = 0, s = -1, len;
     double central_loss = 0;
     fs_bank_copy_client(&r->local, 0, &r->global, 0);
-    int rc = fs_train_lockstep(r->engine, &r->local, &r->state, &slot, 1, &r->all_train, &r->opts,
-                               &central_loss);
-    r->opts = saved;
-    if (rc) return rc;
+    if (fs_comm_next_run(1, r->group_size, &s, &len) &&
+        fs_train_lockstep(r->engine, &r->local, &r->state, &slot, 1, &r->all_train, &opts,
+                          &central_loss))
+        return -1;
+    if (fs_share_slots(r, &r->local, &slot, 1) ||
+        fs_comm_share_rows(&central_loss, sizeof central_loss, 1, r->group_size))
+        return -1;
     fs_bank_copy_client(&r->global, 0, &r->local, 0);
     for (int i = 0; i < n; i++) loss[i] = central_loss;
     (void)participants;

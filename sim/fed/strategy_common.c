@@ -1,9 +1,11 @@
-/* Pieces the strategies share: broadcast + lockstep fit, weighted and Fisher
- * aggregation, evaluation with the global or each client's own adapter. */
+/* Pieces the strategies share: broadcast + lockstep fit in groups, sharing
+ * the uploads between ranks, weighted and Fisher aggregation, evaluation with
+ * the global or each client's own adapter. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim/fed/comm.h"
 #include "sim/fed/strategy.h"
 #include "sim/io/error.h"
 
@@ -21,11 +23,35 @@ const fs_strategy *fs_strategy_for(fs_method_kind kind)
     }
 }
 
+int fs_train_groups(fs_fed_run *r, fs_adapter_bank *bank, const fs_local_opts *opts,
+                    const int *clients, int n, double *loss)
+{
+    for (int s = -1, len; fs_comm_next_run(n, r->group_size, &s, &len);)
+        if (fs_train_lockstep(r->engine, bank, &r->state, clients + s, len, r->train, opts,
+                              loss ? loss + s : NULL))
+            return -1;
+    return 0;
+}
+
+int fs_share_slots(const fs_fed_run *r, fs_adapter_bank *bank, const int *clients, int n)
+{
+    if (fs_comm_size() == 1 || n == 0) return 0;
+    size_t P = fs_adapter_params(&bank->shape);
+    float *rows = malloc((size_t)n * P * sizeof *rows);
+    if (!rows) return fs_fail("out of memory sharing the adapters of %d clients", n);
+    for (int s = -1, len; fs_comm_next_run(n, r->group_size, &s, &len);)
+        for (int i = s; i < s + len; i++) fs_bank_get_client(bank, clients[i], rows + (size_t)i * P);
+    int rc = fs_comm_share_rows(rows, P * sizeof *rows, n, r->group_size);
+    if (!rc)
+        for (int i = 0; i < n; i++) fs_bank_set_client(bank, clients[i], rows + (size_t)i * P);
+    free(rows);
+    return rc;
+}
+
 int fs_fit_from_global(fs_fed_run *r, const int *participants, int n, double *loss)
 {
     for (int i = 0; i < n; i++) fs_bank_copy_client(&r->local, participants[i], &r->global, 0);
-    return fs_train_lockstep(r->engine, &r->local, &r->state, participants, n, r->train, &r->opts,
-                             loss);
+    return fs_train_groups(r, &r->local, &r->opts, participants, n, loss);
 }
 
 int fs_aggregate_none(fs_fed_run *r, const int *participants, int n)
@@ -52,6 +78,7 @@ static double *data_weights(const fs_fed_run *r, const int *participants, int n)
 
 int fs_aggregate_mean(fs_fed_run *r, const int *participants, int n)
 {
+    if (fs_share_slots(r, &r->local, participants, n)) return -1;
     double *w = data_weights(r, participants, n);
     if (!w) return fs_fail("out of memory");
     const fs_ops *o = r->global.ops;
@@ -70,6 +97,9 @@ int fs_aggregate_fisher(fs_fed_run *r, const int *participants, int n)
 {
     const double eps = 1e-8;
     size_t P = fs_adapter_params(&r->global.shape);
+    if (fs_share_slots(r, &r->local, participants, n) ||
+        fs_share_slots(r, &r->extra, participants, n))
+        return -1;
     double *w = data_weights(r, participants, n);
     double *num = calloc(P, sizeof *num), *den = calloc(P, sizeof *den), *avg = calloc(P, sizeof *avg);
     float *theta = malloc(P * sizeof *theta), *fisher = malloc(P * sizeof *fisher);
@@ -115,17 +145,19 @@ int fs_correct(fs_engine *e, const fs_item *items, int n, const fs_adapter_use *
     return 0;
 }
 
-fs_item *fs_items_per_client(const fs_shard *shards, int clients, bool same_slot, int *offsets,
-                             int *n)
+fs_item *fs_items_per_client(const fs_shard *shards, int first, int clients, bool same_slot,
+                             int *offsets, int *n)
 {
     int total = 0;
-    for (int k = 0; k < clients; k++) offsets[k] = total, total += shards[k].n;
+    for (int k = 0; k < clients; k++) offsets[k] = total, total += shards[first + k].n;
     offsets[clients] = total;
     fs_item *items = malloc((size_t)(total ? total : 1) * sizeof *items);
     if (!items) return fs_fail("out of memory"), NULL;
-    for (int k = 0; k < clients; k++)
-        for (int i = 0; i < shards[k].n; i++)
-            items[offsets[k] + i] = (fs_item){shards[k].samples[i], same_slot ? 0 : k};
+    for (int k = 0; k < clients; k++) {
+        const fs_shard *sh = &shards[first + k];
+        for (int i = 0; i < sh->n; i++)
+            items[offsets[k] + i] = (fs_item){sh->samples[i], same_slot ? 0 : first + k};
+    }
     *n = total;
     return items;
 }
@@ -141,34 +173,67 @@ void fs_accuracy_per_client(const unsigned char *correct, const int *offsets, in
     }
 }
 
-/* Evaluates every client's own test split and the global test set, in two
- * lockstep passes. own_uses / global_uses pick the adapters; when
- * global_per_client, each client answers the whole global test with its own adapter. */
+/* correct[] of the items of clients first..first+count-1 of shards, in one
+ * lockstep pass (offsets as fs_items_per_client's); NULL on failure. */
+static unsigned char *answers(fs_fed_run *r, const fs_shard *shards, int first, int count,
+                              bool same_slot, const fs_adapter_use *uses, int nuses, int *offsets,
+                              int *n)
+{
+    fs_item *items = fs_items_per_client(shards, first, count, same_slot, offsets, n);
+    unsigned char *correct = items ? malloc((size_t)(*n ? *n : 1)) : NULL;
+    if (items && !correct) fs_fail("out of memory");
+    if (correct && fs_correct(r->engine, items, *n, uses, nuses, correct)) {
+        free(correct);
+        correct = NULL;
+    }
+    free(items);
+    return correct;
+}
+
+/* Evaluates the clients of this rank's groups on their own test splits and
+ * on the global test set. A shared adapter (same_slot) answers the global
+ * test once: group j the j-th of as many slices as there are groups, whose
+ * counts of right answers every rank then adds up; otherwise each client
+ * answers all of it with its own adapter. */
 static int evaluate(fs_fed_run *r, const fs_adapter_use *uses, int nuses, bool same_slot,
                     double *acc, double *global_acc)
 {
-    int C = r->clients, n, rc = -1;
-    int *offsets = malloc((size_t)(C + 1) * sizeof *offsets);
+    int C = r->clients, G = r->group_size, groups = (C + G - 1) / G, n, rc = -1;
+    const fs_shard *gt = &r->global_test;
+    int *offsets = malloc((size_t)(G + 1) * sizeof *offsets);
+    int *right = calloc((size_t)groups, sizeof *right);
     fs_shard *globals = malloc((size_t)C * sizeof *globals);
-    if (!offsets || !globals) {
-        free(offsets), free(globals);
-        return fs_fail("out of memory");
+    unsigned char *correct = NULL;
+    if (!offsets || !right || !globals) {
+        fs_fail("out of memory");
+        goto done;
     }
-    for (int k = 0; k < C; k++) globals[k] = r->global_test;
-    int nglob_clients = same_slot ? 1 : C; /* a shared adapter answers the global test once */
-    fs_item *items = fs_items_per_client(r->test, C, same_slot, offsets, &n);
-    unsigned char *correct = items ? malloc((size_t)(n ? n : 1)) : NULL;
-    if (!correct || fs_correct(r->engine, items, n, uses, nuses, correct)) goto done;
-    fs_accuracy_per_client(correct, offsets, C, n, acc);
-    free(items), free(correct);
-    items = fs_items_per_client(globals, nglob_clients, same_slot, offsets, &n);
-    correct = items ? malloc((size_t)(n ? n : 1)) : NULL;
-    if (!correct || fs_correct(r->engine, items, n, uses, nuses, correct)) goto done;
-    fs_accuracy_per_client(correct, offsets, nglob_clients, n, global_acc);
-    for (int k = nglob_clients; k < C; k++) global_acc[k] = global_acc[0];
+    for (int k = 0; k < C; k++) globals[k] = *gt;
+    for (int s = -1, len; fs_comm_next_run(C, G, &s, &len);) {
+        if (!(correct = answers(r, r->test, s, len, same_slot, uses, nuses, offsets, &n))) goto done;
+        fs_accuracy_per_client(correct, offsets, len, n, acc + s);
+        free(correct);
+        if (same_slot) {
+            int j = s / G, lo = (int)((long)gt->n * j / groups);
+            fs_shard slice = {(int)((long)gt->n * (j + 1) / groups) - lo, gt->samples + lo};
+            if (!(correct = answers(r, &slice, 0, 1, true, uses, nuses, offsets, &n))) goto done;
+            for (int i = 0; i < n; i++) right[j] += correct[i];
+        } else {
+            if (!(correct = answers(r, globals, s, len, false, uses, nuses, offsets, &n))) goto done;
+            fs_accuracy_per_client(correct, offsets, len, n, global_acc + s);
+        }
+        free(correct);
+        correct = NULL;
+    }
+    if (same_slot) {
+        if (fs_comm_share_rows(right, sizeof *right, groups, 1)) goto done;
+        long total = 0;
+        for (int j = 0; j < groups; j++) total += right[j];
+        for (int k = 0; k < C; k++) global_acc[k] = gt->n ? (double)total / gt->n : 0.0;
+    }
     rc = 0;
 done:
-    free(items), free(correct), free(offsets), free(globals);
+    free(correct), free(offsets), free(right), free(globals);
     return rc;
 }
 

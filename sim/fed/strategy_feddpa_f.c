@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sim/fed/comm.h"
 #include "sim/fed/strategy.h"
 #include "sim/io/error.h"
 
@@ -62,7 +63,8 @@ static int train_local_adapters(fs_fed_run *r)
     fs_local_opts opts = r->opts;
     opts.epochs = r->method->dpa_local_epochs;
     opts.frozen_extra = &r->global;
-    rc = fs_train_lockstep(r->engine, &r->extra, &r->state, all, C, r->train, &opts, NULL);
+    /* The groups of all clients, as evaluate's: each rank trains what it evaluates. */
+    rc = fs_train_groups(r, &r->extra, &opts, all, C, NULL);
     free(all);
     return rc;
 }
@@ -95,18 +97,25 @@ static int evaluate(fs_fed_run *r, double *acc, double *global_acc)
 {
     int C = r->clients, n, rc = -1;
     if (train_local_adapters(r)) return -1;
-    int *offsets = malloc((size_t)(C + 1) * sizeof *offsets);
+    int *offsets = malloc((size_t)(r->group_size + 1) * sizeof *offsets);
     fs_shard *globals = malloc((size_t)C * sizeof *globals);
     fs_item *items = NULL;
-    if (!offsets || !globals) goto done;
+    if (!offsets || !globals) {
+        fs_fail("out of memory");
+        goto done;
+    }
     for (int k = 0; k < C; k++) globals[k] = r->global_test;
-    if (!(items = fs_items_per_client(r->test, C, false, offsets, &n)) ||
-        mixed_accuracy(r, items, offsets, C, n, acc))
-        goto done;
-    free(items);
-    if (!(items = fs_items_per_client(globals, C, false, offsets, &n)) ||
-        mixed_accuracy(r, items, offsets, C, n, global_acc))
-        goto done;
+    for (int s = -1, len; fs_comm_next_run(C, r->group_size, &s, &len);) {
+        if (!(items = fs_items_per_client(r->test, s, len, false, offsets, &n)) ||
+            mixed_accuracy(r, items, offsets, len, n, acc + s))
+            goto done;
+        free(items);
+        if (!(items = fs_items_per_client(globals, s, len, false, offsets, &n)) ||
+            mixed_accuracy(r, items, offsets, len, n, global_acc + s))
+            goto done;
+        free(items);
+        items = NULL;
+    }
     rc = 0;
 done:
     free(offsets), free(globals), free(items);

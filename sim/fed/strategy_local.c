@@ -5,9 +5,10 @@
 static int fit(fs_fed_run *r, const int *participants, int n, double *loss)
 {
     /* Adapters persist in r->local across rounds (initialised from the common
-     * LoRA init before round 1). */
-    return fs_train_lockstep(r->engine, &r->local, &r->state, participants, n, r->train, &r->opts,
-                             loss);
+     * LoRA init before round 1). Evaluation groups all clients, not this
+     * round's participants, so every rank keeps every client's adapter. */
+    if (fs_train_groups(r, &r->local, &r->opts, participants, n, loss)) return -1;
+    return fs_share_slots(r, &r->local, participants, n);
 }
 
 const fs_strategy fs_strategy_local = {

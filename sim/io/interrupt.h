@@ -3,7 +3,9 @@
  * fs_interrupt_install() makes the first SIGINT or SIGTERM only set a flag
  * (and print one line saying so); the round loop polls fs_interrupted() and
  * stops after the round it is in, leaving the method in progress incomplete
- * in the results store (a resumed sweep re-runs it). The handler restores the
+ * in the results store (a resumed sweep re-runs it, or, with
+ * output.checkpoint_every, continues it from the checkpoint written at the
+ * stop; sim/fed/checkpoint.h). The handler restores the
  * default action of both signals, so a second signal while stopping ends the
  * process at once. */
 #ifndef FEDSIM_INTERRUPT_H

@@ -300,6 +300,77 @@ int fs_results_append_rounds(fs_results *r, const fs_round_row *rows, int n)
     return locked_edit(r, append_fn, &c);
 }
 
+/* ---- resume ---- */
+
+typedef struct {
+    int keep, last_round;
+} resume_ctx;
+
+/* Cuts the started method's rounds table to its first c->keep rows, which
+ * must end with round c->last_round (rows of later rounds are dropped). */
+static int resume_fn(fs_results *r, hid_t f, void *ctx)
+{
+    resume_ctx *c = ctx;
+    hid_t mg = open_active(r, f, "resume"), ds = H5I_INVALID_HID, fs = H5I_INVALID_HID;
+    hid_t ms = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+    int rc = -1;
+    hsize_t cur[1], start[1] = {(hsize_t)c->keep - 1}, count[1] = {2};
+    fs_round_row edge[2];
+    if (mg < 0) return -1;
+    if ((ds = H5Dopen2(mg, "rounds", H5P_DEFAULT)) < 0 || (fs = H5Dget_space(ds)) < 0 ||
+        H5Sget_simple_extent_ndims(fs) != 1 || H5Sget_simple_extent_dims(fs, cur, NULL) < 0) {
+        fsr_fail_h5(r->path, "cannot open /%s/%s/rounds", r->cell, r->method);
+        goto done;
+    }
+    if (c->keep < 1 || cur[0] < (hsize_t)c->keep) {
+        fsr_fail(r->path, "/%s/%s/rounds holds %llu rows, fewer than the %d of rounds 0..%d "
+                 "that its checkpoint continues from", r->cell, r->method,
+                 (unsigned long long)cur[0], c->keep, c->last_round);
+        goto done;
+    }
+    if (cur[0] == (hsize_t)c->keep) count[0] = 1;
+    if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+        (ms = H5Screate_simple(1, count, NULL)) < 0 || (mt = fsr_round_mem_type()) < 0 ||
+        H5Dread(ds, mt, ms, fs, H5P_DEFAULT, edge) < 0) {
+        fsr_fail_h5(r->path, "cannot read /%s/%s/rounds", r->cell, r->method);
+        goto done;
+    }
+    if (edge[0].round != c->last_round || (count[0] == 2 && edge[1].round <= c->last_round)) {
+        fsr_fail(r->path, "/%s/%s/rounds does not end round %d at row %d, where its checkpoint "
+                 "continues from", r->cell, r->method, c->last_round, c->keep);
+        goto done;
+    }
+    cur[0] = (hsize_t)c->keep;
+    if (H5Dset_extent(ds, cur) < 0) {
+        fsr_fail_h5(r->path, "cannot cut /%s/%s/rounds to %d rows", r->cell, r->method, c->keep);
+        goto done;
+    }
+    rc = 0;
+done:
+    if (fsr_close(&ds) < 0 && rc == 0)
+        rc = fsr_fail_h5(r->path, "cannot write /%s/%s/rounds", r->cell, r->method);
+    fsr_close(&mt);
+    fsr_close(&ms);
+    fsr_close(&fs);
+    fsr_close(&mg);
+    return rc;
+}
+
+int fs_results_resume(fs_results *r, const char *cell, const char *method, int keep_rows,
+                      int last_round)
+{
+    if (!r) return fs_fail("fs_results_resume: no results file");
+    fsr_quiet();
+    r->active = false;
+    if (fsr_sanitize(cell, r->cell, sizeof r->cell, "cell", r->path) < 0 ||
+        fsr_sanitize(method, r->method, sizeof r->method, "method", r->path) < 0)
+        return -1;
+    resume_ctx c = {keep_rows, last_round};
+    int rc = locked_edit(r, resume_fn, &c);
+    if (rc == 0) r->active = true;
+    return rc;
+}
+
 /* ---- partition ---- */
 
 typedef struct {

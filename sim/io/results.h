@@ -70,6 +70,13 @@ bool fs_results_is_complete(fs_results *r, const char *cell, const char *method)
  * method name at most 63. config_yaml may be NULL (stored as ""). */
 int fs_results_begin(fs_results *r, const char *cell, const char *method,
                      const char *config_yaml);
+/* Makes the unfinished /<cell>/<method> of a killed run the target of the
+ * calls below again (resuming from a mid-run checkpoint): its rounds table is
+ * cut to its first keep_rows rows, the last of which must belong to round
+ * last_round (rows of later rounds, written after the checkpoint, go). Fails
+ * when the group is absent or finished, or its rows do not match. */
+int fs_results_resume(fs_results *r, const char *cell, const char *method, int keep_rows,
+                      int last_round);
 /* Appends rows to the started method's rounds table; durable when it returns.
  * n == 0 is a no-op. */
 int fs_results_append_rounds(fs_results *r, const fs_round_row *rows, int n);

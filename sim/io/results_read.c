@@ -138,10 +138,11 @@ static int read_table(const char *path, const char *cell, const char *method, co
         goto done;
     }
     if (np > 0) {
-        if (!(buf = calloc((size_t)np, elem))) {
-            fsr_fail(path, "out of memory reading /%s/%s/%s", cell, method, name);
+        if (!(buf = fs_alloc_or_fail(NULL, (size_t)np * elem,
+                                     "read it on a machine with more memory",
+                                     "the %lld rows of /%s/%s/%s in results file '%s'",
+                                     (long long)np, cell, method, name, path)))
             goto done;
-        }
         if (H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
             fsr_fail_h5(path, "cannot read /%s/%s/%s", cell, method, name);
             goto done;

@@ -2,15 +2,18 @@
 
 #include <stdlib.h>
 
+#include "sim/io/error.h"
+
 float *fs_pool_floats(fs_buffer_pool *p, size_t floats)
 {
     if (p->n == p->cap) {
         int cap = p->cap ? p->cap * 2 : 64;
         void **owned = realloc(p->owned, (size_t)cap * sizeof *owned);
-        if (!owned) return NULL;
+        if (!owned) return fs_fail("out of memory"), NULL;
         p->owned = owned, p->cap = cap;
     }
-    float *buf = p->ops->alloc((floats ? floats : 1) * sizeof(float));
+    float *buf = fs_alloc_or_fail(p->ops, (floats ? floats : 1) * sizeof(float), p->hint, "%s",
+                                  p->what);
     if (buf) p->owned[p->n++] = buf;
     return buf;
 }

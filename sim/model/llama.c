@@ -7,6 +7,10 @@
 #include "sim/model/buffer_pool.h"
 #include "sim/model/mllm.h"
 
+/* Every layer keeps its activations of all rows of a pass for the backward. */
+#define ACTS_HINT "activations grow with the rows per pass and the model's layers, hidden " \
+                  "size and vocabulary; use a smaller batch or model, or a machine with more memory"
+
 typedef struct {
     float *x_in, *h1, *rstd1, *q, *k, *v, *att, *lse, *x_mid, *h2, *rstd2, *g, *u, *a;
 } llama_layer_acts;
@@ -37,14 +41,17 @@ fs_llm_acts *fs_llm_acts_new(const fs_mllm *m, int max_rows, int max_targets)
     const fs_llava_config *c = &m->cfg;
     fs_llm_acts *a = calloc(1, sizeof *a);
     if (!a) return fs_fail("out of memory"), NULL;
-    a->pool.ops = m->ops;
+    a->pool = (fs_buffer_pool){.ops = m->ops, .what = "an activation buffer", .hint = ACTS_HINT};
     a->max_rows = max_rows;
     a->max_targets = max_targets;
     size_t N = max_rows, M = max_targets, d = c->t_hidden, I = c->t_intermediate;
     size_t qd = (size_t)c->t_heads * c->t_head_dim, kd = (size_t)c->t_kv_heads * c->t_head_dim;
     size_t V = c->t_vocab;
-    a->layers = calloc((size_t)c->t_layers + 1, sizeof *a->layers);
-    a->dloss_rows_host = malloc((M ? M : 1) * sizeof(float));
+    a->layers = fs_alloc_or_fail(NULL, ((size_t)c->t_layers + 1) * sizeof *a->layers, NULL,
+                                 "the LLM's layer table");
+    a->dloss_rows_host = a->layers ? fs_alloc_or_fail(NULL, (M ? M : 1) * sizeof(float), NULL,
+                                                      "the LLM's loss rows")
+                                   : NULL;
     int ok = a->layers && a->dloss_rows_host;
 #define T(field, n) ok = ok && (a->field = fs_pool_floats(&a->pool, (n)))
     for (int l = 0; l < c->t_layers; l++) {
@@ -88,9 +95,8 @@ fs_llm_acts *fs_llm_acts_new(const fs_mllm *m, int max_rows, int max_targets)
 #undef T
     if (!ok) {
         fs_llm_acts_free(m, a);
-        return fs_fail("cannot allocate LLM activations for %d rows on the %s backend (lower the "
-                       "batch size or sequence length)",
-                       max_rows, m->ops->name),
+        return fs_fail_context("LLM activations for %d rows on the %s backend", max_rows,
+                               m->ops->name),
                NULL;
     }
     return a;

@@ -198,13 +198,14 @@ static fs_mllm *create(const fs_llava_config *cfg, const fs_ops *ops)
     size_t total = 0;
     for (int i = 0; i < n; i++) total += (size_t)fs_tensor_numel(list[i].slot);
     m->nparams = total;
-    m->params = ops->alloc(total * sizeof(float));
+    m->params = fs_alloc_or_fail(ops, total * sizeof(float),
+                                 "use a smaller model (model.path), or runtime.backend: cpu when "
+                                 "the GPU is the one short",
+                                 "the model's %zu parameters (fp32)", total);
     if (!m->params) {
         free(list);
         fs_mllm_free(m);
-        return fs_fail("cannot allocate %.1f MB for the model's %zu parameters on the %s backend",
-                       total * 4.0 / 1e6, total, ops->name),
-               NULL;
+        return NULL;
     }
     size_t off = 0;
     for (int i = 0; i < n; i++) {
@@ -229,10 +230,9 @@ void fs_mllm_free(fs_mllm *m)
 int fs_mllm_enable_grads(fs_mllm *m)
 {
     if (m->grads) return 0;
-    m->grads = m->ops->alloc(m->nparams * sizeof(float));
-    if (!m->grads)
-        return fs_fail("cannot allocate %.1f MB for weight gradients", m->nparams * 4.0 / 1e6);
-    return 0;
+    m->grads = fs_alloc_or_fail(m->ops, m->nparams * sizeof(float), "pretrain a smaller model",
+                                "the weight gradients of %zu parameters", m->nparams);
+    return m->grads ? 0 : -1;
 }
 
 float *fs_mllm_grad_of(const fs_mllm *m, const fs_tensor *param)

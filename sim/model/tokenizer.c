@@ -1,5 +1,7 @@
-/* Word-level tokenizer: vocab.txt loading (with clear errors), normalisation,
- * encoding through an open-addressing hash table, and atomic vocab writing. */
+/* fs_tokenizer: the choice between the two kinds, and the word-level kind
+ * itself: vocab.txt loading (with clear errors), normalisation, encoding
+ * through an open-addressing hash table, and atomic vocab writing. The
+ * SentencePiece kind lives in tokenizer_llama.c. */
 #include "sim/model/tokenizer.h"
 
 #include <ctype.h>
@@ -8,13 +10,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sim/io/atomic_file.h"
 #include "sim/io/error.h"
+#include "sim/model/tokenizer_llama.h"
 
 struct fs_tokenizer {
-    char **tokens; /* [n] */
+    char *path;          /* vocab.txt or tokenizer.model */
+    fs_llama_tok *llama; /* the SentencePiece kind; NULL for word-level (the fields below) */
+    char **tokens;       /* [n] */
     int n;
     int32_t *table; /* open addressing, -1 = empty; capacity is a power of two */
     uint32_t mask;
@@ -41,6 +47,8 @@ static int32_t lookup(const fs_tokenizer *t, const char *s, size_t n)
 void fs_tokenizer_free(fs_tokenizer *t)
 {
     if (!t) return;
+    free(t->path);
+    fs_llama_tok_free(t->llama);
     for (int i = 0; i < t->n; i++) free(t->tokens[i]);
     free(t->tokens);
     free(t->table);
@@ -68,7 +76,7 @@ fs_tokenizer *fs_tokenizer_load_file(const char *path)
     size_t cap = 0, tcap = 0;
     ssize_t len;
     int lineno = 0;
-    if (!t) goto oom;
+    if (!t || !(t->path = strdup(path))) goto oom;
     while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
@@ -140,37 +148,62 @@ fail:
 
 fs_tokenizer *fs_tokenizer_load(const char *model_dir)
 {
-    size_t n = strlen(model_dir) + 16;
-    char *path = malloc(n);
-    if (!path) {
-        fs_fail("%s: out of memory", model_dir);
+    char spm[4096], vocab[4096];
+    struct stat st;
+    if ((size_t)snprintf(spm, sizeof spm, "%s/tokenizer.model", model_dir) >= sizeof spm) {
+        fs_fail("%s: path too long", model_dir);
         return NULL;
     }
-    snprintf(path, n, "%s/vocab.txt", model_dir);
-    fs_tokenizer *t = fs_tokenizer_load_file(path);
-    free(path);
+    snprintf(vocab, sizeof vocab, "%s/vocab.txt", model_dir);
+    if (stat(spm, &st)) {
+        if (!stat(vocab, &st)) return fs_tokenizer_load_file(vocab);
+        fs_fail("%s: no tokenizer: a model directory needs a tokenizer.model (the LLaMA "
+                "SentencePiece model of a LLaVA-1.5 checkpoint) or a vocab.txt (fedsim's "
+                "word-level vocabulary, one token per line; see datasets/README.md)", model_dir);
+        return NULL;
+    }
+    fs_tokenizer *t = calloc(1, sizeof *t);
+    if (!t || !(t->path = strdup(spm))) {
+        fs_fail("%s: out of memory", spm);
+        fs_tokenizer_free(t);
+        return NULL;
+    }
+    if (!(t->llama = fs_llama_tok_load(model_dir))) {
+        fs_tokenizer_free(t);
+        return NULL;
+    }
     return t;
 }
 
 int32_t fs_tokenizer_id(const fs_tokenizer *t, const char *token)
 {
-    return t && token ? lookup(t, token, strlen(token)) : -1;
+    if (!t || !token) return -1;
+    return t->llama ? fs_llama_tok_id(t->llama, token) : lookup(t, token, strlen(token));
 }
 
 const char *fs_tokenizer_token(const fs_tokenizer *t, int32_t id)
 {
-    return t && id >= 0 && id < t->n ? t->tokens[id] : NULL;
+    if (!t) return NULL;
+    if (t->llama) return fs_llama_tok_token(t->llama, id);
+    return id >= 0 && id < t->n ? t->tokens[id] : NULL;
 }
 
-int fs_tokenizer_vocab_size(const fs_tokenizer *t) { return t ? t->n : 0; }
+int fs_tokenizer_vocab_size(const fs_tokenizer *t)
+{
+    if (!t) return 0;
+    return t->llama ? fs_llama_tok_vocab_size(t->llama) : t->n;
+}
+
+const char *fs_tokenizer_path(const fs_tokenizer *t) { return t ? t->path : NULL; }
 
 static bool is_punct(char c) { return c && strchr(".,?!:;()'\"-/", c) != NULL; }
 
-/* Normalises one word (no whitespace, no punctuation) and appends its id. */
-static int emit_word(const fs_tokenizer *t, const char *w, size_t n, int32_t *ids, int max,
-                     int count)
+/* Normalises one word (no whitespace, no punctuation) and stores its id at
+ * ids[count] when that fits below max. */
+static void emit_word(const fs_tokenizer *t, const char *w, size_t n, int32_t *ids, int max,
+                      int count)
 {
-    if (count >= max) return -1;
+    if (count >= max) return;
     int32_t id;
     char buf[128];
     if (n == 1 && w[0] >= 'A' && w[0] <= 'Z') {
@@ -182,12 +215,11 @@ static int emit_word(const fs_tokenizer *t, const char *w, size_t n, int32_t *id
         id = lookup(t, buf, n);
     }
     ids[count] = id >= 0 ? id : t->unk;
-    return 0;
 }
 
-int fs_tokenizer_encode(const fs_tokenizer *t, const char *text, int32_t *ids, int max)
+/* Word-level encoding: stores at most max ids, returns how many the text needs. */
+static int encode_words(const fs_tokenizer *t, const char *text, int32_t *ids, int max)
 {
-    if (!t || !text || !ids) return fs_fail("fs_tokenizer_encode: NULL argument");
     int count = 0;
     const char *p = text;
     while (*p) {
@@ -196,20 +228,40 @@ int fs_tokenizer_encode(const fs_tokenizer *t, const char *text, int32_t *ids, i
             continue;
         }
         if (is_punct(*p)) {
-            if (emit_word(t, p, 1, ids, max, count)) goto full;
-            count++;
+            emit_word(t, p, 1, ids, max, count++);
             p++;
             continue;
         }
         const char *w = p;
         while (*p && !isspace((unsigned char)*p) && !is_punct(*p)) p++;
-        if (emit_word(t, w, (size_t)(p - w), ids, max, count)) goto full;
-        count++;
+        emit_word(t, w, (size_t)(p - w), ids, max, count++);
     }
     return count;
-full:
-    return fs_fail("the text needs more than %d tokens: \"%.80s%s\"", max, text,
-                   strlen(text) > 80 ? "..." : "");
+}
+
+int fs_tokenizer_encode(const fs_tokenizer *t, const char *text, int32_t *ids, int max)
+{
+    if (!t || !text || !ids) return fs_fail("fs_tokenizer_encode: NULL argument");
+    if (max < 0) max = 0;
+    int n = t->llama ? fs_llama_tok_encode(t->llama, text, ids, max)
+                     : encode_words(t, text, ids, max);
+    if (n > max)
+        return fs_fail("the text needs more than %d tokens: \"%.80s%s\"", max, text,
+                       strlen(text) > 80 ? "..." : "");
+    return n;
+}
+
+int32_t fs_tokenizer_answer_id(const fs_tokenizer *t, char letter)
+{
+    const char text[2] = {letter, 0};
+    int32_t ids[4];
+    int n = fs_tokenizer_encode(t, text, ids, 4);
+    if (n < 0) return -1;
+    if (n != 1 || ids[0] == fs_tokenizer_id(t, FS_TOK_UNK))
+        return fs_fail("%s: the choice letter %c is not a token of its own (the vocabulary lacks "
+                       "\"%s%c\"), so answers cannot be scored; use the tokenizer the model was "
+                       "trained with", t->path, letter, t->llama ? "\u2581" : "", letter);
+    return ids[0];
 }
 
 size_t fs_tokenizer_decode(const fs_tokenizer *t, const int32_t *ids, int n, char *buf, size_t len)

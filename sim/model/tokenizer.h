@@ -1,15 +1,21 @@
-/* A small word-level tokenizer, shipped with a model as vocab.txt (one token
- * per line, line number = id).
+/* The tokenizer of a model directory, of one of two kinds:
  *
- * Normalisation: text is split on whitespace; each of the punctuation
- * characters  . , ? ! : ; ( ) ' " - /  is a token of its own; words are
- * lowercased, except a single uppercase letter A-Z standing alone (the choice
- * letters "A", "B", ...), which stays as it is. Special tokens: <pad>, <unk>,
- * <s>, </s>, <image>; a word written exactly as a special token ("<image>")
- * maps to it. Words not in the vocabulary become <unk>.
+ * LLaMA SentencePiece (tokenizer.model, as in a LLaVA-1.5 checkpoint): BPE
+ * with byte fallback and a dummy prefix "▁", plus the tokens added by the
+ * Hugging Face files (<image>, <pad>); text is passed to it as it is. The
+ * rules, which follow transformers, are in tokenizer_llama.h.
  *
- * The <image> id must equal the model's image_token_index and the vocabulary
- * must fit the model's embedding table; the task builder checks both. */
+ * Word-level (vocab.txt, fedsim's own small models: one token per line, line
+ * number = id). Normalisation: text is split on whitespace; each of the
+ * punctuation characters  . , ? ! : ; ( ) ' " - /  is a token of its own;
+ * words are lowercased, except a single uppercase letter A-Z standing alone
+ * (the choice letters "A", "B", ...), which stays as it is. Special tokens:
+ * <pad>, <unk>, <s>, </s>, <image>; a word written exactly as a special token
+ * ("<image>") maps to it. Words not in the vocabulary become <unk>.
+ *
+ * Either way, the <image> id must equal the model's image_token_index and the
+ * vocabulary must fit the model's embedding table; the task builder checks
+ * both. */
 #ifndef FEDSIM_TOKENIZER_H
 #define FEDSIM_TOKENIZER_H
 
@@ -24,16 +30,26 @@ typedef struct fs_tokenizer fs_tokenizer;
 #define FS_TOK_EOS "</s>"
 #define FS_TOK_IMAGE "<image>"
 
-/* Reads <model_dir>/vocab.txt. NULL + fs_last_error() when the file is missing
- * or unreadable, a line is empty, a token repeats, or a special token is absent. */
+/* Reads <model_dir>/tokenizer.model (SentencePiece) when present, else
+ * <model_dir>/vocab.txt. NULL + fs_last_error() naming the file when neither
+ * exists, one cannot be read or parsed, or (vocab.txt) a line is empty, a
+ * token repeats, or a special token is absent. */
 fs_tokenizer *fs_tokenizer_load(const char *model_dir);
-/* Same, from an explicit vocabulary file path. */
+/* A word-level tokenizer from an explicit vocabulary file path. */
 fs_tokenizer *fs_tokenizer_load_file(const char *vocab_path);
 void fs_tokenizer_free(fs_tokenizer *t);
 
 /* Tokenises text into ids[0..max). Returns the count, or -1 (+ fs_last_error)
  * when more than max tokens would be needed. No <s> is added. */
 int fs_tokenizer_encode(const fs_tokenizer *t, const char *text, int32_t *ids, int max);
+/* Id of the token that follows a prompt ending in "Answer:" when the answer
+ * is choice letter (A, B, ...): "A" for vocab.txt, the piece "▁A" for
+ * SentencePiece (pieces never span the space before a word, so it is also
+ * what encoding the letter alone gives). -1 + fs_last_error() when the letter
+ * is not one token of the vocabulary. */
+int32_t fs_tokenizer_answer_id(const fs_tokenizer *t, char letter);
+/* The file the tokenizer was read from (vocab.txt or tokenizer.model). */
+const char *fs_tokenizer_path(const fs_tokenizer *t);
 /* Id of an exact token string, -1 if absent. */
 int32_t fs_tokenizer_id(const fs_tokenizer *t, const char *token);
 /* Token string of an id, NULL if out of range. */

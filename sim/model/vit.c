@@ -40,7 +40,10 @@ fs_vision_acts *fs_vision_acts_new(const fs_mllm *m, int max_images)
     const fs_llava_config *c = &m->cfg;
     fs_vision_acts *a = calloc(1, sizeof *a);
     if (!a) return fs_fail("out of memory"), NULL;
-    a->pool.ops = m->ops;
+    a->pool = (fs_buffer_pool){.ops = m->ops, .what = "an activation buffer",
+                               .hint = "activations grow with the images per pass and the "
+                                       "vision tower's size; use a smaller model or a machine "
+                                       "with more memory"};
     a->max_images = max_images;
     size_t np = (size_t)max_images * m->n_patches, S = m->n_patches + 1;
     size_t R = (size_t)max_images * S, vh = c->v_hidden, vi = c->v_intermediate;
@@ -48,8 +51,11 @@ fs_vision_acts *fs_vision_acts_new(const fs_mllm *m, int max_images)
     size_t ntok = (size_t)max_images * m->n_image_tokens, th = c->t_hidden;
     size_t heads = c->v_heads;
     int L = m->vit_layers_used;
-    a->layers = calloc((size_t)L + 1, sizeof *a->layers);
-    a->patches_host = malloc(np * pdim * sizeof(float));
+    a->layers = fs_alloc_or_fail(NULL, ((size_t)L + 1) * sizeof *a->layers, NULL,
+                                 "the vision tower's layer table");
+    a->patches_host = a->layers ? fs_alloc_or_fail(NULL, np * pdim * sizeof(float), NULL,
+                                                   "the image patches of a pass")
+                                : NULL;
     int ok = a->layers && a->patches_host;
 #define T(field, n) ok = ok && (a->field = fs_pool_floats(&a->pool, (n)))
     T(patches, np * pdim);
@@ -94,8 +100,8 @@ fs_vision_acts *fs_vision_acts_new(const fs_mllm *m, int max_images)
 #undef T
     if (!ok) {
         fs_vision_acts_free(m, a);
-        return fs_fail("cannot allocate vision activations for %d images on the %s backend",
-                       max_images, m->ops->name),
+        return fs_fail_context("vision activations for %d images on the %s backend",
+                               max_images, m->ops->name),
                NULL;
     }
     return a;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 tu_rng tu_rng_new(uint64_t seed)
 {
@@ -172,4 +173,32 @@ char *tu_path_in(const char *dir, const char *name)
     int n = snprintf(p, sizeof buf[0], "%s/%s", dir, name);
     cr_assert(n > 0 && (size_t)n < sizeof buf[0], "path too long");
     return p;
+}
+
+const char *tu_venv_python_or_skip(void)
+{
+    static char path[4096];
+    const char *venv = getenv("FEDSIM_VENV");
+    if (venv) snprintf(path, sizeof path, "%s/bin/python", venv);
+    else snprintf(path, sizeof path, "%s/.cache/fedsim/venv/bin/python", getenv("HOME"));
+    if (access(path, X_OK))
+        cr_skip_test("transformers parity skipped: no reference virtualenv at %s (run "
+                     "scripts/setup-reference-venv.sh or set FEDSIM_VENV)", path);
+    return path;
+}
+
+void tu_run_reference(const char *python, const char *script, const char *args,
+                      const char *log_dir)
+{
+    char rel[512], cmd[8192];
+    snprintf(rel, sizeof rel, "tests/reference/%s", script);
+    int n = snprintf(cmd, sizeof cmd, "'%s' '%s' %s > '%s/log.txt' 2>&1", python,
+                     tu_source_path(rel), args, log_dir);
+    cr_assert(n > 0 && (size_t)n < sizeof cmd, "command too long");
+    int rc = system(cmd);
+    if (rc != 0) {
+        snprintf(cmd, sizeof cmd, "cat '%s/log.txt' >&2", log_dir);
+        if (system(cmd)) cr_log_warn("could not print %s/log.txt", log_dir);
+        cr_assert_fail("%s failed (exit %d), see its log above", script, rc);
+    }
 }

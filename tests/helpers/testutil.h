@@ -54,4 +54,12 @@ void tu_remove_tmpdirs(void);
 /* "<dir>/<name>" in one of 8 rotating static buffers (asserts it fits). */
 char *tu_path_in(const char *dir, const char *name);
 
+/* The python of the reference virtualenv ($FEDSIM_VENV, else
+ * ~/.cache/fedsim/venv), or skips the calling test saying how to make one. */
+const char *tu_venv_python_or_skip(void);
+/* Runs `python tests/reference/<script> <args>` with its output in
+ * <log_dir>/log.txt; on failure prints that log and fails the test. */
+void tu_run_reference(const char *python, const char *script, const char *args,
+                      const char *log_dir);
+
 #endif

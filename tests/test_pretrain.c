@@ -1,0 +1,111 @@
+/* `fedsim pretrain CONFIG`: the YAML configuration (shipped file, every error
+ * naming file:line:key) and a short pretraining run that must lower the loss. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/io/error.h"
+#include "sim/io/pretrain_config.h"
+#include "tests/helpers/cli_helpers.h"
+#include "tests/helpers/testutil.h"
+
+static const char *write_yaml(const char *text)
+{
+    const char *path = tu_path_in(tu_tmpdir_tracked(), "pretrain.yaml");
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void expect_error(const char *yaml, const char *needle)
+{
+    fs_pretrain_config pc;
+    fs_pretrain_config_defaults(&pc);
+    const char *path = write_yaml(yaml);
+    cr_assert_eq(fs_pretrain_config_load(path, &pc), -1, "accepted: %s", yaml);
+    cr_assert_not_null(strstr(fs_last_error(), needle), "message \"%s\" lacks \"%s\"", fs_last_error(),
+                       needle);
+    cr_assert_not_null(strstr(fs_last_error(), path), "message \"%s\" does not name the file",
+                       fs_last_error());
+}
+
+Test(pretrain, shipped_config_sets_every_key_to_its_default)
+{
+    fs_pretrain_config defaults, pc;
+    fs_pretrain_config_defaults(&defaults);
+    fs_pretrain_config_defaults(&pc);
+    cr_assert_eq(fs_pretrain_config_load(tu_source_path("configs/pretrain-tiny.yaml"), &pc), 0, "%s",
+                 fs_last_error());
+    cr_assert_str_eq(pc.out, "models/tiny-llava");
+    cr_assert_eq(fs_pretrain_config_check(&pc), 0, "%s", fs_last_error());
+    cr_assert_eq(fs_pretrain_config_check(&defaults), -1, "no output directory must be refused");
+    defaults.out = pc.out;
+    cr_assert_eq(fs_pretrain_config_check(&defaults), 0, "%s", fs_last_error());
+    cr_assert_eq(memcmp(&pc.model, &defaults.model, sizeof pc.model), 0, "model differs from the preset");
+    cr_assert(pc.steps == defaults.steps && pc.batch == defaults.batch && pc.corpus == defaults.corpus &&
+              pc.lr == defaults.lr && pc.eval_every == defaults.eval_every && pc.seed == defaults.seed);
+    cr_assert(pc.mix.captions == defaults.mix.captions && pc.mix.iconqa == defaults.mix.iconqa &&
+              pc.mix.scienceqa == defaults.mix.scienceqa && pc.mix.n_held_out == defaults.mix.n_held_out);
+    for (int i = 0; i < pc.mix.n_held_out; i++)
+        cr_assert_str_eq(pc.mix.held_out[i], defaults.mix.held_out[i]);
+}
+
+Test(pretrain, config_overrides_nested_keys_and_derives_head_size)
+{
+    fs_pretrain_config pc;
+    fs_pretrain_config_defaults(&pc);
+    const char *path = write_yaml("out: /tmp/x\nmodel:\n  llm: { hidden: 128, heads: 8, kv_heads: 4, layers: 3 }\n"
+                                  "corpus: { held_out: [spatial], mix: { captions: 0 } }\n"
+                                  "train: { steps: 7, lr: 1e-3 }\nthreads: auto\n");
+    cr_assert_eq(fs_pretrain_config_load(path, &pc), 0, "%s", fs_last_error());
+    cr_assert_eq(fs_pretrain_config_check(&pc), 0, "%s", fs_last_error());
+    cr_assert(pc.model.t_hidden == 128 && pc.model.t_heads == 8 && pc.model.t_kv_heads == 4 &&
+              pc.model.t_layers == 3 && pc.model.t_head_dim == 16);
+    cr_assert(pc.steps == 7 && fabs(pc.lr - 1e-3) < 1e-15 && pc.mix.captions == 0 && pc.threads == 0);
+    cr_assert(pc.mix.n_held_out == 1 && !strcmp(pc.mix.held_out[0], "spatial"));
+}
+
+Test(pretrain, config_errors_name_file_line_and_key)
+{
+    expect_error("out: m\ntrain:\n  stpes: 3\n", ":3: train.stpes: unknown key");
+    expect_error("train: { batch: 100000 }\n", ":1: train.batch: 100000 is out of range");
+    expect_error("train:\n  lr: fast\n", ":2: train.lr: expected a number");
+    expect_error("model: { llm: { layers: 2.5 } }\n", "model.llm.layers: expected an integer");
+    expect_error("corpus: { held_out: arithmetic }\n", "corpus.held_out: expected a list");
+    expect_error("model: 3\n", "model: expected a mapping");
+    expect_error("train: [1, 2\n", "YAML syntax error");
+    fs_pretrain_config pc;
+    fs_pretrain_config_defaults(&pc);
+    cr_assert_eq(fs_pretrain_config_load("/nonexistent/p.yaml", &pc), -1);
+    cr_assert_not_null(strstr(fs_last_error(), "/nonexistent/p.yaml: cannot open"), "%s", fs_last_error());
+    /* consistency is checked after loading */
+    const char *path = write_yaml("out: x\nmodel: { llm: { hidden: 100, heads: 3 } }\n");
+    cr_assert_eq(fs_pretrain_config_load(path, &pc), 0, "%s", fs_last_error());
+    cr_assert_eq(fs_pretrain_config_check(&pc), -1, "heads that do not divide hidden must be refused");
+}
+
+Test(pretrain, short_run_lowers_the_loss_and_writes_a_loadable_model, .fini = tu_remove_tmpdirs)
+{
+    const char *dir = tu_tmpdir_tracked(), *fedsim = getenv("FEDSIM_BUILD_DIR");
+    cr_assert_not_null(fedsim, "FEDSIM_BUILD_DIR is not set (ctest sets it)");
+    const char *cfg = tu_path_in(dir, "p.yaml"), *out = tu_path_in(dir, "model"), *log = tu_path_in(dir, "log");
+    FILE *f = fopen(cfg, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "out: %s\nthreads: 2\ncorpus: { size: 400 }\ntrain: { steps: 60, batch: 8, eval_every: 30 }\n", out);
+    fclose(f);
+    int st = cli_sh("'%s/fedsim' pretrain '%s' > '%s' 2>&1", fedsim, cfg, log);
+    const char *text = cli_slurp_log(log);
+    cr_assert_eq(st, 0, "fedsim pretrain failed:\n%s", text);
+    const char *final = strstr(text, "final loss ");
+    cr_assert_not_null(final, "%s", text);
+    double loss = atof(final + strlen("final loss "));
+    /* a uniform guess over the 512-word vocabulary costs ln 512 = 6.24 nats */
+    cr_assert(loss > 0 && loss < 5.0, "final loss %.3f did not fall well below ln(512)\n%s", loss, text);
+    cr_assert_not_null(strstr(text, "held-out letter accuracy: "), "%s", text);
+    cr_assert_eq(cli_sh("'%s/fedsim' info '%s' > /dev/null 2>&1", fedsim, out), 0,
+                 "the written model does not load");
+}
