@@ -9,9 +9,10 @@
  *    branches and shared parameters need no extra adds. Any gradient output may
  *    be NULL to skip it: the federated path needs input gradients only and
  *    passes NULL for every frozen weight.
- *  - Weights of linear layers and embedding tables are fs_tensor (F32 on every
- *    backend; BF16 on CUDA, accumulated in F32). Norm weights and biases may
- *    be any dtype the backend accepts for weights.
+ *  - Weights of linear layers and embedding tables are fs_tensor: F32 on every
+ *    backend, also BF16 and F16 on the CPU (converted in row blocks, f32
+ *    arithmetic) and BF16 on CUDA (bf16 GEMM inputs, f32 accumulation). Norm
+ *    weights and biases are F32 on the CPU; CUDA also takes BF16/F16 ones.
  *  - Row index arrays (ids, targets, positions, group) are int32 in backend
  *    memory.
  */

@@ -383,3 +383,70 @@ Test(cpu_dense, embedding_bwd_hand_finite_differences_and_fast)
     tu_assert_close(df, dr, (long)vocab * dim, 0, 0, "embedding_bwd large");
     free(id), free(g), free(dr), free(df);
 }
+
+/* ---------------- 16-bit (BF16 / F16) weights ---------------- */
+
+/* n random weights of dtype, magnitudes 2^-8 .. 1 (malloc'd), and *values the
+ * exact f32 values they hold. */
+static uint16_t *rand_16bit(tu_rng *r, long n, fs_dtype dt, float **values)
+{
+    int32_t *u = tu_rand_ints(r, n, 0, 1 << 14);
+    uint16_t *h = malloc((size_t)n * sizeof *h);
+    *values = malloc((size_t)n * sizeof **values);
+    cr_assert(h && *values);
+    for (long i = 0; i < n; i++) { /* sign bit, exponent e - 8 (e in 0..7), 10 fraction bits */
+        unsigned sign = u[i] & 1, e = (u[i] >> 1) & 7, m = (unsigned)u[i] >> 4;
+        h[i] = dt == FS_BF16 ? (uint16_t)(sign << 15 | (e + 119) << 7 | m >> 3)
+                             : (uint16_t)(sign << 15 | (e + 7) << 10 | m);
+    }
+    fs_convert_to_f32(*values, h, dt, (size_t)n);
+    free(u);
+    return h;
+}
+
+Test(cpu_dense, bf16_and_f16_weights_match_their_f32_values)
+{
+    /* out * in > 2^20 floats: the fast linear converts W in two row blocks. */
+    tu_rng r = tu_rng_new(9);
+    const int n = 5, in = 300, out = 3600, vocab = 40, dim = 300;
+    float *x = tu_rand_array(&r, (long)n * in, -1, 1);
+    float *bb = tu_rand_array(&r, out, -1, 1);
+    float *dy = tu_rand_array(&r, (long)n * out, -1, 1);
+    int32_t *ids = tu_rand_ints(&r, n, 0, vocab);
+    float *y32 = malloc((size_t)n * out * sizeof *y32), *y16 = malloc((size_t)n * out * sizeof *y16);
+    float *dx32 = malloc((size_t)n * in * sizeof *dx32), *dx16 = malloc((size_t)n * in * sizeof *dx16);
+    int64_t bs[1] = {out};
+    fs_tensor b = tu_tensor(bb, 1, bs);
+    for (fs_dtype dt = FS_BF16; dt <= FS_F16; dt++) {
+        float *w;
+        uint16_t *w16 = rand_16bit(&r, (long)out * in, dt, &w);
+        fs_tensor W32 = tu_tensor(w, 2, (int64_t[]){out, in});
+        fs_tensor W16 = {.data = w16, .dtype = dt, .ndim = 2, .shape = {out, in}};
+        const char *name = fs_dtype_name(dt);
+        for (int fast = 0; fast < 2; fast++) {
+            void (*fwd)(float *, const float *, const fs_tensor *, const fs_tensor *, int, int, int) =
+                fast ? fs_cpu_linear_fwd : fs_cpu_linear_fwd_ref;
+            void (*bwd)(float *, float *, float *, const float *, const float *, const fs_tensor *,
+                        int, int, int) = fast ? fs_cpu_linear_bwd : fs_cpu_linear_bwd_ref;
+            fwd(y32, x, &W32, &b, n, in, out);
+            fwd(y16, x, &W16, &b, n, in, out);
+            cr_log_info("%s %s", name, fast ? "fast" : "ref");
+            tu_assert_close(y16, y32, (long)n * out, MM_ATOL, MM_RTOL, "linear_fwd, 16-bit W");
+            memset(dx32, 0, (size_t)n * in * sizeof *dx32);
+            memset(dx16, 0, (size_t)n * in * sizeof *dx16);
+            bwd(dx32, NULL, NULL, dy, x, &W32, n, in, out);
+            bwd(dx16, NULL, NULL, dy, x, &W16, n, in, out);
+            tu_assert_close(dx16, dx32, (long)n * in, MM_ATOL, MM_RTOL, "linear_bwd dx, 16-bit W");
+        }
+        /* Embedding rows are converted exactly. */
+        fs_tensor T32 = tu_tensor(w, 2, (int64_t[]){vocab, dim});
+        fs_tensor T16 = {.data = w16, .dtype = dt, .ndim = 2, .shape = {vocab, dim}};
+        for (int fast = 0; fast < 2; fast++) {
+            (fast ? fs_cpu_embedding_fwd : fs_cpu_embedding_fwd_ref)(y32, ids, &T32, n, dim);
+            (fast ? fs_cpu_embedding_fwd : fs_cpu_embedding_fwd_ref)(y16, ids, &T16, n, dim);
+            tu_assert_close(y16, y32, (long)n * dim, 0, 0, "embedding_fwd, 16-bit table");
+        }
+        free(w), free(w16);
+    }
+    free(x), free(bb), free(dy), free(ids), free(y32), free(y16), free(dx32), free(dx16);
+}

@@ -168,6 +168,24 @@ Test(interrupt, sigkill_at_random_moments_then_resume_matches_reference)
     assert_same_as_reference("killed");
 }
 
+/* Waits until the sweep writing h5 has finished its first method (of four),
+ * so that a signal lands mid-sweep however loaded the machine is. */
+static void wait_first_method(pid_t pid, const char *h5)
+{
+    for (double t0 = now(); now() - t0 < 300; sleep_s(0.01)) {
+        fs_result_entry *e;
+        int n, complete = 0;
+        if (fs_results_list(h5, &e, &n) == 0) {
+            for (int i = 0; i < n; i++) complete += e[i].complete;
+            fs_results_list_free(e, n);
+        }
+        if (complete > 0) return;
+        int st;
+        cr_assert_eq(waitpid(pid, &st, WNOHANG), 0, "the sweep ended before finishing a method");
+    }
+    cr_assert_fail("the sweep finished no method within 300 s");
+}
+
 /* Sends sig halfway through a sweep: exit status 128 + sig, a readable file
  * with at most one unfinished method, a message on how to resume, and a
  * restart that completes it to the reference. */
@@ -178,7 +196,7 @@ static void stop_with(int sig, const char *out)
     snprintf(log, sizeof log, "%s/%s.log", cli_dir, out);
     snprintf(h5, sizeof h5, "%s/%s/sw.h5", cli_dir, out);
     pid_t pid = start_sweep(cfg, log);
-    sleep_s(0.5 * ref_seconds);
+    wait_first_method(pid, h5);
     kill(pid, sig);
     int st = wait_status(pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 128 + sig,

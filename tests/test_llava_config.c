@@ -9,6 +9,7 @@
 
 #include "sim/io/error.h"
 #include "sim/model/llava_config.h"
+#include "sim/model/presets.h"
 #include "tests/helpers/testutil.h"
 
 static const char *write_config(const char *dir, const char *json)
@@ -194,6 +195,7 @@ Test(llava_config, rejections_name_the_key)
         {V("\"hidden_act\": \"gelu\""), "vision_config.hidden_act", "quick_gelu"},
         {TX("\"hidden_act\": \"gelu\""), "text_config.hidden_act", "\"silu\""},
         {TOP("\"projector_hidden_act\": \"relu\""), "\"projector_hidden_act\" is \"relu\"", "gelu"},
+        {TOP("\"mm_projector_type\": \"qformer\""), "\"mm_projector_type\" is \"qformer\"", "\"linear\""},
         {TOP("\"vision_feature_select_strategy\": \"cls\""), "vision_feature_select_strategy", "\"default\" or \"full\""},
         {TX("\"rope_scaling\": {\"type\": \"linear\", \"factor\": 2.0}"), "text_config.rope_scaling", "default"},
         {TX("\"rope_scaling\": {\"factor\": 2.0}"), "text_config.rope_scaling", "must be null"},
@@ -255,4 +257,22 @@ Test(llava_config, rejections_name_the_key)
     snprintf(missing, sizeof missing, "%s/nope.json", dir);
     cr_assert_eq(fs_llava_config_load(missing, &c), -1);
     cr_assert(strstr(fs_last_error(), "nope.json: cannot open"), "%s", fs_last_error());
+}
+
+Test(llava_config, linear_projector_key_and_presets)
+{
+    cr_assert(!load_ok(llava15).projector_linear, "HF's default is the 2-layer projector");
+    cr_assert(!load_ok(TOP("\"mm_projector_type\": \"mlp2x_gelu\"")).projector_linear);
+    cr_assert(load_ok(TOP("\"mm_projector_type\": \"linear\"")).projector_linear);
+    /* The hub file reads as the 7B preset; the MiniGPT-4-style one round-trips. */
+    fs_llava_config want = fs_llava_config_llava15_7b(), got = load_ok(llava15);
+    cr_assert_eq(memcmp(&got, &want, sizeof got), 0, "llava-1.5-7b-hf != the 7B preset");
+    want = fs_llava_config_minigpt4_style();
+    char p[512];
+    snprintf(p, sizeof p, "%s/config.json", tu_tmpdir());
+    cr_assert_eq(fs_llava_config_save(p, &want), 0, "%s", fs_last_error());
+    cr_assert_eq(fs_llava_config_load(p, &got), 0, "%s", fs_last_error());
+    cr_assert_eq(memcmp(&got, &want, sizeof got), 0, "linear projector lost in the round trip");
+    cr_assert_eq(fs_llava_config_preset("minigpt4", &got), -1);
+    cr_assert(strstr(fs_last_error(), "minigpt4-style-7b"), "%s", fs_last_error());
 }

@@ -1,6 +1,7 @@
 /* Whole-model finite-difference checks on the CPU: the gradient of the loss
  * w.r.t. the LLM input embeddings (federated path) and w.r.t. every weight
- * (pretraining path), on a tiny random LLaVA. */
+ * (pretraining path), on a tiny random LLaVA (and its MiniGPT-4-style
+ * linear-projector variant); loading round trips, F32 and frozen. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "sim/io/error.h"
 #include "sim/model/batch.h"
 #include "sim/model/mllm.h"
+#include "tests/helpers/llava_checkpoint.h"
 #include "tests/helpers/testutil.h"
 
 typedef struct {
@@ -107,7 +109,8 @@ Test(model_grad, input_embedding_gradient_matches_finite_differences)
     teardown(&f);
 }
 
-static void check_all_weights(fs_llava_config cfg)
+/* Finite differences for every weight whose name contains `only` (NULL: all). */
+static void check_weights(fs_llava_config cfg, const char *only)
 {
     fixture f = {0};
     setup(&f, &cfg);
@@ -124,6 +127,7 @@ static void check_all_weights(fs_llava_config cfg)
         long numel = (long)fs_tensor_numel(t);
         float *g = fs_mllm_grad_of(f.m, t);
         for (long j = 0; j < numel; j++) nonzero += g[j] != 0;
+        if (only && !strstr(list[i].name, only)) continue;
         tu_check_grad(full_loss, &f, t->data, numel, g, 1e-2f, 2e-4f, 2e-2f, 8, list[i].name);
     }
     cr_assert(nonzero > 1000, "only %d non-zero weight gradients", nonzero);
@@ -133,7 +137,7 @@ static void check_all_weights(fs_llava_config cfg)
 
 Test(model_grad, every_weight_gradient_matches_finite_differences)
 {
-    check_all_weights(tiny_config());
+    check_weights(tiny_config(), NULL);
 }
 
 Test(model_grad, tied_embeddings_and_full_feature_strategy)
@@ -143,13 +147,21 @@ Test(model_grad, tied_embeddings_and_full_feature_strategy)
     cfg.v_select_full = true;
     cfg.projector_bias = false;
     cfg.vision_feature_layer = 2;
-    check_all_weights(cfg);
+    check_weights(cfg, NULL);
 }
 
-Test(model_grad, save_and_load_round_trip_gives_the_same_loss)
+Test(model_grad, linear_projector_of_the_minigpt4_style_preset)
+{
+    fs_llava_config cfg = tiny_config();
+    cfg.projector_linear = true;
+    /* The projector, and the last vision layer the projector's input gradient reaches. */
+    check_weights(cfg, "multi_modal_projector.");
+    check_weights(cfg, "encoder.layers.1.mlp.fc2");
+}
+
+static void save_and_load_round_trip(fs_llava_config cfg)
 {
     fixture f = {0};
-    fs_llava_config cfg = tiny_config();
     setup(&f, &cfg);
     double before = full_loss(&f);
     const char *dir = tu_tmpdir();
@@ -163,4 +175,80 @@ Test(model_grad, save_and_load_round_trip_gives_the_same_loss)
     f.m = loaded;
     cr_assert_float_eq(full_loss(&f), before, 1e-6);
     teardown(&f);
+}
+
+Test(model_grad, save_and_load_round_trip_gives_the_same_loss)
+{
+    fs_llava_config cfg = tiny_config();
+    save_and_load_round_trip(cfg);
+    cfg.projector_linear = true;
+    save_and_load_round_trip(cfg);
+}
+
+/* Loss, logits and input-embedding gradient of one pass of the checkpoint in
+ * dir loaded by load (malloc'd copies); the fixture's model becomes it. */
+typedef struct {
+    double loss;
+    float *logits, *dembeds;
+} pass_out;
+
+static pass_out run_loaded(fixture *f, fs_mllm *(*load)(const char *, const fs_ops *),
+                           const char *dir, const fs_ops *ops)
+{
+    long nl = (long)f->bb.batch.n_targets * f->m->cfg.t_vocab;
+    long ne = (long)f->B * f->T * f->m->cfg.t_hidden;
+    fs_mllm_free(f->m);
+    f->m = load(dir, ops);
+    cr_assert(f->m, "%s", fs_last_error());
+    memset(f->dembeds, 0, (size_t)ne * sizeof *f->dembeds);
+    pass_out r = {full_loss(f), malloc((size_t)nl * sizeof(float)), malloc((size_t)ne * sizeof(float))};
+    fs_llm_backward(f->m, f->la, &f->bb.batch, f->dembeds, NULL);
+    memcpy(r.logits, fs_llm_logits(f->la), (size_t)nl * sizeof(float));
+    memcpy(r.dembeds, f->dembeds, (size_t)ne * sizeof(float));
+    return r;
+}
+
+static void expect_same_pass(const fixture *f, pass_out got, pass_out want, float tol, const char *what)
+{
+    long nl = (long)f->bb.batch.n_targets * f->m->cfg.t_vocab;
+    long ne = (long)f->B * f->T * f->m->cfg.t_hidden;
+    cr_log_info("%s", what);
+    cr_assert_float_eq(got.loss, want.loss, tol * fabs(want.loss), "loss %g vs %g", got.loss, want.loss);
+    tu_assert_close(got.logits, want.logits, nl, tol, 10 * tol, "logits");
+    tu_assert_close(got.dembeds, want.dembeds, ne, tol / 10, 10 * tol, "d loss / d embeds");
+    free(got.logits), free(got.dembeds);
+}
+
+/* 16-bit checkpoints in shards, laid out as the hub's, loaded frozen: on the
+ * CPU the matrices are read in place from the mmapped files and give exactly
+ * the F32 load's pass; on a device (here the CPU ops behind another table,
+ * which takes the upload path) they are uploaded as bf16, F16 rounded to it. */
+Test(model_grad, frozen_16bit_sharded_checkpoints_match_their_f32_load, .fini = tu_remove_tmpdirs)
+{
+    fs_llava_config cfg = tiny_config();
+    static fs_ops device;
+    device = *fs_backend_cpu();
+    device.name = "cpu-as-device";
+    for (fs_dtype dt = FS_BF16; dt <= FS_F16; dt++) {
+        const char *dir = tu_path_in(tu_tmpdir_tracked(), "model");
+        tu_ckpt_opts o = {.dtype = dt, .max_shard_bytes = 4096, .seed = 7};
+        cr_assert_eq(tu_write_llava_checkpoint(dir, &cfg, &o), 0, "%s", fs_last_error());
+        fs_checkpoint_summary s;
+        cr_assert_eq(fs_mllm_check_checkpoint(dir, NULL, &s), 0, "%s", fs_last_error());
+        cr_assert(s.n_files >= 3 && s.n_by_dtype[dt] == s.n_tensors, "%d files", s.n_files);
+        fixture f = {0};
+        setup(&f, &cfg);
+        pass_out want = run_loaded(&f, fs_mllm_load, dir, fs_backend_cpu());
+        pass_out mapped = run_loaded(&f, fs_mllm_load_frozen, dir, fs_backend_cpu());
+        cr_assert(f.m->frozen && f.m->mapped && f.m->llm.embed.dtype == dt &&
+                  f.m->llm.layers[1].down_w.dtype == dt, "the matrices were copied");
+        expect_same_pass(&f, mapped, want, 1e-5f, "frozen, mmapped");
+        pass_out uploaded = run_loaded(&f, fs_mllm_load_frozen, dir, &device);
+        cr_assert(f.m->stored && !f.m->mapped && f.m->llm.embed.dtype == FS_BF16);
+        /* bf16 keeps 8 significant bits: F16 weights move by up to 2^-9 relative. */
+        expect_same_pass(&f, uploaded, want, dt == FS_BF16 ? 1e-5f : 2e-2f, "frozen, uploaded");
+        cr_assert_eq(fs_mllm_save(f.m, tu_path_in(dir, "copy")), -1, "saved a frozen model");
+        free(want.logits), free(want.dembeds);
+        teardown(&f);
+    }
 }

@@ -58,13 +58,14 @@ Test(pretrain, config_overrides_nested_keys_and_derives_head_size)
 {
     fs_pretrain_config pc;
     fs_pretrain_config_defaults(&pc);
-    const char *path = write_yaml("out: /tmp/x\nmodel:\n  llm: { hidden: 128, heads: 8, kv_heads: 4, layers: 3 }\n"
+    const char *path = write_yaml("out: /tmp/x\nmodel:\n  projector: linear\n"
+                                  "  llm: { hidden: 128, heads: 8, kv_heads: 4, layers: 3 }\n"
                                   "corpus: { held_out: [spatial], mix: { captions: 0 } }\n"
                                   "train: { steps: 7, lr: 1e-3 }\nthreads: auto\n");
     cr_assert_eq(fs_pretrain_config_load(path, &pc), 0, "%s", fs_last_error());
     cr_assert_eq(fs_pretrain_config_check(&pc), 0, "%s", fs_last_error());
     cr_assert(pc.model.t_hidden == 128 && pc.model.t_heads == 8 && pc.model.t_kv_heads == 4 &&
-              pc.model.t_layers == 3 && pc.model.t_head_dim == 16);
+              pc.model.t_layers == 3 && pc.model.t_head_dim == 16 && pc.model.projector_linear);
     cr_assert(pc.steps == 7 && fabs(pc.lr - 1e-3) < 1e-15 && pc.mix.captions == 0 && pc.threads == 0);
     cr_assert(pc.mix.n_held_out == 1 && !strcmp(pc.mix.held_out[0], "spatial"));
 }
@@ -77,6 +78,7 @@ Test(pretrain, config_errors_name_file_line_and_key)
     expect_error("model: { llm: { layers: 2.5 } }\n", "model.llm.layers: expected an integer");
     expect_error("corpus: { held_out: arithmetic }\n", "corpus.held_out: expected a list");
     expect_error("model: 3\n", "model: expected a mapping");
+    expect_error("model: { projector: qformer }\n", "model.projector: expected mlp2x_gelu");
     expect_error("train: [1, 2\n", "YAML syntax error");
     fs_pretrain_config pc;
     fs_pretrain_config_defaults(&pc);

@@ -1,5 +1,7 @@
-/* Every config shipped in configs/ loads and validates. */
+/* Every config shipped in configs/ loads and validates (the paper ones
+ * without their weights and data). */
 #include <math.h>
+#include <string.h>
 
 #include "sim/io/config.h"
 #include "sim/io/error.h"
@@ -35,4 +37,37 @@ Test(shipped_configs, example_loads)
     fs_config c;
     load("configs/example.yaml", &c);
     cr_assert_eq(c.n_methods, 7);
+}
+
+/* The paper configs cannot run in CI (no LLaVA-1.5-7B weights, no datasets):
+ * every key and every sweep cell must still validate, and the only paths are
+ * the placeholders the user edits. */
+Test(shipped_configs, paper_llava_configs_validate_every_cell)
+{
+    const char *files[] = {"configs/paper-llava-scienceqa.yaml", "configs/paper-llava-iconqa.yaml"};
+    const char *datasets[] = {"scienceqa", "iconqa"};
+    for (int f = 0; f < 2; f++) {
+        fs_config c, cell;
+        load(files[f], &c);
+        cr_assert_str_eq(c.dataset, datasets[f]);
+        cr_assert(strstr(c.model_path, "/path/to/llava-1.5-7b-hf") && strstr(c.data_root, "/path/to/"),
+                  "%s: model.path and data.root should be the placeholders to edit", files[f]);
+        cr_assert_str_eq(c.backend, "cuda");
+        cr_assert_eq(c.n_methods, FS_METHOD_COUNT, "the five methods and the two bounds");
+        for (int m = 0; m < c.n_methods; m++) cr_assert_eq(c.methods[m].kind, (fs_method_kind)m);
+        cr_assert_eq(fs_config_sweep_cells(&c), 2 * 3, "clients x alphas");
+        int seen = 0; /* bit (clients == 10) * 3 + alpha index */
+        for (long i = 0; i < fs_config_sweep_cells(&c); i++) {
+            char label[256];
+            cr_assert_eq(fs_config_sweep_cell(&c, i, &cell, label, sizeof label), 0, "%s",
+                         fs_last_error());
+            int a = fabs(cell.dirichlet_alpha - 0.1) < 1e-12   ? 0
+                    : fabs(cell.dirichlet_alpha - 0.5) < 1e-12 ? 1
+                    : fabs(cell.dirichlet_alpha - 1.0) < 1e-12 ? 2
+                                                                : -1;
+            cr_assert(a >= 0 && (cell.clients == 5 || cell.clients == 10), "cell %s", label);
+            seen |= 1 << ((cell.clients == 10) * 3 + a);
+        }
+        cr_assert_eq(seen, 0x3f, "%s: not every (clients, alpha) pair is a cell", files[f]);
+    }
 }

@@ -13,11 +13,20 @@
 const float *fs_cpu_weight_f32(const fs_tensor *t)
 {
     if (t->dtype != FS_F32) {
-        fprintf(stderr, "fedsim: internal error: CPU backend got a %s weight; weights are converted "
-                        "to F32 when loaded for the CPU\n", fs_dtype_name(t->dtype));
+        fprintf(stderr, "fedsim: internal error: CPU backend got a %s norm weight or bias; those are "
+                        "converted to F32 when loaded\n", fs_dtype_name(t->dtype));
         abort();
     }
     return t->data;
+}
+
+const float *fs_cpu_weight_rows_f32(const fs_tensor *t, long row0, long nrows, long cols,
+                                    float *scratch)
+{
+    if (t->dtype == FS_F32) return (const float *)t->data + row0 * cols;
+    fs_convert_to_f32(scratch, (const uint16_t *)t->data + row0 * cols, t->dtype,
+                      (size_t)(nrows * cols));
+    return scratch;
 }
 
 static void *cpu_alloc(size_t bytes)

@@ -16,8 +16,14 @@ void fs_cpu_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, co
  * memory ends the process with fs_oom_exit's message. */
 void *fs_cpu_scratch(size_t bytes, const char *what);
 
-/* Weight tensors on the CPU backend must be F32; this returns their data. */
+/* Norm weights and biases on the CPU backend must be F32; this returns their data. */
 const float *fs_cpu_weight_f32(const fs_tensor *t);
+/* Rows [row0, row0 + nrows) of a [rows, cols] linear weight or embedding table
+ * as f32: a pointer into the tensor when it is F32, else the rows converted
+ * from BF16/F16 into scratch (nrows * cols floats; data 2-byte aligned). The
+ * 16-bit case lets a checkpoint's weights stay memory-mapped as stored. */
+const float *fs_cpu_weight_rows_f32(const fs_tensor *t, long row0, long nrows, long cols,
+                                    float *scratch);
 
 void fs_cpu_matmul_ref(float *C, const float *A, const float *B, int batch, int M, int N, int K, bool transA, bool transB, float alpha, float beta, long strideA, long strideB, long strideC);
 void fs_cpu_matmul(float *C, const float *A, const float *B, int batch, int M, int N, int K, bool transA, bool transB, float alpha, float beta, long strideA, long strideB, long strideC);

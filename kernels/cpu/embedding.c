@@ -23,24 +23,27 @@ static void check_id(int32_t id, int64_t vocab, int row)
     }
 }
 
+/* A 16-bit table row is converted straight into its output row. */
 void fs_cpu_embedding_fwd_ref(float *y, const int32_t *ids, const fs_tensor *table, int n, int dim)
 {
-    const float *t = fs_cpu_weight_f32(table);
     int64_t vocab = table_rows(table);
     for (int i = 0; i < n; i++) {
         check_id(ids[i], vocab, i);
-        for (int d = 0; d < dim; d++) y[(long)i * dim + d] = t[(long)ids[i] * dim + d];
+        float *dst = y + (long)i * dim;
+        const float *row = fs_cpu_weight_rows_f32(table, ids[i], 1, dim, dst);
+        for (int d = 0; d < dim && row != dst; d++) dst[d] = row[d];
     }
 }
 
 void fs_cpu_embedding_fwd(float *y, const int32_t *ids, const fs_tensor *table, int n, int dim)
 {
-    const float *t = fs_cpu_weight_f32(table);
     int64_t vocab = table_rows(table);
 #pragma omp parallel for schedule(static) if ((long)n * dim >= 65536L)
     for (int i = 0; i < n; i++) {
         check_id(ids[i], vocab, i);
-        memcpy(y + (long)i * dim, t + (long)ids[i] * dim, (size_t)dim * sizeof *y);
+        float *dst = y + (long)i * dim;
+        const float *row = fs_cpu_weight_rows_f32(table, ids[i], 1, dim, dst);
+        if (row != dst) memcpy(dst, row, (size_t)dim * sizeof *y);
     }
 }
 

@@ -7,6 +7,7 @@
 #include "cpu_ops.h"
 
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- matmul ---- */
@@ -63,10 +64,27 @@ void fs_cpu_matmul(float *C, const float *A, const float *B, int batch, int M, i
 
 /* ---- linear: y = x W^T + bias, W is [out, in] ---- */
 
+/* A 16-bit W is used in blocks of output rows converted to f32 (about 4 MiB
+ * each), so a memory-mapped bf16 checkpoint is never copied whole. An F32 W is
+ * one block read in place. */
+static long block_rows(const fs_tensor *W, long out, long in)
+{
+    long rows = W->dtype == FS_F32 ? out : (1L << 20) / (in > 0 ? in : 1);
+    return rows < 1 ? 1 : rows < out ? rows : out;
+}
+
+static float *block_scratch(const fs_tensor *W, long rows, long in)
+{
+    return W->dtype == FS_F32 ? NULL
+                              : fs_cpu_scratch((size_t)(rows * in) * sizeof(float),
+                                               "a 16-bit weight block converted to f32");
+}
+
 void fs_cpu_linear_fwd_ref(float *y, const float *x, const fs_tensor *W, const fs_tensor *bias,
                            int n, int in, int out)
 {
-    const float *w = fs_cpu_weight_f32(W);
+    float *scratch = block_scratch(W, out, in);
+    const float *w = fs_cpu_weight_rows_f32(W, 0, out, in, scratch);
     const float *bv = bias ? fs_cpu_weight_f32(bias) : NULL;
     for (int r = 0; r < n; r++) {
         for (int o = 0; o < out; o++) {
@@ -75,13 +93,13 @@ void fs_cpu_linear_fwd_ref(float *y, const float *x, const fs_tensor *W, const f
             y[(long)r * out + o] = (float)acc;
         }
     }
+    free(scratch);
 }
 
 void fs_cpu_linear_fwd(float *y, const float *x, const fs_tensor *W, const fs_tensor *bias, int n,
                        int in, int out)
 {
     if (n <= 0 || out <= 0) return;
-    const float *w = fs_cpu_weight_f32(W);
     float beta = 0.0f;
     if (bias) {
         /* Broadcast the bias into y and let the GEMM add onto it. */
@@ -93,14 +111,22 @@ void fs_cpu_linear_fwd(float *y, const float *x, const fs_tensor *W, const fs_te
         if (!bias) memset(y, 0, (size_t)n * out * sizeof *y);
         return;
     }
-    fs_cpu_sgemm(false, true, n, out, in, 1.0f, x, in, w, in, beta, y, out);
+    long blk = block_rows(W, out, in);
+    float *scratch = block_scratch(W, blk, in);
+    for (long o0 = 0; o0 < out; o0 += blk) {
+        long nr = out - o0 < blk ? out - o0 : blk;
+        const float *w = fs_cpu_weight_rows_f32(W, o0, nr, in, scratch);
+        fs_cpu_sgemm(false, true, n, (int)nr, in, 1.0f, x, in, w, in, beta, y + o0, out);
+    }
+    free(scratch);
 }
 
 void fs_cpu_linear_bwd_ref(float *dx, float *dW, float *dbias, const float *dy, const float *x,
                            const fs_tensor *W, int n, int in, int out)
 {
     if (dx) { /* dx[r, i] += sum_o dy[r, o] W[o, i] */
-        const float *w = fs_cpu_weight_f32(W);
+        float *scratch = block_scratch(W, out, in);
+        const float *w = fs_cpu_weight_rows_f32(W, 0, out, in, scratch);
         for (int r = 0; r < n; r++)
             for (int i = 0; i < in; i++) {
                 double acc = 0;
@@ -108,6 +134,7 @@ void fs_cpu_linear_bwd_ref(float *dx, float *dW, float *dbias, const float *dy, 
                     acc += (double)dy[(long)r * out + o] * w[(long)o * in + i];
                 dx[(long)r * in + i] += (float)acc;
             }
+        free(scratch);
     }
     if (dW) { /* dW[o, i] += sum_r dy[r, o] x[r, i] */
         for (int o = 0; o < out; o++)
@@ -131,9 +158,16 @@ void fs_cpu_linear_bwd(float *dx, float *dW, float *dbias, const float *dy, cons
                        const fs_tensor *W, int n, int in, int out)
 {
     if (n <= 0 || in <= 0 || out <= 0) return;
-    if (dx) /* dx[n, in] += dy[n, out] W[out, in] */
-        fs_cpu_sgemm(false, false, n, in, out, 1.0f, dy, out, fs_cpu_weight_f32(W), in, 1.0f, dx,
-                     in);
+    if (dx) { /* dx[n, in] += dy[n, out] W[out, in], summed over blocks of output rows */
+        long blk = block_rows(W, out, in);
+        float *scratch = block_scratch(W, blk, in);
+        for (long o0 = 0; o0 < out; o0 += blk) {
+            long nr = out - o0 < blk ? out - o0 : blk;
+            const float *w = fs_cpu_weight_rows_f32(W, o0, nr, in, scratch);
+            fs_cpu_sgemm(false, false, n, in, (int)nr, 1.0f, dy + o0, out, w, in, 1.0f, dx, in);
+        }
+        free(scratch);
+    }
     if (dW) /* dW[out, in] += dy^T[out, n] x[n, in] */
         fs_cpu_sgemm(true, false, out, in, n, 1.0f, dy, out, x, in, 1.0f, dW, in);
     if (dbias) {

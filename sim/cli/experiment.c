@@ -70,7 +70,9 @@ int fs_experiment_prepare(fs_experiment *x, const fs_config *cfg)
     if (!x->model || strcmp(model_key, x->model_key)) {
         fs_experiment_free(x);
         x->ops = ops;
-        if (!(x->model = fs_mllm_load(cfg->model_path, ops)) ||
+        /* Frozen: the run never changes the MLLM, so its matrices stay as stored
+         * (a 7B bf16 checkpoint is mmapped on the CPU, 14 GB on the GPU). */
+        if (!(x->model = fs_mllm_load_frozen(cfg->model_path, ops)) ||
             !(x->tok = fs_tokenizer_load(cfg->model_path)) ||
             fs_clip_options_load(cfg->model_path, x->model->cfg.v_image_size, &x->clip)) {
             fs_fail_context("model.path %s", cfg->model_path);

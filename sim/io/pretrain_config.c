@@ -13,7 +13,7 @@
 #include "sim/io/error.h"
 #include "sim/model/presets.h"
 
-typedef enum { PK_INT, PK_U64, PK_FLOAT, PK_PATH, PK_THREADS, PK_NAMES } pk_kind;
+typedef enum { PK_INT, PK_U64, PK_FLOAT, PK_PATH, PK_THREADS, PK_NAMES, PK_PROJECTOR } pk_kind;
 
 typedef struct {
     const char *key;
@@ -29,6 +29,7 @@ static const pkey keys[] = {
     {"threads", PK_THREADS, F(threads), 0, 1024},
     {"model.image_size", PK_INT, F(model.v_image_size), 8, 1024},
     {"model.patch_size", PK_INT, F(model.v_patch_size), 1, 1024},
+    {"model.projector", PK_PROJECTOR, F(model.projector_linear), 0, 0},
     {"model.vision.hidden", PK_INT, F(model.v_hidden), 4, 65536},
     {"model.vision.intermediate", PK_INT, F(model.v_intermediate), 4, 262144},
     {"model.vision.layers", PK_INT, F(model.v_layers), 2, 256},
@@ -115,6 +116,12 @@ static int take_leaf(const walker *w, yaml_node_t *n, const pkey *k)
             return fail_at(w, n, k->key, "expected a directory path");
         memcpy(w->pc->out_buf, s, n->data.scalar.length + 1);
         w->pc->out = w->pc->out_buf;
+        return 0;
+    }
+    if (k->kind == PK_PROJECTOR) { /* mlp2x_gelu: LLaVA-1.5; linear: the MiniGPT-4-style preset */
+        if (strcmp(s, "mlp2x_gelu") && strcmp(s, "linear"))
+            return fail_at(w, n, k->key, "expected mlp2x_gelu (LLaVA-1.5) or linear (MiniGPT-4 style)");
+        *(bool *)(base + k->offset) = !strcmp(s, "linear");
         return 0;
     }
     if (k->kind == PK_THREADS && !strcmp(s, "auto")) {

@@ -234,13 +234,17 @@ static int load_top(const section *top, const section *text, fs_llava_config *c)
 {
     static const char *const gelu[] = {"gelu", NULL};
     static const char *const strat[] = {"default", "full", NULL};
-    const char *strategy;
+    static const char *const proj[] = {"mlp2x_gelu", "linear", NULL};
+    const char *strategy, *projector;
     if (want_str(top, "projector_hidden_act", gelu, "only \"gelu\" for the projector", NULL) ||
         want_str(top, "vision_feature_select_strategy", strat, "\"default\" or \"full\"",
                  &strategy) ||
+        want_str(top, "mm_projector_type", proj, "\"mlp2x_gelu\" (LLaVA-1.5) or \"linear\" "
+                 "(MiniGPT-4 style)", &projector) ||
         get_bool(top, "multimodal_projector_bias", true, &c->projector_bias))
         return -1;
     c->v_select_full = !strcmp(strategy, "full");
+    c->projector_linear = !strcmp(projector, "linear");
     const cJSON *vfl = item(top, "vision_feature_layer", false);
     if (cJSON_IsArray(vfl))
         return bad(top, "vision_feature_layer", vfl, "multi-layer vision features are not "
@@ -415,6 +419,7 @@ int fs_llava_config_save(const char *path, const fs_llava_config *c)
                             c->v_select_full ? "full" : "default");
     cJSON_AddStringToObject(root, "projector_hidden_act", "gelu");
     cJSON_AddBoolToObject(root, "multimodal_projector_bias", c->projector_bias);
+    if (c->projector_linear) cJSON_AddStringToObject(root, "mm_projector_type", "linear");
     cJSON_AddBoolToObject(root, "tie_word_embeddings", c->tie_word_embeddings);
     if (c->pad_token_id >= 0) put_num(root, "pad_token_id", c->pad_token_id);
 

@@ -19,6 +19,11 @@ typedef struct {
     int image_token_index;
     int vision_feature_layer; /* negative = from the end, as in HF hidden_states indexing */
     bool projector_bias;      /* multimodal_projector_bias, default true */
+    /* "mm_projector_type" (the original LLaVA code's key; transformers has no
+     * such option): "mlp2x_gelu" (default, false) = LLaVA-1.5's linear-GELU-
+     * linear, as in HF; "linear" (true) = one linear layer vision -> LLM, the
+     * MiniGPT-4 / LLaVA-1 style preset. Only fedsim reads the latter. */
+    bool projector_linear;
     int pad_token_id;         /* -1 if absent */
     /* vision_feature_select_strategy: false = "default" (drop the CLS token),
      * true = "full" (keep it). */

@@ -1,6 +1,7 @@
 /* The LLaVA-1.5 architecture, faithful to Hugging Face
  * LlavaForConditionalGeneration: CLIP ViT vision tower -> 2-layer GELU
- * projector -> LLaMA decoder, image features spliced at <image> positions.
+ * projector (or one linear layer: the MiniGPT-4-style preset) -> LLaMA
+ * decoder, image features spliced at <image> positions.
  *
  * Three passes:
  *  - forward (images -> features; embeddings -> logits at chosen rows, loss);
@@ -9,11 +10,16 @@
  *  - full backward: weight gradients of every part (the pretraining path),
  *    enabled by fs_mllm_enable_grads.
  *
- * All parameters live in one backend buffer (params) in F32; gradients, when
- * enabled, in a twin buffer with the same layout. */
+ * Parameters live in one backend buffer (params) in F32; gradients, when
+ * enabled, in a twin buffer with the same layout. A model loaded frozen
+ * (fs_mllm_load_frozen: the federated path, which never changes the MLLM)
+ * keeps its matrices in the checkpoint's 16-bit dtype instead, memory-mapped
+ * on the CPU or in one bf16 device buffer (stored) on CUDA; only norms,
+ * biases and the vision embeddings are in params then. */
 #ifndef FEDSIM_MLLM_H
 #define FEDSIM_MLLM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kernels/ops.h"
@@ -40,7 +46,7 @@ typedef struct {
 } fs_llama;
 
 typedef struct {
-    fs_tensor l1_w, l1_b, l2_w, l2_b;
+    fs_tensor l1_w, l1_b, l2_w, l2_b; /* l2_* have no data with a linear projector */
 } fs_projector;
 
 typedef struct fs_mllm {
@@ -51,7 +57,10 @@ typedef struct fs_mllm {
     fs_llama llm;
     float *params; /* backend memory, nparams floats */
     float *grads;  /* NULL unless fs_mllm_enable_grads */
-    size_t nparams;
+    size_t nparams; /* floats in params (all parameters unless frozen) */
+    bool frozen;    /* loaded by fs_mllm_load_frozen: no gradients, no saving */
+    void *stored;   /* CUDA, frozen: the bf16 matrices (backend memory) */
+    struct fs_st_archive *mapped; /* CPU, frozen: the mmapped checkpoint the matrices point into */
     /* Derived sizes. */
     int n_patches;      /* (image_size / patch_size)^2 */
     int n_image_tokens; /* features per image fed to the LLM */
@@ -73,15 +82,46 @@ typedef struct {
 int fs_mllm_count_params(const fs_llava_config *cfg, fs_param_counts *out);
 
 /* Loads a Hugging Face LLaVA directory (config.json + model.safetensors or a
- * sharded index). Accepts both the legacy (language_model.model.*) and the
- * newer (model.language_model.*) tensor names. NULL + fs_last_error(). */
+ * sharded index) with every weight converted to F32. Accepts both the legacy
+ * (language_model.model.*) and the newer (model.language_model.*) tensor
+ * names. NULL + fs_last_error(). */
 fs_mllm *fs_mllm_load(const char *dir, const fs_ops *ops);
+/* The same checkpoint for forward and input-backward only: linear weights and
+ * the embedding tables stay as stored (F32, BF16 or F16), read in place from
+ * the mmapped files on the CPU (nothing is copied; pages are read as the
+ * forward touches them), uploaded as bf16 on CUDA (F16 rounded to bf16,
+ * the dtype its GEMMs take). Everything else is F32 in params. What a
+ * LLaVA-1.5-7B checkpoint needs: 14 GB bf16 instead of 28 GB fp32. */
+fs_mllm *fs_mllm_load_frozen(const char *dir, const fs_ops *ops);
+
+/* What fs_mllm_check_checkpoint found. */
+typedef struct {
+    int n_tensors;        /* tensors the config needs, all present */
+    int n_files;          /* .safetensors files (shards) */
+    int n_by_dtype[3];    /* of those tensors, per fs_dtype */
+    size_t n_params;      /* their elements */
+    size_t bytes;         /* their bytes as stored */
+    int n_unused;         /* tensors in the files that the config does not need */
+    char first_unused[200];
+} fs_checkpoint_summary;
+/* Checks a checkpoint directory against its config.json without reading any
+ * weight: config.json is supported, every tensor it implies is present
+ * (either name layout) with the right shape and a readable dtype, every shard
+ * of the index exists and its header is sound. Shards are mmapped; only the
+ * headers are read, so this takes milliseconds at 7B. cfg and summary may be
+ * NULL. 0, or -1 + fs_last_error() naming the file and the tensor. */
+int fs_mllm_check_checkpoint(const char *dir, fs_llava_config *cfg, fs_checkpoint_summary *summary);
+/* The model's structure without weights: every slot has its shape and no
+ * data (for listing, counting, checking). Free with fs_mllm_free. */
+fs_mllm *fs_mllm_new_shell(const fs_llava_config *cfg);
 /* A randomly initialised model (uniform(+-1/sqrt(fan_in)) weights, unit norms, zero biases). */
 fs_mllm *fs_mllm_new_random(const fs_llava_config *cfg, const fs_ops *ops, uint64_t seed);
-/* Writes config.json + model.safetensors (legacy HF names) into dir (created if missing). */
+/* Writes config.json + model.safetensors (legacy HF names) into dir (created
+ * if missing). Refused for a frozen model. */
 int fs_mllm_save(const fs_mllm *m, const char *dir);
 void fs_mllm_free(fs_mllm *m);
-/* Allocates (zeroed) weight gradients for the full backward. 0 or -1. */
+/* Allocates (zeroed) weight gradients for the full backward. 0 or -1 (also
+ * for a frozen model). */
 int fs_mllm_enable_grads(fs_mllm *m);
 /* The gradient slot of a parameter (NULL when gradients are off). */
 float *fs_mllm_grad_of(const fs_mllm *m, const fs_tensor *param);

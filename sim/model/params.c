@@ -1,5 +1,6 @@
 /* Parameter layout of the LLaVA model: the list of HF-named tensors, their
- * shapes, and the single arena that holds them; loading, saving, random init. */
+ * shapes, and the single arena that holds them; saving, random init
+ * (loading a checkpoint is hf_load.c). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include "sim/io/error.h"
 #include "sim/io/rng.h"
 #include "sim/model/mllm.h"
+#include "sim/model/params_internal.h"
 #include "sim/model/safetensors.h"
 
 typedef struct {
@@ -89,11 +91,15 @@ static param_list layout(fs_mllm *m)
     fs_projector *p = &m->proj;
     set_shape(&p->l1_w, 2, th, vh, 0, 0);
     add(&l, &p->l1_w, "projector", "multi_modal_projector.linear_1.weight", 0);
-    set_shape(&p->l2_w, 2, th, th, 0, 0);
-    add(&l, &p->l2_w, "projector", "multi_modal_projector.linear_2.weight", 0);
+    if (!c->projector_linear) {
+        set_shape(&p->l2_w, 2, th, th, 0, 0);
+        add(&l, &p->l2_w, "projector", "multi_modal_projector.linear_2.weight", 0);
+    }
     if (c->projector_bias) {
         set_shape(&p->l1_b, 1, th, 0, 0, 0);
         add(&l, &p->l1_b, "projector", "multi_modal_projector.linear_1.bias", 0);
+    }
+    if (c->projector_bias && !c->projector_linear) {
         set_shape(&p->l2_b, 1, th, 0, 0, 0);
         add(&l, &p->l2_b, "projector", "multi_modal_projector.linear_2.bias", 0);
     }
@@ -136,13 +142,11 @@ fs_param_ref *fs_mllm_param_list(fs_mllm *m, int *n)
     return l.items;
 }
 
-/* The struct with derived sizes and layer arrays, no weights yet. */
-static fs_mllm *create_shell(const fs_llava_config *cfg, const fs_ops *ops)
+fs_mllm *fs_mllm_new_shell(const fs_llava_config *cfg)
 {
     fs_mllm *m = calloc(1, sizeof *m);
     if (!m) return fs_fail("out of memory"), NULL;
     m->cfg = *cfg;
-    m->ops = ops;
     int grid = cfg->v_image_size / cfg->v_patch_size;
     m->n_patches = grid * grid;
     m->n_image_tokens = cfg->v_select_full ? m->n_patches + 1 : m->n_patches;
@@ -166,7 +170,7 @@ static fs_mllm *create_shell(const fs_llava_config *cfg, const fs_ops *ops)
 
 int fs_mllm_count_params(const fs_llava_config *cfg, fs_param_counts *out)
 {
-    fs_mllm *m = create_shell(cfg, NULL);
+    fs_mllm *m = fs_mllm_new_shell(cfg);
     if (!m) return -1;
     int n;
     fs_param_ref *list = fs_mllm_param_list(m, &n);
@@ -184,36 +188,38 @@ int fs_mllm_count_params(const fs_llava_config *cfg, fs_param_counts *out)
     return 0;
 }
 
-/* Allocates the struct and the arena and points every tensor into it. */
-static fs_mllm *create(const fs_llava_config *cfg, const fs_ops *ops)
+int fs_mllm_alloc_arena(fs_mllm *m, const fs_ops *ops, const bool *in_arena)
 {
-    fs_mllm *m = create_shell(cfg, ops);
-    if (!m) return NULL;
     int n;
     fs_param_ref *list = fs_mllm_param_list(m, &n);
-    if (!list) {
-        fs_mllm_free(m);
-        return fs_fail("out of memory"), NULL;
-    }
+    m->ops = ops;
     size_t total = 0;
-    for (int i = 0; i < n; i++) total += (size_t)fs_tensor_numel(list[i].slot);
+    for (int i = 0; i < n; i++)
+        if (!in_arena || in_arena[i]) total += (size_t)fs_tensor_numel(list[i].slot);
     m->nparams = total;
     m->params = fs_alloc_or_fail(ops, total * sizeof(float),
                                  "use a smaller model (model.path), or runtime.backend: cpu when "
                                  "the GPU is the one short",
                                  "the model's %zu parameters (fp32)", total);
-    if (!m->params) {
-        free(list);
+    size_t off = 0;
+    for (int i = 0; i < n && m->params; i++)
+        if (!in_arena || in_arena[i]) {
+            list[i].slot->data = m->params + off;
+            off += (size_t)fs_tensor_numel(list[i].slot);
+        }
+    if (m->cfg.tie_word_embeddings) m->llm.lm_head = m->llm.embed;
+    free(list);
+    return m->params ? 0 : -1;
+}
+
+/* Allocates the struct and the arena and points every tensor into it. */
+static fs_mllm *create(const fs_llava_config *cfg, const fs_ops *ops)
+{
+    fs_mllm *m = fs_mllm_new_shell(cfg);
+    if (m && fs_mllm_alloc_arena(m, ops, NULL)) {
         fs_mllm_free(m);
         return NULL;
     }
-    size_t off = 0;
-    for (int i = 0; i < n; i++) {
-        list[i].slot->data = m->params + off;
-        off += (size_t)fs_tensor_numel(list[i].slot);
-    }
-    if (cfg->tie_word_embeddings) m->llm.lm_head = m->llm.embed;
-    free(list);
     return m;
 }
 
@@ -222,6 +228,8 @@ void fs_mllm_free(fs_mllm *m)
     if (!m) return;
     if (m->params) m->ops->free(m->params);
     if (m->grads) m->ops->free(m->grads);
+    if (m->stored) m->ops->free(m->stored);
+    fs_st_close(m->mapped);
     free(m->vit.layers);
     free(m->llm.layers);
     free(m);
@@ -230,6 +238,9 @@ void fs_mllm_free(fs_mllm *m)
 int fs_mllm_enable_grads(fs_mllm *m)
 {
     if (m->grads) return 0;
+    if (m->frozen)
+        return fs_fail("weight gradients need the model's weights in fp32; it was loaded frozen "
+                       "(16-bit weights kept as stored), so load it with fs_mllm_load");
     m->grads = fs_alloc_or_fail(m->ops, m->nparams * sizeof(float), "pretrain a smaller model",
                                 "the weight gradients of %zu parameters", m->nparams);
     return m->grads ? 0 : -1;
@@ -239,87 +250,6 @@ float *fs_mllm_grad_of(const fs_mllm *m, const fs_tensor *param)
 {
     if (!m->grads || !param->data) return NULL;
     return m->grads + ((const float *)param->data - m->params);
-}
-
-/* The same tensor has several names in the wild: the hub's legacy layout
- * (what fedsim writes), transformers 5's in-memory model.* layout, and
- * transformers 5's saved layout without CLIP's vision_model level. */
-static const fs_st_tensor *find_any_layout(const fs_st_archive *a, const char *legacy,
-                                           char *found, size_t found_len)
-{
-    static const char *map[][2] = {
-        {"language_model.model.", "model.language_model."},
-        {"language_model.lm_head.", "lm_head."},
-        {"vision_tower.vision_model.", "model.vision_tower.vision_model."},
-        {"vision_tower.vision_model.", "vision_tower."},
-        {"vision_tower.vision_model.", "model.vision_tower."},
-        {"multi_modal_projector.", "model.multi_modal_projector."},
-    };
-    snprintf(found, found_len, "%s", legacy);
-    const fs_st_tensor *t = fs_st_find(a, legacy);
-    for (size_t i = 0; !t && i < sizeof map / sizeof map[0]; i++) {
-        size_t n = strlen(map[i][0]);
-        if (strncmp(legacy, map[i][0], n)) continue;
-        snprintf(found, found_len, "%s%s", map[i][1], legacy + n);
-        t = fs_st_find(a, found);
-    }
-    return t;
-}
-
-fs_mllm *fs_mllm_load(const char *dir, const fs_ops *ops)
-{
-    char path[4096];
-    fs_llava_config cfg;
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    if (fs_llava_config_load(path, &cfg)) return NULL;
-    fs_st_archive *a = fs_st_open(dir);
-    if (!a) return NULL;
-    fs_mllm *m = create(&cfg, ops);
-    if (!m) {
-        fs_st_close(a);
-        return NULL;
-    }
-    int n;
-    fs_param_ref *list = fs_mllm_param_list(m, &n);
-    /* The CPU arena is host memory: read straight into it. */
-    int host_arena = ops == fs_backend_cpu();
-    float *staging = NULL;
-    size_t staging_cap = 0;
-    int rc = 0;
-    for (int i = 0; i < n && !rc; i++) {
-        fs_param_ref *p = &list[i];
-        char name[200];
-        const fs_st_tensor *t = find_any_layout(a, p->name, name, sizeof name);
-        if (!t) {
-            /* post_layernorm is never used by LLaVA (features come from an earlier layer). */
-            if (strstr(p->name, "post_layernorm")) continue;
-            rc = fs_fail("%s: tensor '%s' is missing (also looked for the transformers 5 names); is this "
-                         "a LlavaForConditionalGeneration checkpoint matching its config.json?",
-                         dir, p->name);
-            break;
-        }
-        size_t numel = (size_t)fs_tensor_numel(p->slot);
-        if (!host_arena && numel > staging_cap) {
-            free(staging);
-            staging_cap = numel;
-            staging = malloc(numel * sizeof *staging);
-            if (!staging) {
-                rc = fs_fail("out of memory staging tensor '%s'", name);
-                break;
-            }
-        }
-        float *dst = host_arena ? p->slot->data : staging;
-        rc = fs_st_read_f32(a, name, p->slot->ndim, p->slot->shape, dst);
-        if (!rc && dst == staging) ops->to_device(p->slot->data, staging, numel * sizeof(float));
-    }
-    free(staging);
-    free(list);
-    fs_st_close(a);
-    if (rc) {
-        fs_mllm_free(m);
-        return NULL;
-    }
-    return m;
 }
 
 fs_mllm *fs_mllm_new_random(const fs_llava_config *cfg, const fs_ops *ops, uint64_t seed)
@@ -356,6 +286,9 @@ fs_mllm *fs_mllm_new_random(const fs_llava_config *cfg, const fs_ops *ops, uint6
 
 int fs_mllm_save(const fs_mllm *m, const char *dir)
 {
+    if (m->frozen)
+        return fs_fail("%s: cannot save a model loaded frozen (16-bit weights kept as stored); "
+                       "load it with fs_mllm_load to save it", dir);
     if (mkdir(dir, 0755) && errno != EEXIST)
         return fs_fail("%s: cannot create directory: %s", dir, strerror(errno));
     char path[4096];

@@ -514,6 +514,7 @@ void fs_st_close(fs_st_archive *a)
 }
 
 int fs_st_count(const fs_st_archive *a) { return a ? a->n : 0; }
+int fs_st_file_count(const fs_st_archive *a) { return a ? a->nfiles : 0; }
 
 const fs_st_tensor *fs_st_at(const fs_st_archive *a, int i)
 {
@@ -624,7 +625,7 @@ static int meta_by_key(const void *x, const void *y)
     return strcmp(**(const char *const *const *)x, **(const char *const *const *)y);
 }
 
-static int entry_bytes(const char *path, const fs_st_entry *e, int i, size_t *out)
+static int entry_bytes(const char *path, const fs_st_entry *e, int i, bool need_data, size_t *out)
 {
     if (!e->name) return fs_fail("%s: entry %d has no name", path, i);
     if (!utf8_valid(e->name)) return tfail(path, e->name, "has a name that is not valid UTF-8");
@@ -644,7 +645,7 @@ static int entry_bytes(const char *path, const fs_st_entry *e, int i, size_t *ou
         numel *= (size_t)e->shape[d];
     }
     *out = numel * fs_dtype_size(e->dtype);
-    return *out && !e->data ? tfail(path, e->name, "has no data") : 0;
+    return need_data && *out && !e->data ? tfail(path, e->name, "has no data") : 0;
 }
 
 /* The header: metadata sorted by key, tensors in layout order with contiguous
@@ -705,10 +706,26 @@ static bool write_body(FILE *f, void *ctx)
     return ok;
 }
 
-int fs_st_write(const char *path, const fs_st_entry *entries, int n,
-                const char *const *metadata_kv)
+/* What a file holds, worked out before anything is written: entries in
+ * layout order, their sizes, and the padded header. */
+typedef struct {
+    const fs_st_entry **ord;
+    size_t *nbytes;
+    sbuf h;
+} st_plan;
+
+static void plan_free(st_plan *p)
+{
+    free(p->ord);
+    free(p->nbytes);
+    free(p->h.p);
+}
+
+static int plan_file(const char *path, const fs_st_entry *entries, int n,
+                     const char *const *metadata_kv, bool need_data, st_plan *p)
 {
     static const char *const default_meta[] = {"format", "pt", NULL};
+    *p = (st_plan){0};
     if (!path || !*path) return fs_fail("fs_st_write: empty path");
     if (n < 0 || (n > 0 && !entries)) return fs_fail("%s: fs_st_write given %d entries", path, n);
     const char *const *kv = metadata_kv ? metadata_kv : default_meta;
@@ -717,14 +734,14 @@ int fs_st_write(const char *path, const fs_st_entry *entries, int n,
         if (!kv[2 * nmeta + 1])
             return fs_fail("%s: metadata key '%s' has no value (metadata_kv is key, value, ..., "
                            "NULL)", path, kv[2 * nmeta]);
-    const fs_st_entry **ord = malloc((size_t)(n + 1) * sizeof *ord);
+    p->ord = malloc((size_t)(n + 1) * sizeof *p->ord);
     const char *const **meta = malloc((size_t)(nmeta + 1) * sizeof *meta);
-    size_t *nbytes = malloc((size_t)(n + 1) * sizeof *nbytes);
-    sbuf h = {0};
-    int rc = !ord || !meta || !nbytes ? fs_fail("%s: out of memory", path) : 0;
+    p->nbytes = malloc((size_t)(n + 1) * sizeof *p->nbytes);
+    const fs_st_entry **ord = p->ord;
+    int rc = !ord || !meta || !p->nbytes ? fs_fail("%s: out of memory", path) : 0;
     for (int i = 0; i < n && !rc; i++) {
         ord[i] = &entries[i];
-        rc = entry_bytes(path, &entries[i], i, &nbytes[i]);
+        rc = entry_bytes(path, &entries[i], i, need_data, &p->nbytes[i]);
     }
     if (!rc) qsort(ord, (size_t)n, sizeof *ord, entry_by_name);
     for (int i = 1; i < n && !rc; i++)
@@ -739,17 +756,41 @@ int fs_st_write(const char *path, const fs_st_entry *entries, int n,
     for (int i = 1; i < nmeta && !rc; i++)
         if (!strcmp(*meta[i], *meta[i - 1]))
             rc = fs_fail("%s: metadata key '%s' is given twice", path, *meta[i]);
-    if (rc) goto out;
-    qsort(ord, (size_t)n, sizeof *ord, entry_by_layout);
-    build_header(&h, meta, nmeta, ord, entries, nbytes, n);
-    if (h.oom) { rc = fs_fail("%s: out of memory building the header", path); goto out; }
-
-    st_body body = {&h, ord, entries, nbytes, n};
-    rc = fs_write_file_atomic(path, FS_ATOMIC_SYNC_DIR, write_body, &body);
-out:
-    free(ord);
+    if (!rc) {
+        qsort(ord, (size_t)n, sizeof *ord, entry_by_layout);
+        build_header(&p->h, meta, nmeta, ord, entries, p->nbytes, n);
+        if (p->h.oom) rc = fs_fail("%s: out of memory building the header", path);
+    }
     free(meta);
-    free(nbytes);
-    free(h.p);
+    if (rc) plan_free(p);
     return rc;
+}
+
+int fs_st_write(const char *path, const fs_st_entry *entries, int n,
+                const char *const *metadata_kv)
+{
+    st_plan p;
+    if (plan_file(path, entries, n, metadata_kv, true, &p)) return -1;
+    st_body body = {&p.h, p.ord, entries, p.nbytes, n};
+    int rc = fs_write_file_atomic(path, FS_ATOMIC_SYNC_DIR, write_body, &body);
+    plan_free(&p);
+    return rc;
+}
+
+int fs_st_layout(const char *path, const fs_st_entry *entries, int n,
+                 const char *const *metadata_kv, char **header, size_t *header_len,
+                 uint64_t *file_offsets)
+{
+    st_plan p;
+    if (plan_file(path, entries, n, metadata_kv, false, &p)) return -1;
+    uint64_t off = 8 + p.h.len;
+    for (int i = 0; i < n; i++) {
+        file_offsets[p.ord[i] - entries] = off;
+        off += p.nbytes[p.ord[i] - entries];
+    }
+    *header = p.h.p;
+    *header_len = p.h.len;
+    p.h.p = NULL;
+    plan_free(&p);
+    return 0;
 }

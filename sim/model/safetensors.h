@@ -34,6 +34,8 @@ typedef struct fs_st_archive fs_st_archive;
 fs_st_archive *fs_st_open(const char *path);
 void fs_st_close(fs_st_archive *a);
 int fs_st_count(const fs_st_archive *a);
+/* Number of .safetensors files (shards) the archive maps. */
+int fs_st_file_count(const fs_st_archive *a);
 /* Tensors in file order (shard by shard, each by data offset). */
 const fs_st_tensor *fs_st_at(const fs_st_archive *a, int i);
 /* NULL if absent (hash lookup). */
@@ -58,5 +60,15 @@ typedef struct {
  * key, value, key, value, ... list, or NULL for {"format":"pt"}. 0 or -1. */
 int fs_st_write(const char *path, const fs_st_entry *entries, int n,
                 const char *const *metadata_kv);
+
+/* The layout fs_st_write would give these entries, without writing anything
+ * (entries need no data): *header gets the padded header (malloc'd, *header_len
+ * bytes, to be written after its 8-byte little-endian length) and
+ * file_offsets[i] the byte offset of entries[i]'s data in the file. For
+ * writers that fill the data themselves (the test suite's sparse multi-GB
+ * checkpoints). 0 or -1. */
+int fs_st_layout(const char *path, const fs_st_entry *entries, int n,
+                 const char *const *metadata_kv, char **header, size_t *header_len,
+                 uint64_t *file_offsets);
 
 #endif

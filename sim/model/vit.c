@@ -1,4 +1,5 @@
-/* CLIP ViT vision tower + LLaVA projector: forward, and the full backward
+/* CLIP ViT vision tower + LLaVA projector (linear-GELU-linear, or one linear
+ * layer in the MiniGPT-4-style preset): forward, and the full backward
  * (weight gradients) used by pretraining. The federated path never
  * backpropagates here: image features are frozen and cached. */
 #include <stdlib.h>
@@ -188,6 +189,10 @@ int fs_mllm_encode_images(const fs_mllm *m, fs_vision_acts *a, const float *pixe
                 (size_t)ntok * vh * sizeof(float));
     int rows = nimg * ntok;
     const fs_projector *p = &m->proj;
+    if (c->projector_linear) {
+        o->linear_fwd(features, a->sel, &p->l1_w, opt(&p->l1_b), rows, vh, th);
+        return 0;
+    }
     o->linear_fwd(a->p1, a->sel, &p->l1_w, opt(&p->l1_b), rows, vh, th);
     o->gelu_fwd(a->p1a, a->p1, (long)rows * th);
     o->linear_fwd(features, a->p1a, &p->l2_w, opt(&p->l2_b), rows, th, th);
@@ -209,12 +214,16 @@ void fs_mllm_encode_images_backward(const fs_mllm *m, fs_vision_acts *a, const f
     const fs_vit *v = &m->vit;
     size_t fsz = sizeof(float);
 
-    o->zero(a->dp1a, (size_t)rows * th * fsz);
-    o->linear_bwd(a->dp1a, G(p->l2_w), G(p->l2_b), dfeatures, a->p1a, &p->l2_w, rows, th, th);
-    o->zero(a->dp1, (size_t)rows * th * fsz);
-    o->gelu_bwd(a->dp1, a->dp1a, a->p1, (long)rows * th);
+    const float *dproj = dfeatures; /* d(output of linear_1) */
+    if (!c->projector_linear) {
+        o->zero(a->dp1a, (size_t)rows * th * fsz);
+        o->linear_bwd(a->dp1a, G(p->l2_w), G(p->l2_b), dfeatures, a->p1a, &p->l2_w, rows, th, th);
+        o->zero(a->dp1, (size_t)rows * th * fsz);
+        o->gelu_bwd(a->dp1, a->dp1a, a->p1, (long)rows * th);
+        dproj = a->dp1;
+    }
     o->zero(a->dsel, (size_t)rows * vh * fsz);
-    o->linear_bwd(a->dsel, G(p->l1_w), G(p->l1_b), a->dp1, a->sel, &p->l1_w, rows, vh, th);
+    o->linear_bwd(a->dsel, G(p->l1_w), G(p->l1_b), dproj, a->sel, &p->l1_w, rows, vh, th);
 
     float *dx = a->dx, *dxm = a->dx2;
     o->zero(dx, (size_t)R * vh * fsz);
