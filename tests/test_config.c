@@ -147,6 +147,7 @@ Test(config, full_example_loads_with_its_values)
     cr_assert_str_eq(c->backend, "auto");
     cr_assert_eq(c->gpus, 0);
     cr_assert_eq(c->threads, 0);
+    cr_assert_eq(c->rows_per_pass, 2048);
     cr_assert_str_eq(c->output_dir, "results");
     cr_assert_eq(c->checkpoint_every, 0);
     cr_assert_eq(c->n_sweep, 0);
@@ -259,11 +260,12 @@ Test(config, overrides_apply_on_top_of_the_file)
                         "adapter.targets=text",
                         "runtime.gpus=2",
                         "runtime.threads=8",
+                        "runtime.rows_per_pass=512",
                         "data.root=/data/sqa",
                         "name=other",
                         "seed=18446744073709551615",
                         "model.path=models/x"};
-    fs_config *c = load_ok(full_yaml, ov, 12);
+    fs_config *c = load_ok(full_yaml, ov, 13);
     cr_assert_eq(c->rounds, 3);
     cr_assert_eq(c->dirichlet_alpha, 0.1);
     cr_assert_eq(c->lr, 1e-4);
@@ -272,6 +274,7 @@ Test(config, overrides_apply_on_top_of_the_file)
     cr_assert(!c->target_image && c->target_text);
     cr_assert_eq(c->gpus, 2);
     cr_assert_eq(c->threads, 8);
+    cr_assert_eq(c->rows_per_pass, 512);
     cr_assert_str_eq(c->data_root, "/data/sqa");
     cr_assert_str_eq(c->name, "other");
     cr_assert_eq(c->seed, UINT64_MAX);
@@ -461,6 +464,8 @@ Test(config, value_errors_name_file_line_and_key)
     expect_error("model: {path: m}\nruntime: {backend: tpu}\n", 2, "runtime.backend", "got 'tpu'");
     expect_error("model: {path: m}\nruntime: {gpus: 0}\n", 2, "runtime.gpus", "all or a positive integer");
     expect_error("model: {path: m}\nruntime: {threads: many}\n", 2, "runtime.threads", "auto or a positive");
+    expect_error("model: {path: m}\nruntime: {rows_per_pass: 0}\n", 2, "runtime.rows_per_pass",
+                 "expected a positive integer");
     expect_error("model: {path: m}\nadapter:\n  targets: []\n", 3, "adapter.targets", "empty list");
     expect_error("model: {path: m}\nadapter:\n  targets:\n    - image\n    - audio\n", 5, "adapter.targets[1]",
                  "got 'audio'");

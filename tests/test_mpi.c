@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sim/io/results.h"
 #include "tests/helpers/cli_helpers.h"
@@ -97,13 +98,20 @@ static void assert_rank_count_changes_nothing(void)
      * pass holds two clients, so three lockstep groups. */
     const char *overrides = "--set data.partition.clients=6 --set federation.participation=0.7 "
                             "--set federation.batch_size=16 --threads 1";
-    char args[800], h5[3][600];
+    char args[800], h5[3][600], stale[700];
+    /* A single-process run's leftover checkpoint: mpirun ranks must neither
+     * resume from it nor trip over it; rank 0 deletes it with its method. */
+    snprintf(stale, sizeof stale, "%s/out3/ranks.ckpt/ranks--fedavg.ckpt", cli_dir);
+    cr_assert_eq(cli_sh("mkdir -p %s/out3/ranks.ckpt && echo not-a-checkpoint > %s", cli_dir, stale),
+                 0);
     const int ranks[3] = {1, 3, 4};
     for (int i = 0; i < 3; i++) {
         snprintf(args, sizeof args, "%s --set output.dir=%s/out%d", overrides, cli_dir, ranks[i]);
         mpirun(ranks[i], "run", config, args);
         snprintf(h5[i], sizeof h5[i], "%s/out%d/ranks.h5", cli_dir, ranks[i]);
     }
+    cr_assert_neq(access(stale, F_OK), 0, "the finished method's leftover checkpoint %s remains",
+                  stale);
     assert_same_results(h5[0], h5[1], "ranks");
     assert_same_results(h5[0], h5[2], "ranks");
 }

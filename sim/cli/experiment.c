@@ -9,9 +9,6 @@
 #include "sim/fed/comm.h"
 #include "sim/io/error.h"
 
-/* Rows per frozen-model pass: bounds activation memory, whatever the number of clients. */
-enum { MAX_ROWS_PER_PASS = 2048 };
-
 static const char *data_cache_dir(void)
 {
     static char dir[4096];
@@ -64,8 +61,8 @@ int fs_experiment_prepare(fs_experiment *x, const fs_config *cfg)
     fs_set_threads(cfg->threads ? cfg->threads : fs_comm_auto_threads());
     char model_key[sizeof x->model_key], task_key[sizeof x->task_key];
     snprintf(model_key, sizeof model_key, "%s|%s", cfg->model_path, ops->name);
-    snprintf(task_key, sizeof task_key, "%s|%s|%s|%s", model_key, cfg->dataset, cfg->data_root,
-             cfg->partition_key);
+    snprintf(task_key, sizeof task_key, "%s|%s|%s|%s|%d", model_key, cfg->dataset, cfg->data_root,
+             cfg->partition_key, cfg->rows_per_pass);
     if (x->model && !strcmp(model_key, x->model_key) && !strcmp(task_key, x->task_key)) return 0;
     if (!x->model || strcmp(model_key, x->model_key)) {
         fs_experiment_free(x);
@@ -86,7 +83,7 @@ int fs_experiment_prepare(fs_experiment *x, const fs_config *cfg)
     x->have_task = false;
     if (load_task(x, cfg)) return -1;
     x->have_task = true;
-    if (!(x->engine = fs_engine_new(x->model, &x->task, MAX_ROWS_PER_PASS)) ||
+    if (!(x->engine = fs_engine_new(x->model, &x->task, cfg->rows_per_pass)) ||
         fs_engine_cache_features(x->engine))
         return -1;
     snprintf(x->task_key, sizeof x->task_key, "%s", task_key);

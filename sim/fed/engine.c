@@ -27,9 +27,9 @@ struct fs_engine {
     float *scale_h, *w_h, *fw_h, *loss_h, *logits_h;
 };
 
-/* The frozen-model pass buffers scale with max_rows, which no config key sets. */
-#define PASS_HINT "the frozen-model pass holds this many rows at once; use a machine with more " \
-                  "memory, or runtime.backend: cpu when the GPU is the one short"
+/* The frozen-model pass buffers scale with max_rows (runtime.rows_per_pass). */
+#define PASS_HINT "the frozen-model pass holds this many rows at once; lower runtime.rows_per_pass " \
+                  "(default 2048), or use runtime.backend: cpu when the GPU is the one short"
 
 /* One engine buffer (backend memory, or host memory when ops is NULL); after
  * the first failure, none (its message is the one kept). */

@@ -29,7 +29,8 @@ typedef struct {
 
 typedef struct fs_engine fs_engine;
 
-/* max_rows: padded rows per LLM pass (memory bound); micro-batches are chunked to it. */
+/* max_rows: padded rows per LLM pass (memory bound; raised to the longest
+ * sample when below it); micro-batches are chunked to it. */
 fs_engine *fs_engine_new(const fs_mllm *m, const fs_task *task, int max_rows);
 void fs_engine_free(fs_engine *e);
 /* Encodes every image of the task once into the feature cache. */

@@ -279,7 +279,11 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
     fs_checkpoint ck;
     fs_checkpoint_progress done_so_far = {0};
     if (fs_checkpoint_init(&ck, cfg, cell, method)) goto done;
-    int resumed = fs_checkpoint_load(&ck, &r, &done_so_far);
+    /* Checkpoints hold one process's banks (mpirun refuses checkpoint_every):
+     * under mpirun a single-process run's leftover is not resumed from, and
+     * rank 0 alone deletes it once the method is done. */
+    bool single = fs_comm_size() == 1;
+    int resumed = single ? fs_checkpoint_load(&ck, &r, &done_so_far) : 0;
     if (resumed < 0) goto done;
     if (resumed) {
         if (results && fs_results_resume(results, cell, name, (done_so_far.round + 1) * (C + 1),
@@ -351,7 +355,8 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
     fs_progress_finish(&bar, mean, s.seconds);
     /* The checkpoint goes first: a kill in between re-runs the method rather
      * than finding a finished method with a checkpoint. */
-    if (fs_checkpoint_remove(&ck) || (results && fs_results_finish(results, final, C, &s)))
+    if ((fs_comm_rank() == 0 && fs_checkpoint_remove(&ck)) ||
+        (results && fs_results_finish(results, final, C, &s)))
         goto done;
     if (summary) *summary = s;
     rc = 0;

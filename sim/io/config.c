@@ -60,7 +60,7 @@ typedef struct {
 typedef struct { int rank; double alpha; unsigned targets; } doc_adapter;
 typedef struct { int samples; int labels; } doc_fisher;
 typedef struct { int name; double mu; int local_epochs, top_k; doc_fisher fisher; } doc_method;
-typedef struct { char backend[16]; int gpus, threads; } doc_runtime;
+typedef struct { char backend[16]; int gpus, threads, rows_per_pass; } doc_runtime;
 typedef struct { char dir[4096]; int checkpoint_every; } doc_output;
 typedef struct {
     char name[128];
@@ -132,7 +132,8 @@ static const cyaml_schema_value_t method_entry = {
 static const cyaml_schema_field_t runtime_fields[] = {
     CYAML_FIELD_STRING("backend", F_REQ, doc_runtime, backend, 1),
     CYAML_FIELD_INT("gpus", F_REQ, doc_runtime, gpus),
-    CYAML_FIELD_INT("threads", F_REQ, doc_runtime, threads), CYAML_FIELD_END};
+    CYAML_FIELD_INT("threads", F_REQ, doc_runtime, threads),
+    CYAML_FIELD_INT("rows_per_pass", F_REQ, doc_runtime, rows_per_pass), CYAML_FIELD_END};
 static const cyaml_schema_field_t output_fields[] = {
     CYAML_FIELD_STRING("dir", F_REQ, doc_output, dir, 1),
     CYAML_FIELD_INT("checkpoint_every", F_REQ, doc_output, checkpoint_every), CYAML_FIELD_END};
@@ -201,6 +202,7 @@ static void doc_to_config(const doc_config *d, fs_config *c)
     memcpy(c->backend, d->runtime.backend, sizeof c->backend);
     c->gpus = d->runtime.gpus;
     c->threads = d->runtime.threads;
+    c->rows_per_pass = d->runtime.rows_per_pass;
     memcpy(c->output_dir, d->output.dir, sizeof c->output_dir);
     c->checkpoint_every = d->output.checkpoint_every;
 }

@@ -68,6 +68,7 @@ typedef struct {
     char backend[16];              /* runtime.backend: auto | cpu | cuda, default auto */
     int gpus;                      /* runtime.gpus: "all" -> 0, or a positive int */
     int threads;                   /* runtime.threads: "auto" -> 0, or a positive int */
+    int rows_per_pass;             /* runtime.rows_per_pass >= 1, default 2048 */
     char output_dir[4096];         /* output.dir, default "results" */
     int checkpoint_every;          /* output.checkpoint_every, 0 = never (default) */
     fs_sweep_axis sweep[FS_MAX_SWEEP_KEYS]; /* sweep: mapping dotted-key -> list of values (only in sweep configs) */

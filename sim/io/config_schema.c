@@ -77,6 +77,7 @@ const cfg_leaf cfg_top[L_COUNT] = {
                 .what = "all or a positive integer", .offset = OFF(gpus)},
     [L_THREADS] = {.key = "runtime.threads", .kind = K_WORDINT, .choices = word_auto, .def = "auto",
                    .what = "auto or a positive integer", .offset = OFF(threads)},
+    [L_ROWS_PER_PASS] = INT("runtime.rows_per_pass", rows_per_pass, "2048", 1, "a positive integer"),
     [L_OUTPUT_DIR] = STR("output.dir", output_dir, "results", "a non-empty directory path"),
     [L_CHECKPOINT] = INT("output.checkpoint_every", checkpoint_every, "0", 0,
                          "a non-negative integer (0 = never)"),
