@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include <stb/stb_image.h>
-#include <stb/stb_image_resize.h>
 
+#include "datasets/clip_image.h"
 #include "datasets/draw.h"
 #include "datasets/fsutil.h"
 #include "datasets/importers.h"
@@ -346,11 +346,8 @@ static int fit_image(fs_imp_writer *w, const uint8_t *px, int iw, int ih, const 
     int s = w->canvas.size, rc = 0;
     if (side == s) {
         memcpy(w->canvas.px, sq, (size_t)s * s * 3);
-    } else if (!stbir_resize_uint8_generic(sq, side, side, side * 3, w->canvas.px, s, s, s * 3, 3,
-                                           STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP,
-                                           STBIR_FILTER_CATMULLROM, STBIR_COLORSPACE_LINEAR,
-                                           NULL)) {
-        rc = fs_fail("%s: resizing %dx%d to %dx%d failed", path, side, side, s, s);
+    } else if (fs_clip_resize_rgb(sq, side, side, w->canvas.px, s, s, FS_CLIP_RESAMPLE_TORCHVISION)) {
+        rc = fs_fail("%s: out of memory resizing %dx%d to %dx%d", path, side, side, s, s);
     }
     free(sq);
     return rc;

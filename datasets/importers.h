@@ -9,9 +9,12 @@
  * Every record read is either written or counted under one skip reason (the
  * counts add up: read == written + skipped), never silently dropped. Images
  * are fitted to a square (padded with the CLIP mean colour like LLaVA-1.5's
- * expand2square, or centre-cropped) and resized to image_size with a
- * Catmull-Rom (bicubic) filter. The output is written into a temporary
- * directory renamed into place, so a failed import leaves nothing behind. */
+ * expand2square, or centre-cropped) and resized to image_size with the
+ * resampler of the model-side CLIP preprocessing (datasets/clip_image.h), so
+ * that importing at the model's image size and loading equals the Hugging
+ * Face processor on the squared image: one resample, the same one. The output
+ * is written into a temporary directory renamed into place, so a failed
+ * import leaves nothing behind. */
 #ifndef FEDSIM_IMPORTERS_H
 #define FEDSIM_IMPORTERS_H
 

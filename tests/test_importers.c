@@ -15,6 +15,7 @@
 
 #include <stb/stb_image.h>
 
+#include "datasets/clip_image.h"
 #include "datasets/importers.h"
 #include "datasets/mcqa_format.h"
 #include "sim/io/error.h"
@@ -60,6 +61,36 @@ static void pixel(const char *dir, const char *rel, int size, int x, int y, int 
     cr_assert(w == size && h == size, "%s is %dx%d, want %dx%d", path, w, h, size, size);
     for (int c = 0; c < 3; c++) rgb[c] = px[((size_t)y * w + x) * 3 + c];
     stbi_image_free(px);
+}
+
+/* One resample, the model-side CLIP one (parity-tested against transformers
+ * in test_clip_image): the written image is the source padded to a square
+ * with the CLIP mean (expand2square) through fs_clip_resize_rgb, exactly. */
+static void assert_clip_resampled(const char *dir, const char *rel, const char *source, int size)
+{
+    int w, h, n;
+    unsigned char *src = stbi_load(tu_source_path(source), &w, &h, &n, 3);
+    cr_assert(src, "%s: %s", source, stbi_failure_reason());
+    int side = w > h ? w : h, ox = (side - w) / 2, oy = (side - h) / 2;
+    unsigned char *square = malloc((size_t)side * side * 3), *want = malloc((size_t)size * size * 3);
+    cr_assert(square && want);
+    static const unsigned char pad[3] = {122, 116, 104};
+    for (int y = 0; y < side; y++)
+        for (int x = 0; x < side; x++)
+            for (int c = 0; c < 3; c++)
+                square[((size_t)y * side + x) * 3 + c] =
+                    x >= ox && x < ox + w && y >= oy && y < oy + h
+                        ? src[((size_t)(y - oy) * w + (x - ox)) * 3 + c]
+                        : pad[c];
+    cr_assert_eq(fs_clip_resize_rgb(square, side, side, want, size, size, FS_CLIP_RESAMPLE_TORCHVISION), 0);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    unsigned char *got = stbi_load(path, &w, &h, &n, 3);
+    cr_assert(got && w == size && h == size, "%s", path);
+    for (int i = 0; i < size * size * 3; i++)
+        cr_assert_eq(got[i], want[i], "%s: byte %d is %d, the CLIP resample gives %d", path, i,
+                     got[i], want[i]);
+    stbi_image_free(src), stbi_image_free(got), free(square), free(want);
 }
 
 static int near(const int rgb[3], int r, int g, int b)
@@ -121,6 +152,7 @@ Test(importers, scienceqa_default, .fini = tu_remove_tmpdirs)
     cr_assert(near(rgb, 122, 116, 104), "pad pixel is %d,%d,%d", rgb[0], rgb[1], rgb[2]);
     pixel(out, e->image, 16, 0, 8, rgb); /* the centre row starts with a red stripe */
     cr_assert(rgb[0] > 120 && rgb[2] < 110, "centre pixel is %d,%d,%d", rgb[0], rgb[1], rgb[2]);
+    assert_clip_resampled(out, e->image, "tests/fixtures/scienceqa/images/train/1/image.png", 16);
 
     e = find(&d, "2");
     cr_assert_null(e->image);
