@@ -41,6 +41,7 @@ typedef struct {
     double captions, iconqa, scienceqa; /* mixture weights, >= 0 */
     const char *const *held_out;
     int n_held_out;
+    bool word_answers; /* task items answered by the option's text rather than its letter */
 } fs_source_mix;
 
 typedef struct {
@@ -48,7 +49,8 @@ typedef struct {
     float *pixels;    /* [n, 3, S, S] CLIP-normalised */
     char **texts;     /* n strings */
     int *target_from; /* byte offset in texts[i] where the supervised part starts (0 = all) */
-    int *answer_at;   /* byte offset of the answer letter of a lettered item, -1 if none */
+    int *answer_at;   /* byte offset of the answer (letter, or option text with word_answers) of a
+                         multiple-choice item, -1 if none */
 } fs_source_corpus;
 
 /* The recipe of the shipped model: captions only (weights 1, 0, 0); held out,

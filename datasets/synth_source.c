@@ -37,9 +37,10 @@ static int allowed(const fs_source_mix *mix, const fs_synth_spec *spec, int *cat
     return n;
 }
 
-/* A lettered item of spec in the source format; *target_from = offset of the answer letter. */
+/* A lettered item of spec in the source format; *target_from = offset of the
+ * answer: its letter, or with words the option's text. */
 static int task_item(fs_synth_item *it, const fs_synth_spec *spec, const int *cats, int ncats,
-                     char *out, size_t len, int *target_from)
+                     bool words, char *out, size_t len, int *target_from)
 {
     do {
         if (fs_si_make(spec, it, cats[fs_si_below(it, ncats)])) return -1;
@@ -58,10 +59,13 @@ static int task_item(fs_synth_item *it, const fs_synth_spec *spec, const int *ca
         l += snprintf(out + l, len - (size_t)l, " ( %c ) %s", 'A' + c,
                       it->choices[c == pos ? 0 : order[d++]]);
     if (l > 0 && (size_t)l < len) l += snprintf(out + l, len - (size_t)l, " answer: ");
-    if (l <= 0 || (size_t)l + 2 > len)
+    int answer = l > 0 && (size_t)l < len
+                     ? (words ? snprintf(out + l, len - (size_t)l, "%s", it->choices[0])
+                              : snprintf(out + l, len - (size_t)l, "%c", 'A' + pos))
+                     : -1;
+    if (answer < 0 || (size_t)(l + answer) >= len)
         return fs_fail("%s: internal error: a source item does not fit %zu bytes", spec->name, len);
     *target_from = l;
-    snprintf(out + l, len - (size_t)l, "%c", 'A' + pos);
     return 0;
 }
 
@@ -122,8 +126,10 @@ int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int i
         /* captions are supervised whole, lettered task items on their answer only */
         if (u < wc) rc = fs_caption_make(&it, buf, sizeof buf, &out->answer_at[i]);
         else if (u < wc + wi)
-            rc = task_item(&it, &fs_synth_iconqa_spec, icats, ni, buf, sizeof buf, &out->answer_at[i]);
-        else rc = task_item(&it, &fs_synth_scienceqa_spec, scats, ns, buf, sizeof buf, &out->answer_at[i]);
+            rc = task_item(&it, &fs_synth_iconqa_spec, icats, ni, mix->word_answers, buf, sizeof buf,
+                           &out->answer_at[i]);
+        else rc = task_item(&it, &fs_synth_scienceqa_spec, scats, ns, mix->word_answers, buf,
+                            sizeof buf, &out->answer_at[i]);
         out->target_from[i] = u < wc ? 0 : out->answer_at[i];
         if (!rc && !(out->texts[i] = strdup(buf))) rc = fs_fail("source corpus: out of memory");
         if (!rc) rc = fs_clip_preprocess(it.img.px, image_size, image_size, &clip, out->pixels + (size_t)i * per);

@@ -265,6 +265,25 @@ Test(datasets, source_items_are_lettered_in_the_source_format_without_held_out_s
     fs_source_corpus_free(&c);
 }
 
+Test(datasets, word_answers_name_the_option_text)
+{
+    fs_source_mix mix = fs_source_mix_default();
+    mix.captions = 0, mix.iconqa = mix.scienceqa = 1, mix.word_answers = true;
+    fs_source_corpus c;
+    cr_assert_eq(fs_synth_source_corpus(&mix, 9, 200, 32, &c), 0, "%s", fs_last_error());
+    for (int i = 0; i < c.n; i++) {
+        const char *t = c.texts[i];
+        int k = c.answer_at[i];
+        cr_assert(k > 10 && c.target_from[i] == k && !strncmp(t + k - 9, " answer: ", 9), "%s", t);
+        char option[160];
+        snprintf(option, sizeof option, " ) %s ", t + k);
+        cr_assert(strlen(t + k) > 0 && !(t[k] >= 'A' && t[k] <= 'E' && !t[k + 1]), "a letter answer: %s", t);
+        /* the option's text, followed by the next option or the answer */
+        cr_assert_not_null(strstr(t, option), "the answer is no option's text: %s", t);
+    }
+    fs_source_corpus_free(&c);
+}
+
 /* ------------------------------------------------------------ round trip */
 
 static void check_round_trip(const char *name, int expect_text_only)

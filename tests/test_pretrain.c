@@ -60,14 +60,14 @@ Test(pretrain, config_overrides_nested_keys_and_derives_head_size)
     fs_pretrain_config_defaults(&pc);
     const char *path = write_yaml("out: /tmp/x\nmodel:\n  projector: linear\n"
                                   "  llm: { hidden: 128, heads: 8, kv_heads: 4, layers: 3 }\n"
-                                  "corpus: { held_out: [spatial], mix: { captions: 0 } }\n"
+                                  "corpus: { held_out: [spatial], mix: { captions: 0 }, answers: words }\n"
                                   "train: { steps: 7, lr: 1e-3 }\nthreads: auto\n");
     cr_assert_eq(fs_pretrain_config_load(path, &pc), 0, "%s", fs_last_error());
     cr_assert_eq(fs_pretrain_config_check(&pc), 0, "%s", fs_last_error());
     cr_assert(pc.model.t_hidden == 128 && pc.model.t_heads == 8 && pc.model.t_kv_heads == 4 &&
               pc.model.t_layers == 3 && pc.model.t_head_dim == 16 && pc.model.projector_linear);
     cr_assert(pc.steps == 7 && fabs(pc.lr - 1e-3) < 1e-15 && pc.mix.captions == 0 && pc.threads == 0);
-    cr_assert(pc.mix.n_held_out == 1 && !strcmp(pc.mix.held_out[0], "spatial"));
+    cr_assert(pc.mix.n_held_out == 1 && !strcmp(pc.mix.held_out[0], "spatial") && pc.mix.word_answers);
 }
 
 Test(pretrain, config_errors_name_file_line_and_key)
@@ -79,6 +79,7 @@ Test(pretrain, config_errors_name_file_line_and_key)
     expect_error("corpus: { held_out: arithmetic }\n", "corpus.held_out: expected a list");
     expect_error("model: 3\n", "model: expected a mapping");
     expect_error("model: { projector: qformer }\n", "model.projector: expected mlp2x_gelu");
+    expect_error("corpus: { answers: numbers }\n", "corpus.answers: expected letters");
     expect_error("train: [1, 2\n", "YAML syntax error");
     fs_pretrain_config pc;
     fs_pretrain_config_defaults(&pc);
@@ -107,7 +108,7 @@ Test(pretrain, short_run_lowers_the_loss_and_writes_a_loadable_model, .fini = tu
     double loss = atof(final + strlen("final loss "));
     /* a uniform guess over the 512-word vocabulary costs ln 512 = 6.24 nats */
     cr_assert(loss > 0 && loss < 5.0, "final loss %.3f did not fall well below ln(512)\n%s", loss, text);
-    cr_assert_not_null(strstr(text, "held-out letter accuracy: "), "%s", text);
+    cr_assert_not_null(strstr(text, "held-out answer accuracy: "), "%s", text);
     cr_assert_eq(cli_sh("'%s/fedsim' info '%s' > /dev/null 2>&1", fedsim, out), 0,
                  "the written model does not load");
 }

@@ -11,6 +11,7 @@
 
 #include "datasets/synth.h"
 #include "sim/cli/commands.h"
+#include "sim/fed/task.h"
 #include "sim/io/pretrain_config.h"
 #include "sim/io/error.h"
 #include "sim/io/progress.h"
@@ -34,9 +35,10 @@ typedef struct {
     fs_batch_buf bb;
 } trainer;
 
-/* Tokenises "<s> <image> text </s>"; labels cover text[target_from..] (and
- * </s> unless letter_only). Returns the length, or -1 when it does not fit max. */
-static int encode_item(const trainer *t, const char *text, int target_from, bool letter_only,
+/* Tokenises "<s> <image> text </s>"; labels cover text[target_from..] and
+ * </s>, or when scoring only the first token from target_from (one logits row
+ * per item). Returns the length, or -1 when it does not fit max. */
+static int encode_item(const trainer *t, const char *text, int target_from, bool scoring,
                        int32_t *ids, int32_t *labels, int max)
 {
     int ntok = t->m->n_image_tokens, n = 0;
@@ -50,17 +52,17 @@ static int encode_item(const trainer *t, const char *text, int target_from, bool
     n += k;
     k = fs_tokenizer_encode(t->tok, text + target_from, ids + n, max - n - 1);
     if (k < 0) return -1;
-    for (int i = 0; i < k; i++) labels[n + i] = ids[n + i];
+    for (int i = 0; i < k; i++) labels[n + i] = scoring && i > 0 ? FS_IGNORE_LABEL : ids[n + i];
     n += k;
     ids[n] = fs_tokenizer_id(t->tok, FS_TOK_EOS);
-    labels[n] = letter_only ? FS_IGNORE_LABEL : ids[n];
+    labels[n] = scoring ? FS_IGNORE_LABEL : ids[n];
     return n + 1;
 }
 
 /* Encodes items[0..n) of corpus (right-padded to the longest) and runs the
  * forward pass; returns the loss, or NAN + fs_last_error(). */
 static double forward_batch(trainer *t, const fs_source_corpus *c, const int *items, int n,
-                            bool letter_only)
+                            bool scoring)
 {
     const fs_mllm *m = t->m;
     size_t pix = (size_t)3 * c->image_size * c->image_size;
@@ -68,8 +70,7 @@ static double forward_batch(trainer *t, const fs_source_corpus *c, const int *it
     for (int b = 0; b < n; b++) {
         int i = items[b];
         memcpy(t->pixels + b * pix, c->pixels + i * pix, pix * sizeof(float));
-        /* scoring supervises the answer letter alone */
-        lens[b] = encode_item(t, c->texts[i], letter_only ? c->answer_at[i] : c->target_from[i], letter_only,
+        lens[b] = encode_item(t, c->texts[i], scoring ? c->answer_at[i] : c->target_from[i], scoring,
                               t->ids + (size_t)b * MAX_LEN, t->labels + (size_t)b * MAX_LEN, MAX_LEN);
         if (lens[b] < 0) {
             fs_fail("source item %d does not fit %d tokens", i, MAX_LEN);
@@ -105,12 +106,43 @@ static void backward_batch(trainer *t, int n)
     fs_mllm_encode_images_backward(m, t->va, t->dfeat, n);
 }
 
-/* Fraction of the lettered items of c whose answer letter has the highest
- * logit among A-E. -1 when c has none; NAN on error. */
-static double letter_accuracy(trainer *t, const fs_source_corpus *c)
+/* The candidates of multiple-choice item text (answer at answer_at): for a
+ * letter answer the letters A-E; for a word answer the first token of each
+ * option "( X ) text" of the prompt. Sets *truth; returns how many, 0 when the
+ * item cannot be scored (two options starting with the same token). */
+static int candidates(const trainer *t, const char *text, int answer_at, int32_t cand[FS_MAX_CHOICES],
+                      int *truth)
 {
-    int V = t->m->cfg.t_vocab, letters[5], items[FS_PRETRAIN_MAX_BATCH], n = 0, right = 0, seen = 0;
-    for (int l = 0; l < 5; l++) letters[l] = fs_tokenizer_id(t->tok, (char[]){(char)('A' + l), 0});
+    const char *answer = text + answer_at;
+    if (answer[0] >= 'A' && answer[0] <= 'E' && !answer[1]) {
+        for (int l = 0; l < 5; l++) cand[l] = fs_tokenizer_id(t->tok, (char[]){(char)('A' + l), 0});
+        *truth = answer[0] - 'A';
+        return 5;
+    }
+    int k = 0;
+    *truth = -1;
+    for (const char *p = strstr(text, " ( "); p && p < answer && k < FS_MAX_CHOICES; k++) {
+        const char *from = p + 7, *next = strstr(from, " ( "), *end = next && next < answer ? next : answer - 9;
+        char option[256];
+        int32_t ids[64];
+        snprintf(option, sizeof option, "%.*s", (int)(end - from), from);
+        if (fs_tokenizer_encode(t->tok, option, ids, 64) < 1) return 0;
+        cand[k] = ids[0];
+        if (!strcmp(option, answer)) *truth = k;
+        p = next && next < answer ? next : NULL;
+    }
+    for (int a = 0; a < k; a++)
+        for (int b = a + 1; b < k; b++)
+            if (cand[a] == cand[b]) return 0;
+    return *truth >= 0 ? k : 0;
+}
+
+/* Fraction of the multiple-choice items of c whose answer (letter, or first
+ * token of the option's text) has the highest logit among the candidates.
+ * -1 when c has none; NAN on error. */
+static double answer_accuracy(trainer *t, const fs_source_corpus *c)
+{
+    int V = t->m->cfg.t_vocab, items[FS_PRETRAIN_MAX_BATCH], n = 0, right = 0, seen = 0;
     float *logits = malloc((size_t)t->B * V * sizeof *logits);
     if (!logits) return NAN;
     for (int i = 0; i <= c->n; i++) {
@@ -123,12 +155,13 @@ static double letter_accuracy(trainer *t, const fs_source_corpus *c)
             t->ops->to_host(logits, fs_llm_logits(t->la), (size_t)n * V * sizeof(float));
             for (int b = 0; b < n; b++) {
                 const float *row = logits + (size_t)b * V;
-                int truth = c->texts[items[b]][c->answer_at[items[b]]] - 'A', best = 0;
-                for (int l = 1; l < 5; l++)
-                    if (row[letters[l]] > row[letters[best]]) best = l;
-                right += best == truth;
+                int32_t cand[FS_MAX_CHOICES];
+                int truth, k = candidates(t, c->texts[items[b]], c->answer_at[items[b]], cand, &truth), best = 0;
+                for (int l = 1; l < k; l++)
+                    if (row[cand[l]] > row[cand[best]]) best = l;
+                right += k && best == truth;
+                seen += k > 0;
             }
-            seen += n;
             n = 0;
         }
     }
@@ -200,7 +233,7 @@ static int heldout_report(trainer *t, const fs_source_corpus *held, char *buf, s
     buf[0] = 0;
     for (int s = 0; s < N_SRC; s++) {
         if (!held[s].n) continue;
-        double acc = letter_accuracy(t, &held[s]);
+        double acc = answer_accuracy(t, &held[s]);
         if (isnan(acc)) return -1;
         size_t l = strlen(buf);
         if (acc >= 0) snprintf(buf + l, len - l, "%s%s %.1f%%", l ? "  " : "", src_names[s], 100 * acc);
@@ -246,11 +279,11 @@ static int pretrain(const fs_pretrain_config *pc, bool quiet)
             double el = fs_now() - t0;
             fprintf(stderr, "\rpretrain step %5d/%d  loss %.4f  lr %.2e  %6.1fs  ETA %6.1fs  ", step,
                     pc->steps, ema, lr, el, el / step * (pc->steps - step));
-            if (eval) fprintf(stderr, "\n  held-out letter accuracy: %s\n", acc);
+            if (eval) fprintf(stderr, "\n  held-out answer accuracy: %s\n", acc);
         }
     }
     if ((rc = fs_mllm_save(t.m, pc->out)) == 0 && !quiet)
-        printf("pretrained model written to %s (final loss %.4f; held-out letter accuracy %s)\n",
+        printf("pretrained model written to %s (final loss %.4f; held-out answer accuracy %s)\n",
                pc->out, ema, acc);
 done:
     if (t.ops) t.ops->free(adam_m), t.ops->free(adam_v);
