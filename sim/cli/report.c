@@ -1,9 +1,11 @@
 /* The results table (method x accuracy, mean +- std over seeds) and the
  * accuracy-vs-round plot of a results file. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "sim/cli/experiment.h"
@@ -110,7 +112,11 @@ static int plot(const char *path, const group *g, int ng, const fs_result_entry 
     int rc = cnt_rounds ? system(cmd) : 0;
     unlink(script);
     unlink(data);
-    if (rc) return fs_fail("gnuplot failed (exit %d) drawing %s", rc, png);
+    if (rc == -1) return fs_fail("cannot start gnuplot to draw %s: %s", png, strerror(errno));
+    if (rc)
+        return fs_fail("gnuplot failed (%s %d) drawing %s; the results file is complete, and 'fedsim "
+                       "report' redraws the plot", WIFEXITED(rc) ? "exit status" : "signal",
+                       WIFEXITED(rc) ? WEXITSTATUS(rc) : WTERMSIG(rc), png);
     return 0;
 }
 
