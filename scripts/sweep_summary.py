@@ -48,7 +48,7 @@ def main(path):
                     round0.append(100.0 * float(first.mean()))
     alphas = sorted({a for per in final.values() for a in per}, key=float)
     n_cells = max((len(v) for per in final.values() for v in per.values()), default=0)
-    print(f"| method | all runs | " + " | ".join(f"alpha={a}" for a in alphas) + " |")
+    print(f"| method | all cells | " + " | ".join(f"alpha={a}" for a in alphas) + " |")
     print("|---|---:|" + "---:|" * len(alphas))
     for method in methods:
         per = final[method]
