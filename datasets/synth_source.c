@@ -59,10 +59,10 @@ static int task_item(fs_synth_item *it, const fs_synth_spec *spec, const int *ca
         l += snprintf(out + l, len - (size_t)l, " ( %c ) %s", 'A' + c,
                       it->choices[c == pos ? 0 : order[d++]]);
     if (l > 0 && (size_t)l < len) l += snprintf(out + l, len - (size_t)l, " answer: ");
-    int answer = l > 0 && (size_t)l < len
-                     ? (words ? snprintf(out + l, len - (size_t)l, "%s", it->choices[0])
-                              : snprintf(out + l, len - (size_t)l, "%c", 'A' + pos))
-                     : -1;
+    int answer = -1;
+    if (l > 0 && (size_t)l < len)
+        answer = words ? snprintf(out + l, len - (size_t)l, "%s", it->choices[0])
+                       : snprintf(out + l, len - (size_t)l, "%c", 'A' + pos);
     if (answer < 0 || (size_t)(l + answer) >= len)
         return fs_fail("%s: internal error: a source item does not fit %zu bytes", spec->name, len);
     *target_from = l;

@@ -10,6 +10,7 @@ attribute) and at round 0 (the untuned model: per-client rows of round 0 in
 +- is the standard deviation over those runs. `fedsim report` gives the per-cell
 view (mean +- std over seeds).
 """
+import math
 import re
 import statistics
 import sys
@@ -18,8 +19,12 @@ import h5py
 
 
 def alpha_of(cell):
-    m = re.search(r"dirichlet_alpha=([0-9.]+)", cell)
+    m = re.search(r"dirichlet_alpha=([^,]+)", cell)
     return m.group(1) if m else "-"
+
+
+def alpha_order(alpha):
+    return math.inf if alpha == "-" else float(alpha)
 
 
 def fmt(values):
@@ -46,7 +51,7 @@ def main(path):
                 first = rows[(rows["round"] == 0) & (rows["client"] >= 0)]["test_acc"]
                 if len(first):
                     round0.append(100.0 * float(first.mean()))
-    alphas = sorted({a for per in final.values() for a in per}, key=float)
+    alphas = sorted({a for per in final.values() for a in per}, key=alpha_order)
     n_cells = max((len(v) for per in final.values() for v in per.values()), default=0)
     print(f"| method | all cells | " + " | ".join(f"alpha={a}" for a in alphas) + " |")
     print("|---|---:|" + "---:|" * len(alphas))

@@ -106,30 +106,35 @@ static void backward_batch(trainer *t, int n)
     fs_mllm_encode_images_backward(m, t->va, t->dfeat, n);
 }
 
+enum { N_LETTERS = 5 }; /* lettered answers are scored over A-E */
+
 /* The candidates of multiple-choice item text (answer at answer_at): for a
- * letter answer the letters A-E; for a word answer the first token of each
- * option "( X ) text" of the prompt. Sets *truth; returns how many, 0 when the
- * item cannot be scored (two options starting with the same token). */
-static int candidates(const trainer *t, const char *text, int answer_at, int32_t cand[FS_MAX_CHOICES],
-                      int *truth)
+ * letter answer the letters A-E (their ids in letters); for a word answer the
+ * first token of each option "( X ) text" of the prompt. Sets *truth; returns
+ * how many, 0 when the item cannot be scored (two options starting with the
+ * same token). */
+static int candidates(const trainer *t, const int32_t letters[N_LETTERS], const char *text,
+                      int answer_at, int32_t cand[FS_MAX_CHOICES], int *truth)
 {
     const char *answer = text + answer_at;
-    if (answer[0] >= 'A' && answer[0] <= 'E' && !answer[1]) {
-        for (int l = 0; l < 5; l++) cand[l] = fs_tokenizer_id(t->tok, (char[]){(char)('A' + l), 0});
+    if (answer[0] >= 'A' && answer[0] < 'A' + N_LETTERS && !answer[1]) {
+        memcpy(cand, letters, N_LETTERS * sizeof *cand);
         *truth = answer[0] - 'A';
-        return 5;
+        return N_LETTERS;
     }
     int k = 0;
     *truth = -1;
     for (const char *p = strstr(text, " ( "); p && p < answer && k < FS_MAX_CHOICES; k++) {
-        const char *from = p + 7, *next = strstr(from, " ( "), *end = next && next < answer ? next : answer - 9;
+        const char *from = p + 7, *next = strstr(from, " ( ");
+        if (next && next >= answer) next = NULL; /* the last option ends at " answer: " */
+        const char *end = next ? next : answer - 9;
         char option[256];
         int32_t ids[64];
         snprintf(option, sizeof option, "%.*s", (int)(end - from), from);
         if (fs_tokenizer_encode(t->tok, option, ids, 64) < 1) return 0;
         cand[k] = ids[0];
         if (!strcmp(option, answer)) *truth = k;
-        p = next && next < answer ? next : NULL;
+        p = next;
     }
     for (int a = 0; a < k; a++)
         for (int b = a + 1; b < k; b++)
@@ -143,6 +148,8 @@ static int candidates(const trainer *t, const char *text, int answer_at, int32_t
 static double answer_accuracy(trainer *t, const fs_source_corpus *c)
 {
     int V = t->m->cfg.t_vocab, items[FS_PRETRAIN_MAX_BATCH], n = 0, right = 0, seen = 0;
+    int32_t letters[N_LETTERS];
+    for (int l = 0; l < N_LETTERS; l++) letters[l] = fs_tokenizer_id(t->tok, (char[]){(char)('A' + l), 0});
     float *logits = malloc((size_t)t->B * V * sizeof *logits);
     if (!logits) return NAN;
     for (int i = 0; i <= c->n; i++) {
@@ -156,7 +163,8 @@ static double answer_accuracy(trainer *t, const fs_source_corpus *c)
             for (int b = 0; b < n; b++) {
                 const float *row = logits + (size_t)b * V;
                 int32_t cand[FS_MAX_CHOICES];
-                int truth, k = candidates(t, c->texts[items[b]], c->answer_at[items[b]], cand, &truth), best = 0;
+                int truth, best = 0;
+                int k = candidates(t, letters, c->texts[items[b]], c->answer_at[items[b]], cand, &truth);
                 for (int l = 1; l < k; l++)
                     if (row[cand[l]] > row[cand[best]]) best = l;
                 right += k && best == truth;

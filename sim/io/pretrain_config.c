@@ -13,7 +13,7 @@
 #include "sim/io/error.h"
 #include "sim/model/presets.h"
 
-typedef enum { PK_INT, PK_U64, PK_FLOAT, PK_PATH, PK_THREADS, PK_NAMES, PK_TWO_WORDS } pk_kind;
+typedef enum { PK_INT, PK_U64, PK_FLOAT, PK_PATH, PK_THREADS, PK_NAMES, PK_PROJECTOR, PK_ANSWERS } pk_kind;
 
 typedef struct {
     const char *key;
@@ -22,14 +22,6 @@ typedef struct {
     double lo, hi; /* numeric bounds, inclusive */
 } pkey;
 
-/* The PK_TWO_WORDS keys: the words for false and true, and what to say otherwise. */
-static const struct {
-    const char *key, *no, *yes, *expected;
-} two_words[] = {
-    {"model.projector", "mlp2x_gelu", "linear", "expected mlp2x_gelu (LLaVA-1.5) or linear (MiniGPT-4 style)"},
-    {"corpus.answers", "letters", "words", "expected letters (the option's letter) or words (the option's text)"},
-};
-
 #define F(field) offsetof(fs_pretrain_config, field)
 static const pkey keys[] = {
     {"out", PK_PATH, F(out_buf), 0, 0},
@@ -37,7 +29,7 @@ static const pkey keys[] = {
     {"threads", PK_THREADS, F(threads), 0, 1024},
     {"model.image_size", PK_INT, F(model.v_image_size), 8, 1024},
     {"model.patch_size", PK_INT, F(model.v_patch_size), 1, 1024},
-    {"model.projector", PK_TWO_WORDS, F(model.projector_linear), 0, 0},
+    {"model.projector", PK_PROJECTOR, F(model.projector_linear), 0, 0},
     {"model.vision.hidden", PK_INT, F(model.v_hidden), 4, 65536},
     {"model.vision.intermediate", PK_INT, F(model.v_intermediate), 4, 262144},
     {"model.vision.layers", PK_INT, F(model.v_layers), 2, 256},
@@ -52,7 +44,7 @@ static const pkey keys[] = {
     {"corpus.mix.iconqa", PK_FLOAT, F(mix.iconqa), 0, 1e6},
     {"corpus.mix.scienceqa", PK_FLOAT, F(mix.scienceqa), 0, 1e6},
     {"corpus.held_out", PK_NAMES, 0, 0, 0},
-    {"corpus.answers", PK_TWO_WORDS, F(mix.word_answers), 0, 0},
+    {"corpus.answers", PK_ANSWERS, F(mix.word_answers), 0, 0},
     {"train.steps", PK_INT, F(steps), 1, 100000000},
     {"train.batch", PK_INT, F(batch), 1, FS_PRETRAIN_MAX_BATCH},
     {"train.lr", PK_FLOAT, F(lr), 1e-12, 10},
@@ -114,6 +106,16 @@ static int take_names(const walker *w, yaml_node_t *n, const pkey *k)
     return 0;
 }
 
+/* A boolean key spelled as one of two words: no (false) or yes (true). */
+static int take_two_words(const walker *w, const yaml_node_t *n, const pkey *k, const char *no,
+                          const char *yes, const char *expected)
+{
+    const char *s = (const char *)n->data.scalar.value;
+    if (strcmp(s, no) && strcmp(s, yes)) return fail_at(w, n, k->key, expected);
+    *(bool *)((char *)w->pc + k->offset) = !strcmp(s, yes);
+    return 0;
+}
+
 static int take_leaf(const walker *w, yaml_node_t *n, const pkey *k)
 {
     char *base = (char *)w->pc;
@@ -127,13 +129,12 @@ static int take_leaf(const walker *w, yaml_node_t *n, const pkey *k)
         w->pc->out = w->pc->out_buf;
         return 0;
     }
-    for (size_t i = 0; k->kind == PK_TWO_WORDS && i < sizeof two_words / sizeof *two_words; i++) {
-        if (strcmp(two_words[i].key, k->key)) continue;
-        if (strcmp(s, two_words[i].no) && strcmp(s, two_words[i].yes))
-            return fail_at(w, n, k->key, two_words[i].expected);
-        *(bool *)(base + k->offset) = !strcmp(s, two_words[i].yes);
-        return 0;
-    }
+    if (k->kind == PK_PROJECTOR) /* LLaVA-1.5, or the MiniGPT-4-style preset */
+        return take_two_words(w, n, k, "mlp2x_gelu", "linear",
+                              "expected mlp2x_gelu (LLaVA-1.5) or linear (MiniGPT-4 style)");
+    if (k->kind == PK_ANSWERS)
+        return take_two_words(w, n, k, "letters", "words",
+                              "expected letters (the option's letter) or words (the option's text)");
     if (k->kind == PK_THREADS && !strcmp(s, "auto")) {
         *(int *)(base + k->offset) = 0;
         return 0;
