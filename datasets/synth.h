@@ -11,11 +11,15 @@
 
 #include <stdint.h>
 
+#include "sim/io/rng.h"
 #include "sim/model/llava_config.h"
 
 #define FS_SYNTH_DEFAULT_TRAIN 1200
 #define FS_SYNTH_DEFAULT_TEST 400
 #define FS_SYNTH_DEFAULT_IMAGE_SIZE 32
+/* Bumped whenever a generator's output changes, so that a dataset cached by
+ * an older fedsim (fs_synth_ensure) is not mistaken for today's. */
+#define FS_SYNTH_GENERATION 2
 
 typedef struct {
     uint64_t seed;
@@ -39,9 +43,13 @@ int fs_synth_generate(const char *name, const char *out_dir, const fs_synth_opts
  * categories never drawn. */
 typedef struct {
     double captions, iconqa, scienceqa; /* mixture weights, >= 0 */
+    double matching; /* text-only "pick red . ( A ) blue ( B ) red answer: B" items */
     const char *const *held_out;
     int n_held_out;
-    bool word_answers; /* task items answered by the option's text rather than its letter */
+    /* How task items are answered: by the option's letter, by its text, or
+     * each item by either at random (the text rewards working out the answer,
+     * the letter looking it up among the options). */
+    enum { FS_ANSWER_LETTERS, FS_ANSWER_WORDS, FS_ANSWER_BOTH } answers;
 } fs_source_mix;
 
 typedef struct {
@@ -49,7 +57,7 @@ typedef struct {
     float *pixels;    /* [n, 3, S, S] CLIP-normalised */
     char **texts;     /* n strings */
     int *target_from; /* byte offset in texts[i] where the supervised part starts (0 = all) */
-    int *answer_at;   /* byte offset of the answer (letter, or option text with word_answers) of a
+    int *answer_at;   /* byte offset of the answer (letter, or option text for word answers) of a
                          multiple-choice item, -1 if none */
 } fs_source_corpus;
 
@@ -60,6 +68,18 @@ fs_source_mix fs_source_mix_default(void);
 int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int image_size,
                            fs_source_corpus *out);
 void fs_source_corpus_free(fs_source_corpus *c);
+
+/* synth-iconqa places objects in the cells of a FS_SYNTH_GRID x FS_SYNTH_GRID
+ * grid, so that with a patch grid divisible by it no patch mixes two objects. */
+#define FS_SYNTH_GRID 4
+
+/* n scenes of synth-iconqa's visual world for the vision stage of pretraining
+ * (1-8 random objects on the grid, half of them in the source look):
+ * pixels [n, 3, S, S] CLIP-normalised, and per grid cell (row-major, [n,
+ * GRID*GRID]) 1 + the colour and 1 + the shape of its object, 0 when empty.
+ * 0 or -1 + fs_last_error(). */
+int fs_synth_cell_scenes(fs_rng *rng, int n, int image_size, float *pixels, int32_t *cell_colour,
+                         int32_t *cell_shape);
 
 /* Every word the three generators (and the conversation template of the task
  * builder, including the choice letters A-H) can emit, after the tokenizer's

@@ -3,7 +3,9 @@
  * backgrounds, free placement, larger and more varied sizes, outlines — paired
  * with free-form text in a format unlike the downstream tasks: captions
  * ("a photo of two red circles and a blue square .") and lower-case
- * "question: ... answer: ..." pairs with open answers, never lettered options. */
+ * "question: ... answer: ..." pairs with open answers, and lettered questions on
+ * colour and number. fs_matching_make writes the text-only "pick" items of the
+ * matching source on the same scenes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,5 +145,27 @@ int fs_caption_make(fs_synth_item *it, char *text, size_t len, int *answer_at)
     int k = place(it, o, fs_si_range(it, 1, 4));
     render(it, o, k);
     *answer_at = make_text(it, o, k, text, len);
+    return 0;
+}
+
+int fs_matching_make(fs_synth_item *it, char *text, size_t len, int *answer_at)
+{
+    cobj o[4];
+    render(it, o, place(it, o, fs_si_range(it, 1, 4)));
+    /* option words of one kind (colours, shapes or numbers), as the lettered questions use */
+    int kind = fs_si_below(it, 3), n = kind == 0 ? FS_N_COLOURS : kind == 1 ? FS_N_SHAPES : 9;
+    int nopt = fs_si_range(it, 2, 5), answer = fs_si_below(it, nopt), pick[5];
+    fs_si_pick(it, n, NULL, 0, 5, pick); /* every kind has at least 5 words */
+    const char *word[5];
+    for (int i = 0; i < 5; i++)
+        word[i] = kind == 0 ? fs_colour_names[pick[i]] : kind == 1 ? fs_shape_names[pick[i]]
+                                                                   : fs_si_number_word(pick[i] + 1);
+    int l = snprintf(text, len, "question: pick %s .", word[answer]);
+    for (int i = 0; i < nopt && l > 0 && (size_t)l < len; i++)
+        l += snprintf(text + l, len - (size_t)l, " ( %c ) %s", 'A' + i, word[i]);
+    if (l > 0 && (size_t)l < len) l += snprintf(text + l, len - (size_t)l, " answer: ");
+    if (l < 0 || (size_t)l + 2 > len) return fs_fail("synth-captions: internal error: a pick item does not fit");
+    snprintf(text + l, len - (size_t)l, "%c", 'A' + answer);
+    *answer_at = l;
     return 0;
 }

@@ -114,6 +114,15 @@ void fs_si_numbers(fs_synth_item *it, int answer, int lo, int hi, int step, int 
     for (int i = 0; i < m; i++) fs_si_choice(it, fmt, vals[i]);
 }
 
+void fs_si_source_look(fs_synth_item *it)
+{
+    fs_rgb top = {(uint8_t)fs_si_range(it, 150, 235), (uint8_t)fs_si_range(it, 150, 235),
+                  (uint8_t)fs_si_range(it, 150, 235)};
+    fs_rgb bottom = {(uint8_t)fs_si_range(it, 120, 220), (uint8_t)fs_si_range(it, 120, 220),
+                     (uint8_t)fs_si_range(it, 120, 220)};
+    fs_canvas_restyle(&it->img, top, bottom);
+}
+
 const char *fs_si_number_word(int n)
 {
     static const char *const w[] = {"zero", "one", "two", "three", "four", "five", "six", "seven",
@@ -255,7 +264,7 @@ int fs_synth_ensure(const char *name, const char *cache_dir, uint64_t seed, int 
         return fs_fail("unknown synthetic dataset '%s'; known: synth-iconqa, synth-scienceqa",
                        name ? name : "(null)");
     char dir[4096], meta[4200];
-    int n = snprintf(dir, sizeof dir, "%s/%s-s%llu-i%d", cache_dir, name,
+    int n = snprintf(dir, sizeof dir, "%s/%s-g%d-s%llu-i%d", cache_dir, name, FS_SYNTH_GENERATION,
                      (unsigned long long)seed, image_size);
     if (n < 0 || (size_t)n >= sizeof dir || (size_t)n >= out_len)
         return fs_fail("%s: cache path too long", cache_dir);

@@ -1,4 +1,4 @@
-/* synth-iconqa: abstract scenes of coloured shapes on a 3x3 grid of cells,
+/* synth-iconqa: abstract scenes of coloured shapes on a 4x4 grid of cells,
  * with questions in six skills. Every item is generated answer-first (the
  * answer value is drawn uniformly, then a scene is built that makes it true),
  * so answer values are balanced; the question names what to look at and
@@ -6,30 +6,36 @@
  * the scene (the colours of the other objects, neighbouring counts, ...). */
 #include <string.h>
 
+#include "datasets/clip_image.h"
 #include "datasets/synth_internal.h"
 
 static const char *const categories[] = {"counting", "colour", "shape", "spatial", "comparison",
                                          "arithmetic"};
 enum { CAT_COUNT, CAT_COLOUR, CAT_SHAPE, CAT_SPATIAL, CAT_COMPARE, CAT_ARITH };
 
+/* 4x4 cells: with any patch grid divisible by 4 (the tiny model's 4x4 patches
+ * of 8 px, LLaVA-1.5's 24x24 of 14 px) every object lies within one cell of
+ * whole patches, so a patch never mixes two objects' colours and shapes. */
+enum { GRID = FS_SYNTH_GRID, CELLS = GRID * GRID };
+
 typedef struct { int shape, colour, cell; } obj;
 typedef struct {
-    obj o[9];
+    obj o[CELLS];
     int n;
-    int used[9];
+    int used[CELLS];
 } scene;
 
 static int free_cell(fs_synth_item *it, scene *s)
 {
-    int cand[9], m = 0;
-    for (int c = 0; c < 9; c++)
+    int cand[CELLS], m = 0;
+    for (int c = 0; c < CELLS; c++)
         if (!s->used[c]) cand[m++] = c;
     return m ? cand[fs_si_below(it, m)] : -1;
 }
 
 static void add_at(scene *s, int shape, int colour, int cell)
 {
-    if (cell < 0 || s->n >= 9 || s->used[cell]) return;
+    if (cell < 0 || s->n >= CELLS || s->used[cell]) return;
     s->used[cell] = 1;
     s->o[s->n++] = (obj){shape, colour, cell};
 }
@@ -59,9 +65,9 @@ static void render(fs_synth_item *it, const scene *s)
     fs_canvas_fill(&it->img, (fs_rgb){(uint8_t)g, (uint8_t)g, (uint8_t)(g - fs_si_below(it, 6))});
     for (int i = 0; i < s->n; i++) {
         const obj *o = &s->o[i];
-        float cx = ((float)(o->cell % 3) + 0.5f) / 3 + fs_si_unif(it, -0.04f, 0.04f);
-        float cy = ((float)(o->cell / 3) + 0.5f) / 3 + fs_si_unif(it, -0.04f, 0.04f);
-        fs_draw_shape(&it->img, o->shape, cx, cy, fs_si_unif(it, 0.115f, 0.135f),
+        float cx = ((float)(o->cell % GRID) + 0.5f) / GRID + fs_si_unif(it, -0.015f, 0.015f);
+        float cy = ((float)(o->cell / GRID) + 0.5f) / GRID + fs_si_unif(it, -0.015f, 0.015f);
+        fs_draw_shape(&it->img, o->shape, cx, cy, fs_si_unif(it, 0.09f, 0.105f),
                       fs_colours[o->colour]);
     }
     fs_canvas_noise(&it->img, it->rng, 3);
@@ -160,11 +166,13 @@ static void make_spatial(fs_synth_item *it, scene *s)
     int SA = fs_si_below(it, FS_N_SHAPES), CA = fs_si_below(it, FS_N_COLOURS);
     int SB = fs_si_below(it, FS_N_SHAPES), CB = other_than(it, FS_N_COLOURS, CA);
     /* A and B on one row (left/right) or one column (above/below), A first when r is even. */
-    int line = fs_si_below(it, 3), p[3] = {0, 1, 2};
-    fs_si_shuffle(it, p, 3);
+    int line = fs_si_below(it, GRID), p[GRID];
+    for (int i = 0; i < GRID; i++) p[i] = i;
+    fs_si_shuffle(it, p, GRID);
     int a = p[0] < p[1] ? p[0] : p[1], b = p[0] < p[1] ? p[1] : p[0];
     if (r % 2) { int t = a; a = b; b = t; }
-    int cellA = r < 2 ? 3 * line + a : 3 * a + line, cellB = r < 2 ? 3 * line + b : 3 * b + line;
+    int cellA = r < 2 ? GRID * line + a : GRID * a + line;
+    int cellB = r < 2 ? GRID * line + b : GRID * b + line;
     add_at(s, SA, CA, cellA);
     add_at(s, SB, CB, cellB);
     int no = fs_si_below(it, 4);
@@ -298,3 +306,32 @@ const fs_synth_spec fs_synth_iconqa_spec = {
     .name = "synth-iconqa", .categories = categories,
     .n_categories = (int)(sizeof categories / sizeof *categories), .make = make,
 };
+
+int fs_synth_cell_scenes(fs_rng *rng, int n, int image_size, float *pixels, int32_t *cell_colour,
+                         int32_t *cell_shape)
+{
+    fs_synth_item it = {.rng = rng};
+    if (fs_canvas_init(&it.img, image_size)) return -1;
+    fs_clip_options clip;
+    fs_clip_options_default(&clip, image_size);
+    size_t per = (size_t)3 * image_size * image_size;
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        scene s;
+        memset(&s, 0, sizeof s);
+        int k = fs_si_range(&it, 1, 8);
+        for (int j = 0; j < k; j++) add(&it, &s, fs_si_below(&it, FS_N_SHAPES), fs_si_below(&it, FS_N_COLOURS));
+        render(&it, &s);
+        if (fs_si_below(&it, 2)) fs_si_source_look(&it);
+        int32_t *col = cell_colour + (size_t)i * CELLS, *shp = cell_shape + (size_t)i * CELLS;
+        memset(col, 0, CELLS * sizeof *col);
+        memset(shp, 0, CELLS * sizeof *shp);
+        for (int j = 0; j < s.n; j++) {
+            col[s.o[j].cell] = 1 + s.o[j].colour;
+            shp[s.o[j].cell] = 1 + s.o[j].shape;
+        }
+        rc = fs_clip_preprocess(it.img.px, image_size, image_size, &clip, pixels + (size_t)i * per);
+    }
+    fs_canvas_free(&it.img);
+    return rc;
+}

@@ -43,6 +43,11 @@ int fs_si_make(const fs_synth_spec *spec, fs_synth_item *it, int category);
  * *answer_at = offset of the answer letter of a lettered question, else -1. 0 or -1. */
 int fs_caption_make(fs_synth_item *it, char *text, size_t len, int *answer_at);
 
+/* One source-domain scene and a text-only lettered item that names its answer
+ * ("question: pick red . ( A ) blue ( B ) red answer: B"); *answer_at = the
+ * offset of the answer letter. 0 or -1. */
+int fs_matching_make(fs_synth_item *it, char *text, size_t len, int *answer_at);
+
 /* Generates the dataset of spec into dir (created; must be absent or empty). */
 int fs_synth_write(const fs_synth_spec *spec, const char *dir, const fs_synth_opts *o);
 
@@ -64,6 +69,8 @@ bool fs_si_has_choice(const fs_synth_item *it, const char *s);
  * distractor when it is not in the window (a plausible confusion). */
 void fs_si_numbers(fs_synth_item *it, int answer, int lo, int hi, int step, int k, int must,
                    const char *fmt);
+/* Repaints the light background of it->img as the source domain's tinted gradient. */
+void fs_si_source_look(fs_synth_item *it);
 /* "one".."nine" (digits beyond). */
 const char *fs_si_number_word(int n);
 

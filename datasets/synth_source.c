@@ -1,5 +1,6 @@
-/* The pretraining source corpus: a mixture of captioned scenes (synth_captions.c)
- * and multiple-choice items from the downstream generators written in the
+/* The pretraining source corpus: a mixture of captioned scenes (synth_captions.c),
+ * text-only "pick" items that teach the letter lookup alone (matching), and
+ * multiple-choice items from the downstream generators written in the
  * source domain's own look and format. The source format is lower-case
  * "question: {context} {question} ( A ) x ( B ) y answer: B" on scenes whose
  * light background is repainted as a tinted gradient; the downstream tasks use
@@ -40,16 +41,13 @@ static int allowed(const fs_source_mix *mix, const fs_synth_spec *spec, int *cat
 /* A lettered item of spec in the source format; *target_from = offset of the
  * answer: its letter, or with words the option's text. */
 static int task_item(fs_synth_item *it, const fs_synth_spec *spec, const int *cats, int ncats,
-                     bool words, char *out, size_t len, int *target_from)
+                     int answers, char *out, size_t len, int *target_from)
 {
     do {
         if (fs_si_make(spec, it, cats[fs_si_below(it, ncats)])) return -1;
     } while (!it->has_image); /* the source corpus pairs every text with a scene */
-    fs_rgb top = {(uint8_t)fs_si_range(it, 150, 235), (uint8_t)fs_si_range(it, 150, 235),
-                  (uint8_t)fs_si_range(it, 150, 235)};
-    fs_rgb bottom = {(uint8_t)fs_si_range(it, 120, 220), (uint8_t)fs_si_range(it, 120, 220),
-                     (uint8_t)fs_si_range(it, 120, 220)};
-    fs_canvas_restyle(&it->img, top, bottom);
+    fs_si_source_look(it);
+    bool words = answers == FS_ANSWER_WORDS || (answers == FS_ANSWER_BOTH && fs_si_below(it, 2));
     int k = it->n_choices, pos = fs_si_below(it, k), order[FS_MAX_CHOICES];
     for (int d = 0; d < k - 1; d++) order[d] = d + 1;
     fs_si_shuffle(it, order, k - 1);
@@ -97,10 +95,11 @@ int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int i
                            "(fedsim data stats DIR lists them)", mix->held_out[i]);
     int icats[16], scats[16];
     int ni = allowed(mix, &fs_synth_iconqa_spec, icats), ns = allowed(mix, &fs_synth_scienceqa_spec, scats);
-    double wc = mix->captions, wi = ni ? mix->iconqa : 0, ws = ns ? mix->scienceqa : 0;
-    if (n < 1 || image_size < 8 || image_size > 1024 || wc < 0 || wi < 0 || ws < 0 || !(wc + wi + ws > 0))
-        return fs_fail("source corpus: bad arguments (n=%d, image_size=%d, weights %g/%g/%g after "
-                       "held-out categories)", n, image_size, wc, wi, ws);
+    double wc = mix->captions, wi = ni ? mix->iconqa : 0, ws = ns ? mix->scienceqa : 0, wm = mix->matching;
+    if (n < 1 || image_size < 8 || image_size > 1024 || wc < 0 || wi < 0 || ws < 0 || wm < 0 ||
+        !(wc + wi + ws + wm > 0))
+        return fs_fail("source corpus: bad arguments (n=%d, image_size=%d, weights %g/%g/%g/%g after "
+                       "held-out categories)", n, image_size, wc, wi, ws, wm);
     size_t per = (size_t)3 * image_size * image_size;
     out->n = n;
     out->image_size = image_size;
@@ -121,15 +120,18 @@ int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int i
         char buf[2048];
         /* a single source draws nothing here, so a captions-only corpus is the
          * exact stream earlier fedsim versions pretrained the shipped model on */
-        bool mixed = (wc > 0) + (wi > 0) + (ws > 0) > 1;
-        double u = mixed ? fs_rng_uniform(&rng) * (wc + wi + ws) : wc > 0 ? 0 : wi > 0 ? wc : wc + wi;
+        bool mixed = (wc > 0) + (wi > 0) + (ws > 0) + (wm > 0) > 1;
+        double u = mixed ? fs_rng_uniform(&rng) * (wc + wi + ws + wm)
+                 : wc > 0 ? 0 : wi > 0 ? wc : ws > 0 ? wc + wi : wc + wi + ws;
         /* captions are supervised whole, lettered task items on their answer only */
         if (u < wc) rc = fs_caption_make(&it, buf, sizeof buf, &out->answer_at[i]);
         else if (u < wc + wi)
-            rc = task_item(&it, &fs_synth_iconqa_spec, icats, ni, mix->word_answers, buf, sizeof buf,
+            rc = task_item(&it, &fs_synth_iconqa_spec, icats, ni, mix->answers, buf, sizeof buf,
                            &out->answer_at[i]);
-        else rc = task_item(&it, &fs_synth_scienceqa_spec, scats, ns, mix->word_answers, buf,
-                            sizeof buf, &out->answer_at[i]);
+        else if (u < wc + wi + ws)
+            rc = task_item(&it, &fs_synth_scienceqa_spec, scats, ns, mix->answers, buf,
+                           sizeof buf, &out->answer_at[i]);
+        else rc = fs_matching_make(&it, buf, sizeof buf, &out->answer_at[i]);
         out->target_from[i] = u < wc ? 0 : out->answer_at[i];
         if (!rc && !(out->texts[i] = strdup(buf))) rc = fs_fail("source corpus: out of memory");
         if (!rc) rc = fs_clip_preprocess(it.img.px, image_size, image_size, &clip, out->pixels + (size_t)i * per);

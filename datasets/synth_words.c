@@ -28,7 +28,7 @@ static const char *const words[] = {
     "lizard", "long", "magnet", "magnets", "many", "map", "mark", "mirror", "moon", "more",
     "most", "mountain", "mouse", "museums", "nest", "no", "north", "number", "object", "ocean",
     "of", "on", "one", "options", "or", "orange", "order", "oslo", "other", "owl", "paper",
-    "paris", "parks", "part", "pencil", "photo", "picture", "points", "pole", "purple", "queen",
+    "paris", "parks", "part", "pencil", "photo", "pick", "picture", "points", "pole", "purple", "queen",
     "question", "quito", "rabbit", "red", "relative", "repel", "right", "river", "rocket",
     "rome", "ruler", "same", "sand", "schools", "seeds", "shape", "shapes", "shell", "show",
     "shows", "snake", "south", "spider", "square", "squares", "start", "take", "temperature",

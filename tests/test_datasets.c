@@ -268,7 +268,7 @@ Test(datasets, source_items_are_lettered_in_the_source_format_without_held_out_s
 Test(datasets, word_answers_name_the_option_text)
 {
     fs_source_mix mix = fs_source_mix_default();
-    mix.captions = 0, mix.iconqa = mix.scienceqa = 1, mix.word_answers = true;
+    mix.captions = 0, mix.iconqa = mix.scienceqa = 1, mix.answers = FS_ANSWER_WORDS;
     fs_source_corpus c;
     cr_assert_eq(fs_synth_source_corpus(&mix, 9, 200, 32, &c), 0, "%s", fs_last_error());
     for (int i = 0; i < c.n; i++) {
@@ -281,6 +281,33 @@ Test(datasets, word_answers_name_the_option_text)
         /* the option's text, followed by the next option or the answer */
         cr_assert_not_null(strstr(t, option), "the answer is no option's text: %s", t);
     }
+    fs_source_corpus_free(&c);
+}
+
+Test(datasets, matching_items_letter_the_option_the_question_names)
+{
+    fs_source_mix mix = fs_source_mix_default();
+    mix.captions = 0, mix.matching = 1;
+    fs_source_corpus c;
+    cr_assert_eq(fs_synth_source_corpus(&mix, 5, 300, 32, &c), 0, "%s", fs_last_error());
+    int letters[5] = {0};
+    for (int i = 0; i < c.n; i++) {
+        const char *t = c.texts[i];
+        int k = c.answer_at[i];
+        char word[32], option[48];
+        cr_assert_eq(sscanf(t, "question: pick %31s .", word), 1, "%s", t);
+        cr_assert(k > 0 && c.target_from[i] == k && t[k] >= 'A' && t[k] <= 'E' && !t[k + 1], "%s", t);
+        snprintf(option, sizeof option, "( %c ) %s ", t[k], word);
+        cr_assert_not_null(strstr(t, option), "the answer letter is not the named option's: %s", t);
+        /* the options are distinct: the named word is one option only */
+        snprintf(option, sizeof option, ") %s ", word);
+        const char *first = strstr(t, option);
+        cr_assert(first && !strstr(first + 1, option), "%s", t);
+        letters[t[k] - 'A']++;
+    }
+    /* 2-5 options, the answer uniform among them */
+    cr_assert(letters[0] > letters[4] && letters[1] > c.n / 8 && letters[4] > c.n / 40,
+              "answer letters %d %d %d %d %d", letters[0], letters[1], letters[2], letters[3], letters[4]);
     fs_source_corpus_free(&c);
 }
 
@@ -698,7 +725,7 @@ Test(datasets, ensure_generates_once_into_the_cache, .fini = tu_remove_tmpdirs)
     cr_assert_eq(fs_synth_ensure("synth-iconqa", cache, 42, 32, out, sizeof out), 0, "%s",
                  fs_last_error());
     char want[800];
-    snprintf(want, sizeof want, "%s/synth-iconqa-s42-i32", cache);
+    snprintf(want, sizeof want, "%s/synth-iconqa-g%d-s42-i32", cache, FS_SYNTH_GENERATION);
     cr_assert_str_eq(out, want);
     struct stat st1, st2;
     cr_assert_eq(stat(tu_path_in(out, "examples.jsonl"), &st1), 0);

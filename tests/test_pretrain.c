@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "sim/io/error.h"
+#include "kernels/ops.h"
 #include "sim/io/pretrain_config.h"
+#include "sim/model/mllm.h"
 #include "tests/helpers/cli_helpers.h"
 #include "tests/helpers/testutil.h"
 
@@ -49,7 +51,10 @@ Test(pretrain, shipped_config_sets_every_key_to_its_default)
     cr_assert(pc.steps == defaults.steps && pc.batch == defaults.batch && pc.corpus == defaults.corpus &&
               pc.lr == defaults.lr && pc.eval_every == defaults.eval_every && pc.seed == defaults.seed);
     cr_assert(pc.mix.captions == defaults.mix.captions && pc.mix.iconqa == defaults.mix.iconqa &&
-              pc.mix.scienceqa == defaults.mix.scienceqa && pc.mix.n_held_out == defaults.mix.n_held_out);
+              pc.mix.scienceqa == defaults.mix.scienceqa && pc.mix.matching == defaults.mix.matching &&
+              pc.mix.answers == defaults.mix.answers && pc.mix.n_held_out == defaults.mix.n_held_out);
+    cr_assert(pc.vision_steps == defaults.vision_steps && pc.vision_lr == defaults.vision_lr &&
+              pc.vision_trained_after == defaults.vision_trained_after);
     for (int i = 0; i < pc.mix.n_held_out; i++)
         cr_assert_str_eq(pc.mix.held_out[i], defaults.mix.held_out[i]);
 }
@@ -67,7 +72,8 @@ Test(pretrain, config_overrides_nested_keys_and_derives_head_size)
     cr_assert(pc.model.t_hidden == 128 && pc.model.t_heads == 8 && pc.model.t_kv_heads == 4 &&
               pc.model.t_layers == 3 && pc.model.t_head_dim == 16 && pc.model.projector_linear);
     cr_assert(pc.steps == 7 && fabs(pc.lr - 1e-3) < 1e-15 && pc.mix.captions == 0 && pc.threads == 0);
-    cr_assert(pc.mix.n_held_out == 1 && !strcmp(pc.mix.held_out[0], "spatial") && pc.mix.word_answers);
+    cr_assert(pc.mix.n_held_out == 1 && !strcmp(pc.mix.held_out[0], "spatial") &&
+              pc.mix.answers == FS_ANSWER_WORDS);
 }
 
 Test(pretrain, config_errors_name_file_line_and_key)
@@ -80,6 +86,8 @@ Test(pretrain, config_errors_name_file_line_and_key)
     expect_error("model: 3\n", "model: expected a mapping");
     expect_error("model: { projector: qformer }\n", "model.projector: expected mlp2x_gelu");
     expect_error("corpus: { answers: numbers }\n", "corpus.answers: expected letters");
+    expect_error("vision: { tower_after: thawed }\n", "vision.tower_after: expected frozen");
+    expect_error("vision: { steps: -1 }\n", "vision.steps: -1 is out of range");
     expect_error("train: [1, 2\n", "YAML syntax error");
     fs_pretrain_config pc;
     fs_pretrain_config_defaults(&pc);
@@ -89,6 +97,12 @@ Test(pretrain, config_errors_name_file_line_and_key)
     const char *path = write_yaml("out: x\nmodel: { llm: { hidden: 100, heads: 3 } }\n");
     cr_assert_eq(fs_pretrain_config_load(path, &pc), 0, "%s", fs_last_error());
     cr_assert_eq(fs_pretrain_config_check(&pc), -1, "heads that do not divide hidden must be refused");
+    /* the vision stage labels patches by scene cell: 32 px / 16 px patches is a 2 x 2 grid */
+    path = write_yaml("out: x\nmodel: { patch_size: 16 }\nvision: { steps: 5 }\n");
+    fs_pretrain_config_defaults(&pc);
+    cr_assert_eq(fs_pretrain_config_load(path, &pc), 0, "%s", fs_last_error());
+    cr_assert_eq(fs_pretrain_config_check(&pc), -1, "a patch grid the scene grid does not divide");
+    cr_assert_not_null(strstr(fs_last_error(), "multiple of 4"), "%s", fs_last_error());
 }
 
 Test(pretrain, short_run_lowers_the_loss_and_writes_a_loadable_model, .fini = tu_remove_tmpdirs)
@@ -111,4 +125,51 @@ Test(pretrain, short_run_lowers_the_loss_and_writes_a_loadable_model, .fini = tu
     cr_assert_not_null(strstr(text, "held-out answer accuracy: "), "%s", text);
     cr_assert_eq(cli_sh("'%s/fedsim' info '%s' > /dev/null 2>&1", fedsim, out), 0,
                  "the written model does not load");
+}
+
+/* Runs fedsim pretrain with a vision stage and `train_steps` LLaVA-stage steps
+ * into dir/name; returns the log. */
+static const char *pretrain_with_vision_stage(const char *dir, const char *name, int train_steps)
+{
+    const char *fedsim = getenv("FEDSIM_BUILD_DIR");
+    cr_assert_not_null(fedsim, "FEDSIM_BUILD_DIR is not set (ctest sets it)");
+    char file[64];
+    snprintf(file, sizeof file, "%s.yaml", name);
+    const char *cfg = tu_path_in(dir, file), *out = tu_path_in(dir, name);
+    snprintf(file, sizeof file, "%s.log", name);
+    const char *log = tu_path_in(dir, file);
+    FILE *f = fopen(cfg, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "out: %s\nthreads: 2\ncorpus: { size: 200 }\nvision: { steps: 200 }\n"
+               "train: { steps: %d, batch: 16, eval_every: 0 }\n", out, train_steps);
+    fclose(f);
+    int st = cli_sh("'%s/fedsim' pretrain '%s' > '%s' 2>&1", fedsim, cfg, log);
+    const char *text = cli_slurp_log(log);
+    cr_assert_eq(st, 0, "fedsim pretrain failed:\n%s", text);
+    return text;
+}
+
+Test(pretrain, vision_stage_teaches_the_tower_to_see_then_freezes_it, .fini = tu_remove_tmpdirs)
+{
+    const char *dir = tu_tmpdir_tracked();
+    const char *text = pretrain_with_vision_stage(dir, "short", 2);
+    const char *acc = strstr(text, "named right for ");
+    cr_assert_not_null(acc, "%s", text);
+    /* chance is 1 in 30 (6 colours x 5 shapes) */
+    double pct = atof(acc + strlen("named right for "));
+    cr_assert(pct > 80, "after 200 steps the tower names only %.1f%% of the objects\n%s", pct, text);
+    pretrain_with_vision_stage(dir, "long", 12);
+    fs_mllm *a = fs_mllm_load(tu_path_in(dir, "short"), fs_backend_cpu());
+    fs_mllm *b = fs_mllm_load(tu_path_in(dir, "long"), fs_backend_cpu());
+    cr_assert(a && b, "%s", fs_last_error());
+    fs_param_counts n;
+    cr_assert_eq(fs_mllm_count_params(&a->cfg, &n), 0);
+    /* the tower is the prefix of the parameters; the rest went on training */
+    cr_assert_eq(memcmp(a->params, b->params, n.vision * sizeof(float)), 0,
+                 "the LLaVA stage changed the frozen vision tower");
+    cr_assert_neq(memcmp(a->params + n.vision, b->params + n.vision,
+                         (a->nparams - n.vision) * sizeof(float)), 0,
+                  "ten more steps left the projector and the LLM unchanged");
+    fs_mllm_free(a);
+    fs_mllm_free(b);
 }

@@ -3,7 +3,9 @@
  * items in the source look and format) with the full backward pass, and saves
  * it as a Hugging Face LLaVA directory with its word-level vocabulary. It
  * reports held-out accuracy on source-format lettered items as it goes, so a
- * user can tell a model that knows the source skills from one that does not. */
+ * user can tell a model that knows the source skills from one that does not.
+ * An optional vision stage (pretrain_vision.c) first teaches the tower to see,
+ * after which it stays frozen, as LLaVA keeps its CLIP tower. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 
 #include "datasets/synth.h"
 #include "sim/cli/commands.h"
+#include "sim/cli/pretrain_vision.h"
 #include "sim/fed/task.h"
 #include "sim/io/pretrain_config.h"
 #include "sim/io/error.h"
@@ -27,6 +30,7 @@ typedef struct {
     const fs_ops *ops;
     fs_tokenizer *tok;
     int B;
+    bool tower_frozen; /* after a vision stage, as LLaVA keeps its CLIP tower frozen */
     int32_t *ids, *labels, *row_ids, *row_labels;
     float *pixels, *feat, *dfeat, *emb, *demb;
     int *start_rows;
@@ -103,7 +107,8 @@ static void backward_batch(trainer *t, int n)
     t->ops->zero(t->demb, (size_t)t->bb.batch.B * t->bb.batch.T * m->cfg.t_hidden * sizeof(float));
     fs_llm_backward(m, t->la, &t->bb.batch, t->demb, NULL);
     fs_mllm_gather_image_grads(m, t->dfeat, t->demb, n, t->start_rows);
-    fs_mllm_encode_images_backward(m, t->va, t->dfeat, n);
+    if (t->tower_frozen) fs_mllm_projector_backward(m, t->va, t->dfeat, n);
+    else fs_mllm_encode_images_backward(m, t->va, t->dfeat, n);
 }
 
 enum { N_LETTERS = 5 }; /* lettered answers are scored over A-E */
@@ -142,22 +147,23 @@ static int candidates(const trainer *t, const int32_t letters[N_LETTERS], const 
     return *truth >= 0 ? k : 0;
 }
 
-/* Fraction of the multiple-choice items of c whose answer (letter, or first
- * token of the option's text) has the highest logit among the candidates.
- * -1 when c has none; NAN on error. */
-static double answer_accuracy(trainer *t, const fs_source_corpus *c)
+/* Counts, per answer kind ([0] letters, [1] words), the multiple-choice items
+ * of c (seen) and those whose answer (letter, or first token of the option's
+ * text) has the highest logit among the candidates (right). 0 or -1. */
+static int answer_accuracy(trainer *t, const fs_source_corpus *c, int right[2], int seen[2])
 {
-    int V = t->m->cfg.t_vocab, items[FS_PRETRAIN_MAX_BATCH], n = 0, right = 0, seen = 0;
+    int V = t->m->cfg.t_vocab, items[FS_PRETRAIN_MAX_BATCH], n = 0;
+    right[0] = right[1] = seen[0] = seen[1] = 0;
     int32_t letters[N_LETTERS];
     for (int l = 0; l < N_LETTERS; l++) letters[l] = fs_tokenizer_id(t->tok, (char[]){(char)('A' + l), 0});
     float *logits = malloc((size_t)t->B * V * sizeof *logits);
-    if (!logits) return NAN;
+    if (!logits) return fs_fail("out of memory for the held-out logits");
     for (int i = 0; i <= c->n; i++) {
         if (i < c->n && c->answer_at[i] > 0) items[n++] = i;
         if (n == t->B || (i == c->n && n > 0)) {
             if (isnan(forward_batch(t, c, items, n, true))) {
                 free(logits);
-                return NAN;
+                return -1;
             }
             t->ops->to_host(logits, fs_llm_logits(t->la), (size_t)n * V * sizeof(float));
             for (int b = 0; b < n; b++) {
@@ -167,14 +173,15 @@ static double answer_accuracy(trainer *t, const fs_source_corpus *c)
                 int k = candidates(t, letters, c->texts[items[b]], c->answer_at[items[b]], cand, &truth);
                 for (int l = 1; l < k; l++)
                     if (row[cand[l]] > row[cand[best]]) best = l;
-                right += k && best == truth;
-                seen += k > 0;
+                bool word = k > 0 && cand[0] != letters[0];
+                right[word] += k && best == truth;
+                seen[word] += k > 0;
             }
             n = 0;
         }
     }
     free(logits);
-    return seen ? (double)right / seen : -1;
+    return 0;
 }
 
 static void trainer_free(trainer *t)
@@ -216,8 +223,8 @@ static int trainer_init(trainer *t, const fs_pretrain_config *pc)
 }
 
 /* Held-out lettered items, one corpus per source of the mixture. */
-enum { SRC_CAPTIONS, SRC_ICONQA, SRC_SCIENCEQA, N_SRC };
-static const char *const src_names[N_SRC] = {"captions", "iconqa", "scienceqa"};
+enum { SRC_CAPTIONS, SRC_ICONQA, SRC_SCIENCEQA, SRC_MATCHING, N_SRC };
+static const char *const src_names[N_SRC] = {"captions", "iconqa", "scienceqa", "matching"};
 
 static int heldout_init(const fs_pretrain_config *pc, fs_source_corpus *held)
 {
@@ -226,25 +233,32 @@ static int heldout_init(const fs_pretrain_config *pc, fs_source_corpus *held)
         one.captions = s == SRC_CAPTIONS ? 1 : 0;
         one.iconqa = s == SRC_ICONQA ? 1 : 0;
         one.scienceqa = s == SRC_SCIENCEQA ? 1 : 0;
-        double w = s == SRC_CAPTIONS ? pc->mix.captions : s == SRC_ICONQA ? pc->mix.iconqa : pc->mix.scienceqa;
+        one.matching = s == SRC_MATCHING ? 1 : 0;
+        const double w[N_SRC] = {pc->mix.captions, pc->mix.iconqa, pc->mix.scienceqa, pc->mix.matching};
         int n = pc->corpus / 10 < 32 ? 32 : pc->corpus / 10 > MAX_HELDOUT ? MAX_HELDOUT : pc->corpus / 10;
-        if (w > 0 && pc->eval_every > 0 && fs_synth_source_corpus(&one, pc->seed + 2 + (uint64_t)s, n,
+        if (w[s] > 0 && pc->eval_every > 0 && fs_synth_source_corpus(&one, pc->seed + 2 + (uint64_t)s, n,
                                             pc->model.v_image_size, &held[s]))
             return -1;
     }
     return 0;
 }
 
-/* "captions 61.0%  iconqa 40.2%  scienceqa 35.0%" into buf; -1 on error. */
+/* "captions 61.0%  iconqa 40.2% (words 52.0%)  scienceqa 35.0%" into buf:
+ * letter answers, then word answers in brackets when a source has both. */
 static int heldout_report(trainer *t, const fs_source_corpus *held, char *buf, size_t len)
 {
     buf[0] = 0;
     for (int s = 0; s < N_SRC; s++) {
+        int right[2], seen[2];
         if (!held[s].n) continue;
-        double acc = answer_accuracy(t, &held[s]);
-        if (isnan(acc)) return -1;
-        size_t l = strlen(buf);
-        if (acc >= 0) snprintf(buf + l, len - l, "%s%s %.1f%%", l ? "  " : "", src_names[s], 100 * acc);
+        if (answer_accuracy(t, &held[s], right, seen)) return -1;
+        for (int word = 0; word < 2; word++) {
+            size_t l = strlen(buf);
+            if (!seen[word]) continue;
+            double pct = 100.0 * right[word] / seen[word];
+            if (word && seen[0]) snprintf(buf + l, len - l, " (words %.1f%%)", pct);
+            else snprintf(buf + l, len - l, "%s%s %.1f%%", l ? "  " : "", src_names[s], pct);
+        }
     }
     return 0;
 }
@@ -260,7 +274,12 @@ static int pretrain(const fs_pretrain_config *pc, bool quiet)
         fs_synth_source_corpus(&pc->mix, pc->seed + 1, pc->corpus, pc->model.v_image_size, &corpus) ||
         heldout_init(pc, held))
         goto done;
-    size_t np = t.m->nparams;
+    if (pc->vision_steps > 0 && fs_pretrain_vision_stage(t.m, pc, quiet)) goto done;
+    t.tower_frozen = pc->vision_steps > 0 && !pc->vision_trained_after;
+    fs_param_counts counts;
+    if (fs_mllm_count_params(&t.m->cfg, &counts)) goto done;
+    /* a frozen tower is the prefix of the parameters (checkpoint order) */
+    size_t first = t.tower_frozen ? counts.vision : 0, np = t.m->nparams - first;
     if (!(adam_m = t.ops->alloc(np * sizeof(float))) || !(adam_v = t.ops->alloc(np * sizeof(float)))) {
         fs_fail("out of memory for the optimizer state of %zu parameters", np);
         goto done;
@@ -274,12 +293,10 @@ static int pretrain(const fs_pretrain_config *pc, bool quiet)
         double loss = forward_batch(&t, &corpus, items, t.B, false);
         if (isnan(loss)) goto done;
         backward_batch(&t, t.B);
-        /* linear warm-up over the first 100 steps (at most a tenth of the run), then cosine decay to 10% */
-        double frac = (double)step / pc->steps, warm = pc->steps < 1000 ? pc->steps / 10.0 : 100;
-        double lr = pc->lr * (step < warm ? step / warm : 0.1 + 0.9 * 0.5 * (1 + cos(3.141592653589793 * frac)));
+        double lr = fs_pretrain_lr(pc->lr, step, pc->steps);
         int32_t s = step;
-        t.ops->adamw(t.m->params, t.m->grads, adam_m, adam_v, &s, 1, (long)np, (float)lr, 0.9f, 0.98f,
-                     1e-8f, (float)pc->weight_decay);
+        t.ops->adamw(t.m->params + first, t.m->grads + first, adam_m, adam_v, &s, 1, (long)np,
+                     (float)lr, 0.9f, 0.98f, 1e-8f, (float)pc->weight_decay);
         ema = step == 1 ? loss : 0.98 * ema + 0.02 * loss;
         bool eval = pc->eval_every > 0 && (step % pc->eval_every == 0 || step == pc->steps);
         if (eval && heldout_report(&t, held, acc, sizeof acc)) goto done;
@@ -307,8 +324,9 @@ static void usage(FILE *f)
                "                       [--corpus N] [--seed S] [--threads N] [--quiet]\n"
                "\n"
                "Trains a small LLaVA-architecture model from scratch on the synthetic source\n"
-               "corpus (captioned scenes and source-format lettered questions) and writes DIR/\n"
-               "config.json, model.safetensors and vocab.txt. CONFIG is a YAML file (see\n"
+               "corpus (captioned scenes and source-format lettered questions), after an\n"
+               "optional vision stage (vision.steps), and writes DIR/config.json,\n"
+               "model.safetensors and vocab.txt. CONFIG is a YAML file (see\n"
                "configs/pretrain-tiny.yaml for every key and its default); the flags override it.\n");
 }
 

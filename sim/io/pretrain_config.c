@@ -13,7 +13,7 @@
 #include "sim/io/error.h"
 #include "sim/model/presets.h"
 
-typedef enum { PK_INT, PK_U64, PK_FLOAT, PK_PATH, PK_THREADS, PK_NAMES, PK_PROJECTOR, PK_ANSWERS } pk_kind;
+typedef enum { PK_INT, PK_U64, PK_FLOAT, PK_PATH, PK_THREADS, PK_NAMES, PK_PROJECTOR, PK_ANSWERS, PK_TOWER_AFTER } pk_kind;
 
 typedef struct {
     const char *key;
@@ -43,13 +43,17 @@ static const pkey keys[] = {
     {"corpus.mix.captions", PK_FLOAT, F(mix.captions), 0, 1e6},
     {"corpus.mix.iconqa", PK_FLOAT, F(mix.iconqa), 0, 1e6},
     {"corpus.mix.scienceqa", PK_FLOAT, F(mix.scienceqa), 0, 1e6},
+    {"corpus.mix.matching", PK_FLOAT, F(mix.matching), 0, 1e6},
     {"corpus.held_out", PK_NAMES, 0, 0, 0},
-    {"corpus.answers", PK_ANSWERS, F(mix.word_answers), 0, 0},
+    {"corpus.answers", PK_ANSWERS, F(mix.answers), 0, 0},
     {"train.steps", PK_INT, F(steps), 1, 100000000},
     {"train.batch", PK_INT, F(batch), 1, FS_PRETRAIN_MAX_BATCH},
     {"train.lr", PK_FLOAT, F(lr), 1e-12, 10},
     {"train.weight_decay", PK_FLOAT, F(weight_decay), 0, 10},
     {"train.eval_every", PK_INT, F(eval_every), 0, 100000000},
+    {"vision.steps", PK_INT, F(vision_steps), 0, 100000000},
+    {"vision.lr", PK_FLOAT, F(vision_lr), 1e-12, 10},
+    {"vision.tower_after", PK_TOWER_AFTER, F(vision_trained_after), 0, 0},
 };
 #undef F
 enum { NKEYS = sizeof keys / sizeof *keys };
@@ -132,9 +136,19 @@ static int take_leaf(const walker *w, yaml_node_t *n, const pkey *k)
     if (k->kind == PK_PROJECTOR) /* LLaVA-1.5, or the MiniGPT-4-style preset */
         return take_two_words(w, n, k, "mlp2x_gelu", "linear",
                               "expected mlp2x_gelu (LLaVA-1.5) or linear (MiniGPT-4 style)");
-    if (k->kind == PK_ANSWERS)
-        return take_two_words(w, n, k, "letters", "words",
-                              "expected letters (the option's letter) or words (the option's text)");
+    if (k->kind == PK_ANSWERS) {
+        static const char *const answers[] = {"letters", "words", "both"};
+        for (int a = 0; a < 3; a++)
+            if (!strcmp(s, answers[a])) {
+                *(int *)(base + k->offset) = a;
+                return 0;
+            }
+        return fail_at(w, n, k->key, "expected letters (the option's letter), words (the option's "
+                                     "text) or both (either, at random per item)");
+    }
+    if (k->kind == PK_TOWER_AFTER)
+        return take_two_words(w, n, k, "frozen", "trained",
+                              "expected frozen (LLaVA's recipe) or trained (with the LLM)");
     if (k->kind == PK_THREADS && !strcmp(s, "auto")) {
         *(int *)(base + k->offset) = 0;
         return 0;
@@ -205,6 +219,7 @@ void fs_pretrain_config_defaults(fs_pretrain_config *pc)
     pc->mix = fs_source_mix_default();
     pc->steps = 1500, pc->batch = 32, pc->eval_every = 250;
     pc->lr = 3e-3, pc->weight_decay = 0.01;
+    pc->vision_lr = 3e-3;
 }
 
 int fs_pretrain_config_check(fs_pretrain_config *pc)
@@ -212,7 +227,7 @@ int fs_pretrain_config_check(fs_pretrain_config *pc)
     fs_llava_config *m = &pc->model;
     if (!pc->out || !pc->out[0]) return fs_fail("no output directory: give --out DIR or `out:` in the config");
     if (pc->steps <= 0 || pc->batch <= 0 || pc->batch > FS_PRETRAIN_MAX_BATCH || pc->corpus <= 0 ||
-        pc->threads < 0 || !(pc->lr > 0))
+        pc->threads < 0 || !(pc->lr > 0) || pc->vision_steps < 0 || !(pc->vision_lr > 0))
         return fs_fail("bad training settings (steps %d, batch %d (1..%d), corpus %d, lr %g)", pc->steps,
                        pc->batch, FS_PRETRAIN_MAX_BATCH, pc->corpus, pc->lr);
     if (m->v_image_size % m->v_patch_size || m->v_hidden % m->v_heads || m->t_hidden % m->t_heads ||
@@ -221,6 +236,12 @@ int fs_pretrain_config_check(fs_pretrain_config *pc)
                        "the kv_heads the heads, and the LLM head size must be even (image %d, patch %d, "
                        "vision %d/%d heads, llm %d/%d heads/%d kv)", m->v_image_size, m->v_patch_size,
                        m->v_hidden, m->v_heads, m->t_hidden, m->t_heads, m->t_kv_heads);
+    int grid = m->v_image_size / m->v_patch_size;
+    if (pc->vision_steps > 0 && (grid % FS_SYNTH_GRID || m->v_select_full))
+        return fs_fail("vision.steps: the vision stage labels each patch with the object of its "
+                       "scene cell, so the patch grid (%d x %d) must be a multiple of %d and the "
+                       "features must not include the CLS token; set vision.steps: 0 or change "
+                       "model.image_size / model.patch_size", grid, grid, FS_SYNTH_GRID);
     m->t_head_dim = m->t_hidden / m->t_heads;
     return fs_llava_config_validate(m, "pretrain config: model");
 }

@@ -4,6 +4,7 @@
 #ifndef FEDSIM_PRETRAIN_CONFIG_H
 #define FEDSIM_PRETRAIN_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "datasets/synth.h"
@@ -21,6 +22,12 @@ typedef struct {
     fs_source_mix mix;
     int steps, batch, eval_every;
     double lr, weight_decay;
+    /* The vision stage before the LLaVA stage: vision_steps of per-patch
+     * colour and shape classification (0: none); then the tower is frozen
+     * unless vision_trained_after. */
+    int vision_steps;
+    double vision_lr;
+    bool vision_trained_after;
     /* storage behind out and mix.held_out when loaded from a file */
     char out_buf[4096];
     char held_out_buf[FS_PRETRAIN_MAX_HELD_OUT][64];

@@ -136,6 +136,10 @@ void fs_vision_acts_free(const fs_mllm *m, fs_vision_acts *a);
  * features: backend [nimg, n_image_tokens, text_hidden]. */
 int fs_mllm_encode_images(const fs_mllm *m, fs_vision_acts *a, const float *pixels, int nimg,
                           float *features);
+/* Weight gradients of the projector alone from d features (a frozen vision
+ * tower, as in LLaVA's training), full backward only. */
+void fs_mllm_projector_backward(const fs_mllm *m, fs_vision_acts *a, const float *dfeatures,
+                                int nimg);
 /* Weight gradients of vision tower + projector from d features (full backward only). */
 void fs_mllm_encode_images_backward(const fs_mllm *m, fs_vision_acts *a, const float *dfeatures,
                                     int nimg);

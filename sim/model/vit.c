@@ -201,19 +201,15 @@ int fs_mllm_encode_images(const fs_mllm *m, fs_vision_acts *a, const float *pixe
 
 #define G(t) fs_mllm_grad_of(m, &(t))
 
-void fs_mllm_encode_images_backward(const fs_mllm *m, fs_vision_acts *a, const float *dfeatures,
-                                    int nimg)
+/* Leaves d(selected tower features) in a->dsel. */
+void fs_mllm_projector_backward(const fs_mllm *m, fs_vision_acts *a, const float *dfeatures,
+                                int nimg)
 {
     const fs_ops *o = m->ops;
     const fs_llava_config *c = &m->cfg;
-    int np = m->n_patches, S = np + 1, vh = c->v_hidden, vi = c->v_intermediate;
-    int R = nimg * S, heads = c->v_heads, hd = vh / heads, th = c->t_hidden;
-    int pdim = c->v_channels * c->v_patch_size * c->v_patch_size, ntok = m->n_image_tokens;
-    int rows = nimg * ntok;
+    int vh = c->v_hidden, th = c->t_hidden, rows = nimg * m->n_image_tokens;
     const fs_projector *p = &m->proj;
-    const fs_vit *v = &m->vit;
     size_t fsz = sizeof(float);
-
     const float *dproj = dfeatures; /* d(output of linear_1) */
     if (!c->projector_linear) {
         o->zero(a->dp1a, (size_t)rows * th * fsz);
@@ -224,7 +220,19 @@ void fs_mllm_encode_images_backward(const fs_mllm *m, fs_vision_acts *a, const f
     }
     o->zero(a->dsel, (size_t)rows * vh * fsz);
     o->linear_bwd(a->dsel, G(p->l1_w), G(p->l1_b), dproj, a->sel, &p->l1_w, rows, vh, th);
+}
 
+void fs_mllm_encode_images_backward(const fs_mllm *m, fs_vision_acts *a, const float *dfeatures,
+                                    int nimg)
+{
+    const fs_ops *o = m->ops;
+    const fs_llava_config *c = &m->cfg;
+    int np = m->n_patches, S = np + 1, vh = c->v_hidden, vi = c->v_intermediate;
+    int R = nimg * S, heads = c->v_heads, hd = vh / heads;
+    int pdim = c->v_channels * c->v_patch_size * c->v_patch_size, ntok = m->n_image_tokens;
+    const fs_vit *v = &m->vit;
+    size_t fsz = sizeof(float);
+    fs_mllm_projector_backward(m, a, dfeatures, nimg);
     float *dx = a->dx, *dxm = a->dx2;
     o->zero(dx, (size_t)R * vh * fsz);
     int skip = c->v_select_full ? 0 : 1;
