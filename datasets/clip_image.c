@@ -55,10 +55,10 @@ static double cubic_pil(double x)
     return 0.0;
 }
 
-/* Per output index along one axis: the first input index, how many taps,
- * and ksize integer weights with `precision` fractional bits. */
+/* For the outputs [from, from + n) of one axis: the first input index, how
+ * many taps, and ksize integer weights with `precision` fractional bits. */
 typedef struct {
-    int ksize, precision;
+    int ksize, precision, from;
     int *first, *count;
     int32_t *w;
 } axis_coeffs;
@@ -70,57 +70,68 @@ static void axis_free(axis_coeffs *c)
     free(c->w);
 }
 
-static int axis_make(int in, int out, fs_clip_resampler r, axis_coeffs *c)
+/* The normalised taps of output i into ki; sets *lo and returns how many. */
+static int axis_taps(int in, double scale, double support, double inv, int ksize,
+                     double (*filter)(double), int i, double *ki, int *lo_out)
+{
+    double center = (i + 0.5) * scale, total = 0.0;
+    int lo = (int)(center - support + 0.5), hi = (int)(center + support + 0.5);
+    if (lo < 0) lo = 0;
+    if (hi > in) hi = in;
+    int n = hi - lo < 0 ? 0 : hi - lo > ksize ? ksize : hi - lo;
+    for (int j = 0; j < n; j++) total += ki[j] = filter((j + lo - center + 0.5) * inv);
+    for (int j = 0; j < n && total != 0.0; j++) ki[j] /= total;
+    *lo_out = lo;
+    return n;
+}
+
+/* Coefficients of the outputs [from, from + n) of an in -> out resize. The
+ * fixed-point precision depends on the largest weight of the whole axis, so
+ * a window gets exactly the weights the full resize uses. */
+static int axis_make(int in, int out, fs_clip_resampler r, int from, int n, axis_coeffs *c)
 {
     double scale = (double)in / out, filterscale = scale >= 1.0 ? scale : 1.0;
     double support = 2.0 * filterscale, inv = 1.0 / filterscale;
     int ksize = (int)ceil(support) * 2 + 1;
-    double *k = malloc((size_t)out * ksize * sizeof *k);
-    *c = (axis_coeffs){.ksize = ksize, .first = malloc((size_t)out * sizeof *c->first),
-                       .count = malloc((size_t)out * sizeof *c->count),
-                       .w = malloc((size_t)out * ksize * sizeof *c->w)};
+    double *k = malloc((size_t)ksize * sizeof *k);
+    *c = (axis_coeffs){.ksize = ksize, .from = from, .first = malloc((size_t)n * sizeof *c->first),
+                       .count = malloc((size_t)n * sizeof *c->count),
+                       .w = malloc((size_t)n * ksize * sizeof *c->w)};
     if (!k || !c->first || !c->count || !c->w) {
         free(k);
         axis_free(c);
         return -1;
     }
     double (*filter)(double) = r == FS_CLIP_RESAMPLE_PIL ? cubic_pil : cubic_torch;
-    double wmax = 0.0;
-    for (int i = 0; i < out; i++) {
-        double center = (i + 0.5) * scale, total = 0.0, *ki = k + (size_t)i * ksize;
-        int lo = (int)(center - support + 0.5), hi = (int)(center + support + 0.5);
-        if (lo < 0) lo = 0;
-        if (hi > in) hi = in;
-        int n = hi - lo < 0 ? 0 : hi - lo > ksize ? ksize : hi - lo;
-        for (int j = 0; j < n; j++) total += ki[j] = filter((j + lo - center + 0.5) * inv);
-        for (int j = 0; j < n && total != 0.0; j++) {
-            ki[j] /= total;
-            if (ki[j] > wmax) wmax = ki[j];
-        }
-        c->first[i] = lo;
-        c->count[i] = n;
-    }
     /* Pillow: fixed 22 bits (32 - 8 - 2) in int32. torch: int16 weights, as
      * many fractional bits as keep the largest weight below 2^15. */
-    int p = 22;
-    if (r == FS_CLIP_RESAMPLE_TORCHVISION)
+    int p = 22, lo;
+    if (r == FS_CLIP_RESAMPLE_TORCHVISION) {
+        double wmax = 0.0;
+        for (int i = 0; i < out; i++) {
+            int taps = axis_taps(in, scale, support, inv, ksize, filter, i, k, &lo);
+            for (int j = 0; j < taps; j++) wmax = k[j] > wmax ? k[j] : wmax;
+        }
         for (p = 0; p < 22; p++)
             if ((int)(0.5 + wmax * (1 << (p + 1))) >= (1 << 15)) break;
+    }
     c->precision = p < 1 ? 1 : p;
-    for (int i = 0; i < out; i++)
+    for (int i = 0; i < n; i++) {
+        c->count[i] = axis_taps(in, scale, support, inv, ksize, filter, from + i, k, &c->first[i]);
         for (int j = 0; j < c->count[i]; j++) {
-            double v = k[(size_t)i * ksize + j] * (1 << c->precision);
+            double v = k[j] * (1 << c->precision);
             c->w[(size_t)i * ksize + j] = (int32_t)(v < 0 ? -0.5 + v : 0.5 + v);
         }
+    }
     free(k);
     return 0;
 }
 
 /* One pass along an axis: out[o] = sum_j in[first + j] * w[j], rounded and
- * clamped to 8 bits. `lines` independent lines of `n` pixels (3 channels) with
- * pixel stride `step` and line stride `line` (in bytes, in and out alike up to
- * the axis length). */
-static void axis_apply(const axis_coeffs *c, int out_n, int lines, const uint8_t *in,
+ * clamped to 8 bits, for the c's outputs. `lines` independent lines of pixels
+ * (3 channels) with pixel stride `step` and line stride `line` (in bytes); in
+ * is indexed from input `in_from`, out from c->from. */
+static void axis_apply(const axis_coeffs *c, int out_n, int lines, const uint8_t *in, int in_from,
                        size_t in_step, size_t in_line, uint8_t *out, size_t out_step,
                        size_t out_line)
 {
@@ -128,7 +139,7 @@ static void axis_apply(const axis_coeffs *c, int out_n, int lines, const uint8_t
     for (int l = 0; l < lines; l++)
         for (int o = 0; o < out_n; o++) {
             const int32_t *w = c->w + (size_t)o * c->ksize;
-            const uint8_t *src = in + l * in_line + (size_t)c->first[o] * in_step;
+            const uint8_t *src = in + l * in_line + (size_t)(c->first[o] - in_from) * in_step;
             uint8_t *dst = out + l * out_line + (size_t)o * out_step;
             for (int ch = 0; ch < 3; ch++) {
                 int64_t acc = half;
@@ -139,39 +150,56 @@ static void axis_apply(const axis_coeffs *c, int out_n, int lines, const uint8_t
         }
 }
 
+/* The window [x0, x0 + cw) x [y0, y0 + ch) of the [oh, ow] resize of in, into
+ * out [ch, cw, 3]: the pixels the full resize has there, at the cost of the
+ * window (a centre crop of a very long image stays cheap). 0, or -1 on out of
+ * memory. */
+static int resize_window(const uint8_t *in, int w, int h, int ow, int oh, int x0, int y0, int cw,
+                         int ch, fs_clip_resampler r, uint8_t *out)
+{
+    /* Horizontal first, then vertical, as torch and Pillow do (the intermediate
+     * is rounded to 8 bits, which the order makes visible). */
+    axis_coeffs cx = {0}, cy = {0};
+    uint8_t *tmp = NULL;
+    int rc = -1;
+    if ((ow != w && axis_make(w, ow, r, x0, cw, &cx)) || (oh != h && axis_make(h, oh, r, y0, ch, &cy)))
+        goto done;
+    /* the input rows the vertical pass reads */
+    int r0 = y0, r1 = y0 + ch;
+    if (oh != h) {
+        r0 = h, r1 = 0;
+        for (int i = 0; i < ch; i++) {
+            r0 = cy.first[i] < r0 ? cy.first[i] : r0;
+            r1 = cy.first[i] + cy.count[i] > r1 ? cy.first[i] + cy.count[i] : r1;
+        }
+        if (r1 < r0) r1 = r0;
+    }
+    const uint8_t *rows = in + (size_t)r0 * w * 3;
+    int rw = cw; /* width of `rows` */
+    if (ow != w) {
+        uint8_t *dst = oh == h ? out : (tmp = malloc((size_t)cw * (r1 - r0) * 3 + 1));
+        if (!dst) goto done;
+        axis_apply(&cx, cw, r1 - r0, rows, 0, 3, (size_t)w * 3, dst, 3, (size_t)cw * 3);
+        rows = dst;
+    } else {
+        rows += (size_t)x0 * 3;
+        rw = w;
+    }
+    if (oh != h) axis_apply(&cy, ch, cw, rows, r0, (size_t)rw * 3, 3, out, (size_t)cw * 3, 3);
+    else if (ow == w)
+        for (int y = 0; y < ch; y++) memcpy(out + (size_t)y * cw * 3, rows + (size_t)y * rw * 3, (size_t)cw * 3);
+    rc = 0;
+done:
+    axis_free(&cx);
+    axis_free(&cy);
+    free(tmp);
+    return rc;
+}
+
 int fs_clip_resize_rgb(const uint8_t *in, int w, int h, uint8_t *out, int ow, int oh,
                        fs_clip_resampler r)
 {
-    if (ow == w && oh == h) {
-        memcpy(out, in, (size_t)w * h * 3);
-        return 0;
-    }
-    /* Horizontal first, then vertical, as torch and Pillow do (the intermediate
-     * is rounded to 8 bits, which the order makes visible). */
-    uint8_t *tmp = NULL;
-    const uint8_t *src = in;
-    if (ow != w) {
-        axis_coeffs cx;
-        uint8_t *dst = oh == h ? out : (tmp = malloc((size_t)ow * h * 3));
-        if (!dst || axis_make(w, ow, r, &cx)) {
-            free(tmp);
-            return -1;
-        }
-        axis_apply(&cx, ow, h, in, 3, (size_t)w * 3, dst, 3, (size_t)ow * 3);
-        axis_free(&cx);
-        src = dst;
-    }
-    if (oh != h) {
-        axis_coeffs cy;
-        if (axis_make(h, oh, r, &cy)) {
-            free(tmp);
-            return -1;
-        }
-        axis_apply(&cy, oh, ow, src, (size_t)ow * 3, 3, out, (size_t)ow * 3, 3);
-        axis_free(&cy);
-    }
-    free(tmp);
-    return 0;
+    return resize_window(in, w, h, ow, oh, 0, 0, ow, oh, r, out);
 }
 
 /* ------------------------------------------------------------ pipeline */
@@ -213,27 +241,27 @@ int fs_clip_preprocess(const uint8_t *rgb, int w, int h, const fs_clip_options *
         return fs_fail("cannot preprocess a %dx%d image: resizing it would exceed %d "
                        "megapixels", w, h, MAX_PIXELS >> 20);
     int ow = o->do_center_crop ? o->crop_w : rw, oh = o->do_center_crop ? o->crop_h : rh;
-    uint8_t *resized = NULL;
-    const uint8_t *px = rgb;
-    if (rw != w || rh != h) {
-        if (!(resized = malloc((size_t)rw * rh * 3)) ||
-            fs_clip_resize_rgb(rgb, w, h, resized, rw, rh, o->resampler)) {
-            free(resized);
-            return fs_fail("out of memory resizing a %dx%d image to %dx%d", w, h, rw, rh);
-        }
-        px = resized;
-    }
     int x0 = o->do_center_crop ? crop_start(rw, ow, o->resampler) : 0;
     int y0 = o->do_center_crop ? crop_start(rh, oh, o->resampler) : 0;
+    /* Only the part of the resized image the crop keeps is resized: kx, ky is
+     * its corner in the resized image, kw x kh its size. */
+    int kx = x0 > 0 ? x0 : 0, ky = y0 > 0 ? y0 : 0;
+    int kw = (x0 + ow < rw ? x0 + ow : rw) - kx, kh = (y0 + oh < rh ? y0 + oh : rh) - ky;
+    uint8_t *resized = malloc((size_t)kw * kh * 3);
+    if (!resized || resize_window(rgb, w, h, rw, rh, kx, ky, kw, kh, o->resampler, resized)) {
+        free(resized);
+        return fs_fail("out of memory resizing a %dx%d image to %dx%d", w, h, rw, rh);
+    }
+    const uint8_t *px = resized;
     /* (v / divisor - mean) / std: the divisor is 255.0f exactly for 1/255,
      * keeping the synthetic datasets' results what they were. */
     float divisor = o->do_rescale ? (float)(1.0 / o->rescale_factor) : 1.0f;
     size_t plane = (size_t)ow * oh;
     for (int y = 0; y < oh; y++)
         for (int x = 0; x < ow; x++) {
-            int sx = x + x0, sy = y + y0;
-            bool inside = sx >= 0 && sx < rw && sy >= 0 && sy < rh;
-            const uint8_t *p = inside ? px + ((size_t)sy * rw + sx) * 3 : NULL;
+            int sx = x + x0 - kx, sy = y + y0 - ky;
+            bool inside = sx >= 0 && sx < kw && sy >= 0 && sy < kh;
+            const uint8_t *p = inside ? px + ((size_t)sy * kw + sx) * 3 : NULL;
             for (int c = 0; c < 3; c++) {
                 float v = (p ? p[c] : 0) / divisor;
                 if (o->do_normalize) v = (v - o->mean[c]) / o->std[c];

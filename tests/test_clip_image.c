@@ -135,6 +135,36 @@ Test(clip_image, centre_crop_geometry)
     free(img);
 }
 
+Test(clip_image, crop_of_a_long_image_equals_the_crop_of_its_full_resize)
+{
+    /* The centre crop resizes only the window it keeps; that must be the
+     * pixels of the full resize (whose fixed-point precision depends on the
+     * whole axis), in both orientations and with both resamplers. */
+    const int sizes[][2] = {{5, 403}, {403, 5}, {37, 90}, {90, 37}};
+    fs_clip_options o;
+    fs_clip_options_default(&o, 24);
+    float out[3 * 24 * 24];
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+        for (int r = 0; r < 2; r++) {
+            int w = sizes[s][0], h = sizes[s][1];
+            int rw = w < h ? 24 : (int)(24.0 * w / h), rh = w < h ? (int)(24.0 * h / w) : 24;
+            uint8_t *img = malloc((size_t)w * h * 3), *full = malloc((size_t)rw * rh * 3);
+            cr_assert(img && full);
+            for (int i = 0; i < w * h * 3; i++) img[i] = (uint8_t)((i * 2654435761u) >> 24);
+            o.resampler = both[r];
+            cr_assert_eq(fs_clip_resize_rgb(img, w, h, full, rw, rh, both[r]), 0);
+            cr_assert_eq(fs_clip_preprocess(img, w, h, &o, out), 0, "%s", fs_last_error());
+            int x0 = (rw - 24) / 2, y0 = (rh - 24) / 2;
+            for (int c = 0; c < 3; c++)
+                for (int y = 0; y < 24; y++)
+                    for (int x = 0; x < 24; x++)
+                        cr_assert_eq(out[c * 576 + y * 24 + x],
+                                     clip_value(full[((size_t)(y + y0) * rw + x + x0) * 3 + c], c),
+                                     "%dx%d, resampler %d: channel %d at (%d, %d)", w, h, r, c, x, y);
+            free(img), free(full);
+        }
+}
+
 Test(clip_image, exact_size_images_are_only_normalised_bitwise)
 {
     /* The synthetic datasets' path: no resize, and the same float arithmetic
