@@ -103,6 +103,11 @@ Test(pretrain, config_errors_name_file_line_and_key)
     cr_assert_eq(fs_pretrain_config_load(path, &pc), 0, "%s", fs_last_error());
     cr_assert_eq(fs_pretrain_config_check(&pc), -1, "a patch grid the scene grid does not divide");
     cr_assert_not_null(strstr(fs_last_error(), "multiple of 4"), "%s", fs_last_error());
+    path = write_yaml("out: m1\ninit: m1\n");
+    fs_pretrain_config_defaults(&pc);
+    cr_assert_eq(fs_pretrain_config_load(path, &pc), 0, "%s", fs_last_error());
+    cr_assert_str_eq(pc.init, "m1");
+    cr_assert_eq(fs_pretrain_config_check(&pc), -1, "continuing into the init directory itself");
 }
 
 Test(pretrain, short_run_lowers_the_loss_and_writes_a_loadable_model, .fini = tu_remove_tmpdirs)
@@ -127,9 +132,11 @@ Test(pretrain, short_run_lowers_the_loss_and_writes_a_loadable_model, .fini = tu
                  "the written model does not load");
 }
 
-/* Runs fedsim pretrain with a vision stage and `train_steps` LLaVA-stage steps
- * into dir/name; returns the log. */
-static const char *pretrain_with_vision_stage(const char *dir, const char *name, int train_steps)
+/* Runs fedsim pretrain with `vision_steps` of vision stage, `train_steps`
+ * LLaVA-stage steps and the extra top-level YAML `extra` into dir/name;
+ * returns the log. */
+static const char *pretrain_short(const char *dir, const char *name, int vision_steps, int train_steps,
+                                  const char *extra)
 {
     const char *fedsim = getenv("FEDSIM_BUILD_DIR");
     cr_assert_not_null(fedsim, "FEDSIM_BUILD_DIR is not set (ctest sets it)");
@@ -140,8 +147,8 @@ static const char *pretrain_with_vision_stage(const char *dir, const char *name,
     const char *log = tu_path_in(dir, file);
     FILE *f = fopen(cfg, "w");
     cr_assert_not_null(f);
-    fprintf(f, "out: %s\nthreads: 2\ncorpus: { size: 200 }\nvision: { steps: 200 }\n"
-               "train: { steps: %d, batch: 16, eval_every: 0 }\n", out, train_steps);
+    fprintf(f, "out: %s\nthreads: 2\ncorpus: { size: 200 }\nvision: { steps: %d }\n"
+               "train: { steps: %d, batch: 16, eval_every: 0 }\n%s", out, vision_steps, train_steps, extra);
     fclose(f);
     int st = cli_sh("'%s/fedsim' pretrain '%s' > '%s' 2>&1", fedsim, cfg, log);
     const char *text = cli_slurp_log(log);
@@ -152,24 +159,41 @@ static const char *pretrain_with_vision_stage(const char *dir, const char *name,
 Test(pretrain, vision_stage_teaches_the_tower_to_see_then_freezes_it, .fini = tu_remove_tmpdirs)
 {
     const char *dir = tu_tmpdir_tracked();
-    const char *text = pretrain_with_vision_stage(dir, "short", 2);
+    const char *text = pretrain_short(dir, "short", 200, 2, "");
     const char *acc = strstr(text, "named right for ");
     cr_assert_not_null(acc, "%s", text);
     /* chance is 1 in 30 (6 colours x 5 shapes) */
     double pct = atof(acc + strlen("named right for "));
     cr_assert(pct > 80, "after 200 steps the tower names only %.1f%% of the objects\n%s", pct, text);
-    pretrain_with_vision_stage(dir, "long", 12);
+    pretrain_short(dir, "long", 200, 12, "");
+    /* continuing "short" (init:) keeps its frozen tower too */
+    char init[1100];
+    snprintf(init, sizeof init, "init: %s\n", tu_path_in(dir, "short"));
+    pretrain_short(dir, "continued", 0, 5, init);
+    /* a different architecture cannot continue it */
+    const char *fedsim = getenv("FEDSIM_BUILD_DIR"), *cfg = tu_path_in(dir, "bad.yaml");
+    const char *log = tu_path_in(dir, "bad.log");
+    FILE *f = fopen(cfg, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "out: %s\n%smodel: { llm: { layers: 3 } }\n", tu_path_in(dir, "bad"), init);
+    fclose(f);
+    cr_assert_neq(cli_sh("'%s/fedsim' pretrain '%s' > '%s' 2>&1", fedsim, cfg, log), 0);
+    cr_assert_not_null(strstr(cli_slurp_log(log), "is not the architecture"), "%s", cli_slurp_log(log));
     fs_mllm *a = fs_mllm_load(tu_path_in(dir, "short"), fs_backend_cpu());
-    fs_mllm *b = fs_mllm_load(tu_path_in(dir, "long"), fs_backend_cpu());
-    cr_assert(a && b, "%s", fs_last_error());
     fs_param_counts n;
+    cr_assert(a, "%s", fs_last_error());
     cr_assert_eq(fs_mllm_count_params(&a->cfg, &n), 0);
-    /* the tower is the prefix of the parameters; the rest went on training */
-    cr_assert_eq(memcmp(a->params, b->params, n.vision * sizeof(float)), 0,
-                 "the LLaVA stage changed the frozen vision tower");
-    cr_assert_neq(memcmp(a->params + n.vision, b->params + n.vision,
-                         (a->nparams - n.vision) * sizeof(float)), 0,
-                  "ten more steps left the projector and the LLM unchanged");
+    const char *later[] = {"long", "continued"};
+    for (int i = 0; i < 2; i++) {
+        fs_mllm *b = fs_mllm_load(tu_path_in(dir, later[i]), fs_backend_cpu());
+        cr_assert(b, "%s", fs_last_error());
+        /* the tower is the prefix of the parameters; the rest went on training */
+        cr_assert_eq(memcmp(a->params, b->params, n.vision * sizeof(float)), 0,
+                     "%s: the LLaVA stage changed the frozen vision tower", later[i]);
+        cr_assert_neq(memcmp(a->params + n.vision, b->params + n.vision,
+                             (a->nparams - n.vision) * sizeof(float)), 0,
+                      "%s: more steps left the projector and the LLM unchanged", later[i]);
+        fs_mllm_free(b);
+    }
     fs_mllm_free(a);
-    fs_mllm_free(b);
 }

@@ -195,10 +195,26 @@ static void trainer_free(trainer *t)
     fs_tokenizer_free(t->tok);
 }
 
+/* The sizes the config's model: section sets (and the vocabulary they imply). */
+static bool same_architecture(const fs_llava_config *a, const fs_llava_config *b)
+{
+    return a->v_image_size == b->v_image_size && a->v_patch_size == b->v_patch_size &&
+           a->v_hidden == b->v_hidden && a->v_intermediate == b->v_intermediate &&
+           a->v_layers == b->v_layers && a->v_heads == b->v_heads && a->t_hidden == b->t_hidden &&
+           a->t_intermediate == b->t_intermediate && a->t_layers == b->t_layers &&
+           a->t_heads == b->t_heads && a->t_kv_heads == b->t_kv_heads && a->t_vocab == b->t_vocab &&
+           a->projector_linear == b->projector_linear;
+}
+
 static int trainer_init(trainer *t, const fs_pretrain_config *pc)
 {
     t->ops = fs_backend_by_name("auto", NULL);
-    t->m = fs_mllm_new_random(&pc->model, t->ops, pc->seed);
+    t->m = pc->init ? fs_mllm_load(pc->init, t->ops) : fs_mllm_new_random(&pc->model, t->ops, pc->seed);
+    if (t->m && pc->init && !same_architecture(&t->m->cfg, &pc->model))
+        return fs_fail("init: %s is not the architecture of the config's model: section (image %d/%d, "
+                       "vision %dx%d, LLM %dx%d); make them agree", pc->init, t->m->cfg.v_image_size,
+                       t->m->cfg.v_patch_size, t->m->cfg.v_layers, t->m->cfg.v_hidden,
+                       t->m->cfg.t_layers, t->m->cfg.t_hidden);
     if (!t->m || fs_mllm_save(t->m, pc->out) || fs_synth_write_vocab(pc->out, &pc->model) ||
         !(t->tok = fs_tokenizer_load(pc->out)) || fs_mllm_enable_grads(t->m))
         return -1;
@@ -275,7 +291,7 @@ static int pretrain(const fs_pretrain_config *pc, bool quiet)
         heldout_init(pc, held))
         goto done;
     if (pc->vision_steps > 0 && fs_pretrain_vision_stage(t.m, pc, quiet)) goto done;
-    t.tower_frozen = pc->vision_steps > 0 && !pc->vision_trained_after;
+    t.tower_frozen = (pc->vision_steps > 0 || pc->init) && !pc->vision_trained_after;
     fs_param_counts counts;
     if (fs_mllm_count_params(&t.m->cfg, &counts)) goto done;
     /* a frozen tower is the prefix of the parameters (checkpoint order) */
@@ -320,8 +336,8 @@ done:
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: fedsim pretrain [CONFIG] [--out DIR] [--steps N] [--batch B] [--lr LR]\n"
-               "                       [--corpus N] [--seed S] [--threads N] [--quiet]\n"
+    fprintf(f, "usage: fedsim pretrain [CONFIG] [--out DIR] [--init DIR] [--steps N] [--batch B]\n"
+               "                       [--lr LR] [--corpus N] [--seed S] [--threads N] [--quiet]\n"
                "\n"
                "Trains a small LLaVA-architecture model from scratch on the synthetic source\n"
                "corpus (captioned scenes and source-format lettered questions), after an\n"
@@ -357,6 +373,7 @@ int fs_cmd_pretrain(int argc, char **argv)
         }
         i++;
         if (!strcmp(a, "--out")) pc.out = v;
+        else if (!strcmp(a, "--init")) pc.init = v;
         else if (!strcmp(a, "--steps")) pc.steps = fs_cli_int(a, v);
         else if (!strcmp(a, "--batch")) pc.batch = fs_cli_int(a, v);
         else if (!strcmp(a, "--corpus")) pc.corpus = fs_cli_int(a, v);

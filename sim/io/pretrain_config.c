@@ -25,6 +25,7 @@ typedef struct {
 #define F(field) offsetof(fs_pretrain_config, field)
 static const pkey keys[] = {
     {"out", PK_PATH, F(out_buf), 0, 0},
+    {"init", PK_PATH, F(init_buf), 0, 0},
     {"seed", PK_U64, F(seed), 0, 0},
     {"threads", PK_THREADS, F(threads), 0, 1024},
     {"model.image_size", PK_INT, F(model.v_image_size), 8, 1024},
@@ -129,8 +130,9 @@ static int take_leaf(const walker *w, yaml_node_t *n, const pkey *k)
     if (k->kind == PK_PATH) {
         if (!*s || n->data.scalar.length >= sizeof w->pc->out_buf)
             return fail_at(w, n, k->key, "expected a directory path");
-        memcpy(w->pc->out_buf, s, n->data.scalar.length + 1);
-        w->pc->out = w->pc->out_buf;
+        memcpy(base + k->offset, s, n->data.scalar.length + 1);
+        if (k->offset == offsetof(fs_pretrain_config, out_buf)) w->pc->out = w->pc->out_buf;
+        else w->pc->init = w->pc->init_buf;
         return 0;
     }
     if (k->kind == PK_PROJECTOR) /* LLaVA-1.5, or the MiniGPT-4-style preset */
@@ -226,6 +228,8 @@ int fs_pretrain_config_check(fs_pretrain_config *pc)
 {
     fs_llava_config *m = &pc->model;
     if (!pc->out || !pc->out[0]) return fs_fail("no output directory: give --out DIR or `out:` in the config");
+    if (pc->init && !strcmp(pc->init, pc->out))
+        return fs_fail("init: %s is also the output directory; write the continued model elsewhere", pc->init);
     if (pc->steps <= 0 || pc->batch <= 0 || pc->batch > FS_PRETRAIN_MAX_BATCH || pc->corpus <= 0 ||
         pc->threads < 0 || !(pc->lr > 0) || pc->vision_steps < 0 || !(pc->vision_lr > 0))
         return fs_fail("bad training settings (steps %d, batch %d (1..%d), corpus %d, lr %g)", pc->steps,

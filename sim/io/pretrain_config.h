@@ -14,7 +14,8 @@
 #define FS_PRETRAIN_MAX_HELD_OUT 16
 
 typedef struct {
-    const char *out; /* output model directory */
+    const char *out;  /* output model directory */
+    const char *init; /* model directory to continue from (NULL: random weights) */
     uint64_t seed;
     int threads;     /* 0 = auto */
     fs_llava_config model;
@@ -29,7 +30,7 @@ typedef struct {
     double vision_lr;
     bool vision_trained_after;
     /* storage behind out and mix.held_out when loaded from a file */
-    char out_buf[4096];
+    char out_buf[4096], init_buf[4096];
     char held_out_buf[FS_PRETRAIN_MAX_HELD_OUT][64];
     const char *held_out_ptr[FS_PRETRAIN_MAX_HELD_OUT];
 } fs_pretrain_config;
