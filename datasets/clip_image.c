@@ -247,12 +247,18 @@ int fs_clip_preprocess(const uint8_t *rgb, int w, int h, const fs_clip_options *
      * its corner in the resized image, kw x kh its size. */
     int kx = x0 > 0 ? x0 : 0, ky = y0 > 0 ? y0 : 0;
     int kw = (x0 + ow < rw ? x0 + ow : rw) - kx, kh = (y0 + oh < rh ? y0 + oh : rh) - ky;
-    uint8_t *resized = malloc((size_t)kw * kh * 3);
-    if (!resized || resize_window(rgb, w, h, rw, rh, kx, ky, kw, kh, o->resampler, resized)) {
-        free(resized);
-        return fs_fail("out of memory resizing a %dx%d image to %dx%d", w, h, rw, rh);
+    /* An image already at its resized size is read in place (stride w). */
+    uint8_t *resized = NULL;
+    const uint8_t *px = rgb + ((size_t)ky * w + kx) * 3;
+    int stride = w;
+    if (rw != w || rh != h) {
+        if (!(resized = malloc((size_t)kw * kh * 3)) ||
+            resize_window(rgb, w, h, rw, rh, kx, ky, kw, kh, o->resampler, resized)) {
+            free(resized);
+            return fs_fail("out of memory resizing a %dx%d image to %dx%d", w, h, rw, rh);
+        }
+        px = resized, stride = kw;
     }
-    const uint8_t *px = resized;
     /* (v / divisor - mean) / std: the divisor is 255.0f exactly for 1/255,
      * keeping the synthetic datasets' results what they were. */
     float divisor = o->do_rescale ? (float)(1.0 / o->rescale_factor) : 1.0f;
@@ -261,7 +267,7 @@ int fs_clip_preprocess(const uint8_t *rgb, int w, int h, const fs_clip_options *
         for (int x = 0; x < ow; x++) {
             int sx = x + x0 - kx, sy = y + y0 - ky;
             bool inside = sx >= 0 && sx < kw && sy >= 0 && sy < kh;
-            const uint8_t *p = inside ? px + ((size_t)sy * kw + sx) * 3 : NULL;
+            const uint8_t *p = inside ? px + ((size_t)sy * stride + sx) * 3 : NULL;
             for (int c = 0; c < 3; c++) {
                 float v = (p ? p[c] : 0) / divisor;
                 if (o->do_normalize) v = (v - o->mean[c]) / o->std[c];
