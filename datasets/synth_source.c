@@ -77,6 +77,8 @@ void fs_source_corpus_free(fs_source_corpus *c)
     memset(c, 0, sizeof *c);
 }
 
+enum { SRC_CAPTIONS, SRC_ICONQA, SRC_SCIENCEQA, SRC_MATCHING, N_SOURCES };
+
 static bool is_category(const fs_synth_spec *spec, const char *name)
 {
     for (int c = 0; c < spec->n_categories; c++)
@@ -115,24 +117,36 @@ int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int i
     }
     fs_clip_options clip;
     fs_clip_options_default(&clip, image_size);
+    const double w[N_SOURCES] = {wc, wi, ws, wm};
+    double total = 0;
+    int sources = 0, only = 0;
+    for (int src = 0; src < N_SOURCES; src++) {
+        total += w[src];
+        if (w[src] > 0) sources++, only = src;
+    }
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         char buf[2048];
         /* a single source draws nothing here, so a captions-only corpus is the
          * exact stream earlier fedsim versions pretrained the shipped model on */
-        bool mixed = (wc > 0) + (wi > 0) + (ws > 0) + (wm > 0) > 1;
-        double u = mixed ? fs_rng_uniform(&rng) * (wc + wi + ws + wm)
-                 : wc > 0 ? 0 : wi > 0 ? wc : ws > 0 ? wc + wi : wc + wi + ws;
+        int src = only;
+        if (sources > 1) {
+            double u = fs_rng_uniform(&rng) * total, upto = 0;
+            for (src = 0; src < N_SOURCES - 1 && u >= (upto += w[src]); src++) {}
+        }
+        int *answer_at = &out->answer_at[i];
+        switch (src) {
+        case SRC_CAPTIONS: rc = fs_caption_make(&it, buf, sizeof buf, answer_at); break;
+        case SRC_ICONQA:
+            rc = task_item(&it, &fs_synth_iconqa_spec, icats, ni, mix->answers, buf, sizeof buf, answer_at);
+            break;
+        case SRC_SCIENCEQA:
+            rc = task_item(&it, &fs_synth_scienceqa_spec, scats, ns, mix->answers, buf, sizeof buf, answer_at);
+            break;
+        default: rc = fs_matching_make(&it, buf, sizeof buf, answer_at); break;
+        }
         /* captions are supervised whole, lettered task items on their answer only */
-        if (u < wc) rc = fs_caption_make(&it, buf, sizeof buf, &out->answer_at[i]);
-        else if (u < wc + wi)
-            rc = task_item(&it, &fs_synth_iconqa_spec, icats, ni, mix->answers, buf, sizeof buf,
-                           &out->answer_at[i]);
-        else if (u < wc + wi + ws)
-            rc = task_item(&it, &fs_synth_scienceqa_spec, scats, ns, mix->answers, buf,
-                           sizeof buf, &out->answer_at[i]);
-        else rc = fs_matching_make(&it, buf, sizeof buf, &out->answer_at[i]);
-        out->target_from[i] = u < wc ? 0 : out->answer_at[i];
+        out->target_from[i] = src == SRC_CAPTIONS ? 0 : *answer_at;
         if (!rc && !(out->texts[i] = strdup(buf))) rc = fs_fail("source corpus: out of memory");
         if (!rc) rc = fs_clip_preprocess(it.img.px, image_size, image_size, &clip, out->pixels + (size_t)i * per);
     }
