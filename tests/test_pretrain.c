@@ -2,6 +2,7 @@
  * naming file:line:key) and a short pretraining run that must lower the loss. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,17 +111,37 @@ Test(pretrain, config_errors_name_file_line_and_key)
     cr_assert_eq(fs_pretrain_config_check(&pc), -1, "continuing into the init directory itself");
 }
 
-Test(pretrain, short_run_lowers_the_loss_and_writes_a_loadable_model, .fini = tu_remove_tmpdirs)
+/* Writes dir/name.yaml, "out: dir/name" followed by the YAML that fmt
+ * formats, runs `fedsim pretrain` on it and returns its log; *status gets the
+ * exit status. */
+__attribute__((format(printf, 4, 5))) static const char *run_pretrain(const char *dir, const char *name,
+                                                                        int *status, const char *fmt, ...)
 {
-    const char *dir = tu_tmpdir_tracked(), *fedsim = getenv("FEDSIM_BUILD_DIR");
+    const char *fedsim = getenv("FEDSIM_BUILD_DIR");
     cr_assert_not_null(fedsim, "FEDSIM_BUILD_DIR is not set (ctest sets it)");
-    const char *cfg = tu_path_in(dir, "p.yaml"), *out = tu_path_in(dir, "model"), *log = tu_path_in(dir, "log");
+    char file[64];
+    snprintf(file, sizeof file, "%s.yaml", name);
+    const char *cfg = tu_path_in(dir, file);
+    snprintf(file, sizeof file, "%s.log", name);
+    const char *log = tu_path_in(dir, file);
     FILE *f = fopen(cfg, "w");
     cr_assert_not_null(f);
-    fprintf(f, "out: %s\nthreads: 2\ncorpus: { size: 400 }\ntrain: { steps: 60, batch: 8, eval_every: 30 }\n", out);
+    fprintf(f, "out: %s\n", tu_path_in(dir, name));
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
     fclose(f);
-    int st = cli_sh("'%s/fedsim' pretrain '%s' > '%s' 2>&1", fedsim, cfg, log);
-    const char *text = cli_slurp_log(log);
+    *status = cli_sh("'%s/fedsim' pretrain '%s' > '%s' 2>&1", fedsim, cfg, log);
+    return cli_slurp_log(log);
+}
+
+Test(pretrain, short_run_lowers_the_loss_and_writes_a_loadable_model, .fini = tu_remove_tmpdirs)
+{
+    const char *dir = tu_tmpdir_tracked();
+    int st;
+    const char *text = run_pretrain(dir, "model", &st, "threads: 2\ncorpus: { size: 400 }\n"
+                                    "train: { steps: 60, batch: 8, eval_every: 30 }\n");
     cr_assert_eq(st, 0, "fedsim pretrain failed:\n%s", text);
     const char *final = strstr(text, "final loss ");
     cr_assert_not_null(final, "%s", text);
@@ -128,30 +149,22 @@ Test(pretrain, short_run_lowers_the_loss_and_writes_a_loadable_model, .fini = tu
     /* a uniform guess over the 512-word vocabulary costs ln 512 = 6.24 nats */
     cr_assert(loss > 0 && loss < 5.0, "final loss %.3f did not fall well below ln(512)\n%s", loss, text);
     cr_assert_not_null(strstr(text, "held-out answer accuracy: "), "%s", text);
-    cr_assert_eq(cli_sh("'%s/fedsim' info '%s' > /dev/null 2>&1", fedsim, out), 0,
+    cr_assert_eq(cli_sh("'%s/fedsim' info '%s' > /dev/null 2>&1", getenv("FEDSIM_BUILD_DIR"),
+                        tu_path_in(dir, "model")), 0,
                  "the written model does not load");
 }
 
-/* Runs fedsim pretrain with `vision_steps` of vision stage, `train_steps`
- * LLaVA-stage steps and the extra top-level YAML `extra` into dir/name;
- * returns the log. */
+/* fedsim pretrain with `vision_steps` of vision stage, `train_steps`
+ * LLaVA-stage steps and the extra top-level YAML `extra`, into dir/name;
+ * must succeed. Returns the log. */
 static const char *pretrain_short(const char *dir, const char *name, int vision_steps, int train_steps,
                                   const char *extra)
 {
-    const char *fedsim = getenv("FEDSIM_BUILD_DIR");
-    cr_assert_not_null(fedsim, "FEDSIM_BUILD_DIR is not set (ctest sets it)");
-    char file[64];
-    snprintf(file, sizeof file, "%s.yaml", name);
-    const char *cfg = tu_path_in(dir, file), *out = tu_path_in(dir, name);
-    snprintf(file, sizeof file, "%s.log", name);
-    const char *log = tu_path_in(dir, file);
-    FILE *f = fopen(cfg, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "out: %s\nthreads: 2\ncorpus: { size: 200 }\nvision: { steps: %d }\n"
-               "train: { steps: %d, batch: 16, eval_every: 0 }\n%s", out, vision_steps, train_steps, extra);
-    fclose(f);
-    int st = cli_sh("'%s/fedsim' pretrain '%s' > '%s' 2>&1", fedsim, cfg, log);
-    const char *text = cli_slurp_log(log);
+    int st;
+    const char *text = run_pretrain(dir, name, &st,
+                                    "threads: 2\ncorpus: { size: 200 }\nvision: { steps: %d }\n"
+                                    "train: { steps: %d, batch: 16, eval_every: 0 }\n%s",
+                                    vision_steps, train_steps, extra);
     cr_assert_eq(st, 0, "fedsim pretrain failed:\n%s", text);
     return text;
 }
@@ -171,14 +184,10 @@ Test(pretrain, vision_stage_teaches_the_tower_to_see_then_freezes_it, .fini = tu
     snprintf(init, sizeof init, "init: %s\n", tu_path_in(dir, "short"));
     pretrain_short(dir, "continued", 0, 5, init);
     /* a different architecture cannot continue it */
-    const char *fedsim = getenv("FEDSIM_BUILD_DIR"), *cfg = tu_path_in(dir, "bad.yaml");
-    const char *log = tu_path_in(dir, "bad.log");
-    FILE *f = fopen(cfg, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "out: %s\n%smodel: { llm: { layers: 3 } }\n", tu_path_in(dir, "bad"), init);
-    fclose(f);
-    cr_assert_neq(cli_sh("'%s/fedsim' pretrain '%s' > '%s' 2>&1", fedsim, cfg, log), 0);
-    cr_assert_not_null(strstr(cli_slurp_log(log), "is not the architecture"), "%s", cli_slurp_log(log));
+    int st;
+    text = run_pretrain(dir, "bad", &st, "%smodel: { llm: { layers: 3 } }\n", init);
+    cr_assert_neq(st, 0);
+    cr_assert_not_null(strstr(text, "is not the architecture"), "%s", text);
     fs_mllm *a = fs_mllm_load(tu_path_in(dir, "short"), fs_backend_cpu());
     fs_param_counts n;
     cr_assert(a, "%s", fs_last_error());
