@@ -47,6 +47,17 @@ typedef struct {
 
 static size_t head_floats(int th) { return (size_t)(N_COLOUR + N_SHAPE) * (th + 1); }
 
+/* Where the colour weights and bias and the shape weights and bias start in
+ * the heads' buffer (and so in their gradients'). */
+enum { WC, BC, WS, BS, N_HEAD_PARTS };
+static void head_layout(int th, size_t at[N_HEAD_PARTS])
+{
+    at[WC] = 0;
+    at[BC] = at[WC] + (size_t)N_COLOUR * th;
+    at[WS] = at[BC] + N_COLOUR;
+    at[BS] = at[WS] + (size_t)N_SHAPE * th;
+}
+
 static void stage_free(const fs_mllm *m, vision_stage *v)
 {
     const fs_ops *o = v->o;
@@ -96,14 +107,14 @@ static int stage_init(const fs_mllm *m, const fs_pretrain_config *pc, long train
     o->to_device(v->dloss, init, (size_t)batch_rows * fsz);
     fs_rng rng = fs_rng_seed(pc->seed ^ 0x766973696f6eull); /* "vision" */
     for (size_t i = 0; i < hf; i++) init[i] = 0.02f * (float)fs_rng_normal(&rng);
-    size_t at = 0;
-    float *h = v->head;
-    v->wc = view(h + at, N_COLOUR, th), at += (size_t)N_COLOUR * th;
-    v->bc = view(h + at, N_COLOUR, 0), at += N_COLOUR;
-    v->ws = view(h + at, N_SHAPE, th), at += (size_t)N_SHAPE * th;
-    v->bs = view(h + at, N_SHAPE, 0);
-    for (int i = 0; i < N_COLOUR; i++) init[(size_t)N_COLOUR * th + i] = 0;
-    for (int i = 0; i < N_SHAPE; i++) init[hf - N_SHAPE + i] = 0;
+    size_t at[N_HEAD_PARTS];
+    head_layout(th, at);
+    v->wc = view(v->head + at[WC], N_COLOUR, th);
+    v->bc = view(v->head + at[BC], N_COLOUR, 0);
+    v->ws = view(v->head + at[WS], N_SHAPE, th);
+    v->bs = view(v->head + at[BS], N_SHAPE, 0);
+    memset(init + at[BC], 0, N_COLOUR * sizeof *init);
+    memset(init + at[BS], 0, N_SHAPE * sizeof *init);
     o->to_device(v->head, init, hf * fsz);
     free(init);
     return 0;
@@ -147,16 +158,17 @@ static void backward(fs_mllm *m, vision_stage *v, int n)
     const fs_ops *o = v->o;
     int rows = n * m->n_image_tokens, th = v->th;
     size_t fsz = sizeof(float);
-    float *dwc = v->dhead, *dbc = dwc + (size_t)N_COLOUR * th, *dws = dbc + N_COLOUR,
-          *dbs = dws + (size_t)N_SHAPE * th;
+    size_t at[N_HEAD_PARTS];
+    head_layout(th, at);
+    float *d = v->dhead;
     o->zero(v->dhead, head_floats(th) * fsz);
     o->zero(v->dlogits_c, (size_t)rows * N_COLOUR * fsz);
     o->zero(v->dlogits_s, (size_t)rows * N_SHAPE * fsz);
     o->xent_bwd(v->dlogits_c, v->dloss, v->logits_c, v->lab, rows, N_COLOUR);
     o->xent_bwd(v->dlogits_s, v->dloss, v->logits_s, v->lab + rows, rows, N_SHAPE);
     o->zero(v->dfeat, (size_t)rows * th * fsz);
-    o->linear_bwd(v->dfeat, dwc, dbc, v->dlogits_c, v->feat, &v->wc, rows, th, N_COLOUR);
-    o->linear_bwd(v->dfeat, dws, dbs, v->dlogits_s, v->feat, &v->ws, rows, th, N_SHAPE);
+    o->linear_bwd(v->dfeat, d + at[WC], d + at[BC], v->dlogits_c, v->feat, &v->wc, rows, th, N_COLOUR);
+    o->linear_bwd(v->dfeat, d + at[WS], d + at[BS], v->dlogits_s, v->feat, &v->ws, rows, th, N_SHAPE);
     o->zero(m->grads, m->nparams * fsz);
     fs_mllm_encode_images_backward(m, v->va, v->dfeat, n);
 }
