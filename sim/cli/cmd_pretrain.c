@@ -244,13 +244,13 @@ static const char *const src_names[N_SRC] = {"captions", "iconqa", "scienceqa", 
 
 static int heldout_init(const fs_pretrain_config *pc, fs_source_corpus *held)
 {
+    const double w[N_SRC] = {pc->mix.captions, pc->mix.iconqa, pc->mix.scienceqa, pc->mix.matching};
     for (int s = 0; s < N_SRC; s++) {
         fs_source_mix one = pc->mix;
         one.captions = s == SRC_CAPTIONS ? 1 : 0;
         one.iconqa = s == SRC_ICONQA ? 1 : 0;
         one.scienceqa = s == SRC_SCIENCEQA ? 1 : 0;
         one.matching = s == SRC_MATCHING ? 1 : 0;
-        const double w[N_SRC] = {pc->mix.captions, pc->mix.iconqa, pc->mix.scienceqa, pc->mix.matching};
         int n = pc->corpus / 10 < 32 ? 32 : pc->corpus / 10 > MAX_HELDOUT ? MAX_HELDOUT : pc->corpus / 10;
         if (w[s] > 0 && pc->eval_every > 0 && fs_synth_source_corpus(&one, pc->seed + 2 + (uint64_t)s, n,
                                             pc->model.v_image_size, &held[s]))

@@ -29,7 +29,7 @@ typedef struct {
     int vision_steps;
     double vision_lr;
     bool vision_trained_after;
-    /* storage behind out and mix.held_out when loaded from a file */
+    /* storage behind out, init and mix.held_out when loaded from a file */
     char out_buf[4096], init_buf[4096];
     char held_out_buf[FS_PRETRAIN_MAX_HELD_OUT][64];
     const char *held_out_ptr[FS_PRETRAIN_MAX_HELD_OUT];
