@@ -191,6 +191,15 @@ Test(pretrain, vision_stage_teaches_the_tower_to_see_then_freezes_it, .fini = tu
     fs_mllm *a = fs_mllm_load(tu_path_in(dir, "short"), fs_backend_cpu());
     fs_param_counts n;
     cr_assert(a, "%s", fs_last_error());
+    /* a run into "short" that fails once training is set up leaves its model whole */
+    text = run_pretrain(dir, "short", &st, "corpus: { held_out: [nowhere] }\n");
+    cr_assert_neq(st, 0);
+    cr_assert_not_null(strstr(text, "'nowhere' is not a category"), "%s", text);
+    fs_mllm *kept = fs_mllm_load(tu_path_in(dir, "short"), fs_backend_cpu());
+    cr_assert(kept, "%s", fs_last_error());
+    cr_assert_eq(memcmp(a->params, kept->params, a->nparams * sizeof(float)), 0,
+                 "a failed pretrain overwrote the model in its output directory");
+    fs_mllm_free(kept);
     cr_assert_eq(fs_mllm_count_params(&a->cfg, &n), 0);
     const char *later[] = {"long", "continued"};
     for (int i = 0; i < 2; i++) {

@@ -6,10 +6,14 @@
  * user can tell a model that knows the source skills from one that does not.
  * An optional vision stage (pretrain_vision.c) first teaches the tower to see,
  * after which it stays frozen, as LLaVA keeps its CLIP tower. */
+#define _DEFAULT_SOURCE /* mkdtemp */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "datasets/synth.h"
 #include "sim/cli/commands.h"
@@ -206,6 +210,30 @@ static bool same_architecture(const fs_llava_config *a, const fs_llava_config *b
            a->projector_linear == b->projector_linear;
 }
 
+/* The synthetic world's tokenizer, read back from a scratch directory inside
+ * out: a model already in out stays whole until the trained one replaces it
+ * (a failed or interrupted run must not leave it overwritten by random
+ * weights), and an out that cannot be written fails now, not after training. */
+static fs_tokenizer *vocab_tokenizer(const fs_pretrain_config *pc)
+{
+    if (mkdir(pc->out, 0755) && errno != EEXIST) {
+        fs_fail("out: cannot create %s: %s", pc->out, strerror(errno));
+        return NULL;
+    }
+    char dir[4096], file[4200];
+    snprintf(dir, sizeof dir, "%s/.pretrain-vocab-XXXXXX", pc->out);
+    if (!mkdtemp(dir)) {
+        fs_fail("out: cannot write into %s: %s; choose a writable directory (--out DIR)", pc->out,
+                strerror(errno));
+        return NULL;
+    }
+    fs_tokenizer *tok = fs_synth_write_vocab(dir, &pc->model) ? NULL : fs_tokenizer_load(dir);
+    snprintf(file, sizeof file, "%s/vocab.txt", dir);
+    remove(file);
+    rmdir(dir);
+    return tok;
+}
+
 static int trainer_init(trainer *t, const fs_pretrain_config *pc)
 {
     t->ops = fs_backend_by_name("auto", NULL);
@@ -215,9 +243,7 @@ static int trainer_init(trainer *t, const fs_pretrain_config *pc)
                        "vision %dx%d, LLM %dx%d); make them agree", pc->init, t->m->cfg.v_image_size,
                        t->m->cfg.v_patch_size, t->m->cfg.v_layers, t->m->cfg.v_hidden,
                        t->m->cfg.t_layers, t->m->cfg.t_hidden);
-    if (!t->m || fs_mllm_save(t->m, pc->out) || fs_synth_write_vocab(pc->out, &pc->model) ||
-        !(t->tok = fs_tokenizer_load(pc->out)) || fs_mllm_enable_grads(t->m))
-        return -1;
+    if (!t->m || !(t->tok = vocab_tokenizer(pc)) || fs_mllm_enable_grads(t->m)) return -1;
     const fs_llava_config *cfg = &pc->model;
     int B = t->B = pc->batch, ntok = t->m->n_image_tokens, d = cfg->t_hidden;
     size_t rows = (size_t)B * MAX_LEN;
@@ -323,7 +349,8 @@ static int pretrain(const fs_pretrain_config *pc, bool quiet)
             if (eval) fprintf(stderr, "\n  held-out answer accuracy: %s\n", acc);
         }
     }
-    if ((rc = fs_mllm_save(t.m, pc->out)) == 0 && !quiet)
+    if ((rc = fs_mllm_save(t.m, pc->out)) == 0) rc = fs_synth_write_vocab(pc->out, &pc->model);
+    if (rc == 0 && !quiet)
         printf("pretrained model written to %s (final loss %.4f; held-out answer accuracy %s)\n",
                pc->out, ema, acc);
 done:
