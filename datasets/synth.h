@@ -9,8 +9,10 @@
 #ifndef FEDSIM_SYNTH_H
 #define FEDSIM_SYNTH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include "sim/fed/task.h"
 #include "sim/io/rng.h"
 #include "sim/model/llava_config.h"
 
@@ -50,6 +52,10 @@ typedef struct {
      * each item by either at random (the text rewards working out the answer,
      * the letter looking it up among the options). */
     enum { FS_ANSWER_LETTERS, FS_ANSWER_WORDS, FS_ANSWER_BOTH } answers;
+    /* Task items also supervise a verdict on each option: the position of
+     * its last token is trained to predict "yes" (the right one) or "no".
+     * The text is unchanged; the next token's label is replaced. */
+    bool verdicts;
 } fs_source_mix;
 
 typedef struct {
@@ -59,6 +65,7 @@ typedef struct {
     int *target_from; /* byte offset in texts[i] where the supervised part starts (0 = all) */
     int *answer_at;   /* byte offset of the answer (letter, or option text for word answers) of a
                          multiple-choice item, -1 if none */
+    int *right_option; /* with mix.verdicts, 0-based index of a task item's right option; else -1 */
 } fs_source_corpus;
 
 /* The recipe of the shipped model: captions only (weights 1, 0, 0); held out,
@@ -68,6 +75,11 @@ fs_source_mix fs_source_mix_default(void);
 int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int image_size,
                            fs_source_corpus *out);
 void fs_source_corpus_free(fs_source_corpus *c);
+/* The byte offsets of the options " ( A ) x ( B ) y" in a multiple-choice
+ * item's prompt text[0..len), which ends in " answer: " (the source format),
+ * at most FS_MAX_CHOICES; returns how many, 0 when the prompt is not in that
+ * form. */
+int fs_source_option_marks(const char *text, int len, int at[FS_MAX_CHOICES]);
 
 /* synth-iconqa places objects in the cells of a FS_SYNTH_GRID x FS_SYNTH_GRID
  * grid, so that with a patch grid divisible by it no patch mixes two objects. */

@@ -41,7 +41,7 @@ static int allowed(const fs_source_mix *mix, const fs_synth_spec *spec, int *cat
 /* A lettered item of spec in the source format; *target_from = offset of the
  * answer: its letter, or with words the option's text. */
 static int task_item(fs_synth_item *it, const fs_synth_spec *spec, const int *cats, int ncats,
-                     int answers, char *out, size_t len, int *target_from)
+                     int answers, char *out, size_t len, int *target_from, int *right)
 {
     do {
         if (fs_si_make(spec, it, cats[fs_si_below(it, ncats)])) return -1;
@@ -64,7 +64,20 @@ static int task_item(fs_synth_item *it, const fs_synth_spec *spec, const int *ca
     if (answer < 0 || (size_t)(l + answer) >= len)
         return fs_fail("%s: internal error: a source item does not fit %zu bytes", spec->name, len);
     *target_from = l;
+    *right = pos;
     return 0;
+}
+
+int fs_source_option_marks(const char *text, int len, int at[FS_MAX_CHOICES])
+{
+    static const char tail[] = " answer: ";
+    int tl = (int)sizeof tail - 1, k = 0;
+    if (len < tl || strncmp(text + len - tl, tail, (size_t)tl)) return 0;
+    char mark[] = " ( A ) ";
+    for (const char *p = strstr(text, mark); p && p < text + len - tl && k < FS_MAX_CHOICES;
+         mark[3]++, p = strstr(p + 3, mark))
+        at[k++] = (int)(p - text);
+    return k;
 }
 
 void fs_source_corpus_free(fs_source_corpus *c)
@@ -74,6 +87,7 @@ void fs_source_corpus_free(fs_source_corpus *c)
     free(c->pixels);
     free(c->target_from);
     free(c->answer_at);
+    free(c->right_option);
     memset(c, 0, sizeof *c);
 }
 
@@ -109,9 +123,10 @@ int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int i
     out->texts = calloc((size_t)n, sizeof *out->texts);
     out->target_from = calloc((size_t)n, sizeof *out->target_from);
     out->answer_at = calloc((size_t)n, sizeof *out->answer_at);
+    out->right_option = calloc((size_t)n, sizeof *out->right_option);
     fs_rng rng = fs_rng_seed(seed ^ 0x63617074696f6e73ull); /* "captions" */
     fs_synth_item it = {.rng = &rng};
-    if (!out->pixels || !out->texts || !out->target_from || !out->answer_at || fs_canvas_init(&it.img, image_size)) {
+    if (!out->pixels || !out->texts || !out->target_from || !out->answer_at || !out->right_option || fs_canvas_init(&it.img, image_size)) {
         fs_source_corpus_free(out);
         return fs_fail("source corpus: out of memory for %d images of %dx%d", n, image_size, image_size);
     }
@@ -134,19 +149,20 @@ int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int i
             double u = fs_rng_uniform(&rng) * total, upto = 0;
             for (src = 0; src < N_SOURCES - 1 && u >= (upto += w[src]); src++) {}
         }
-        int *answer_at = &out->answer_at[i];
+        int *answer_at = &out->answer_at[i], right = -1;
         switch (src) {
         case SRC_CAPTIONS: rc = fs_caption_make(&it, buf, sizeof buf, answer_at); break;
         case SRC_ICONQA:
-            rc = task_item(&it, &fs_synth_iconqa_spec, icats, ni, mix->answers, buf, sizeof buf, answer_at);
+            rc = task_item(&it, &fs_synth_iconqa_spec, icats, ni, mix->answers, buf, sizeof buf, answer_at, &right);
             break;
         case SRC_SCIENCEQA:
-            rc = task_item(&it, &fs_synth_scienceqa_spec, scats, ns, mix->answers, buf, sizeof buf, answer_at);
+            rc = task_item(&it, &fs_synth_scienceqa_spec, scats, ns, mix->answers, buf, sizeof buf, answer_at, &right);
             break;
         default: rc = fs_matching_make(&it, buf, sizeof buf, answer_at); break;
         }
         /* captions are supervised whole, lettered task items on their answer only */
         out->target_from[i] = src == SRC_CAPTIONS ? 0 : *answer_at;
+        out->right_option[i] = mix->verdicts ? right : -1;
         if (!rc && !(out->texts[i] = strdup(buf))) rc = fs_fail("source corpus: out of memory");
         if (!rc) rc = fs_clip_preprocess(it.img.px, image_size, image_size, &clip, out->pixels + (size_t)i * per);
     }

@@ -311,6 +311,39 @@ Test(datasets, matching_items_letter_the_option_the_question_names)
     fs_source_corpus_free(&c);
 }
 
+Test(datasets, verdicts_name_the_right_option_of_every_task_item)
+{
+    fs_source_mix mix = fs_source_mix_default();
+    mix.captions = 1, mix.iconqa = 1, mix.scienceqa = 1, mix.answers = FS_ANSWER_BOTH;
+    mix.verdicts = true;
+    fs_source_corpus c;
+    cr_assert_eq(fs_synth_source_corpus(&mix, 9, 300, 32, &c), 0, "%s", fs_last_error());
+    int tasks = 0;
+    for (int i = 0; i < c.n; i++) {
+        const char *t = c.texts[i];
+        int a = c.answer_at[i], r = c.right_option[i], at[FS_MAX_CHOICES];
+        if (c.target_from[i] == 0) { /* captions (some ask a lettered question) are supervised whole */
+            cr_assert_eq(r, -1, "a caption has a verdict: %s", t);
+            continue;
+        }
+        tasks++;
+        int k = fs_source_option_marks(t, a, at);
+        cr_assert(k >= 2 && r >= 0 && r < k, "%d options, right %d: %s", k, r, t);
+        cr_assert_eq(t[at[r] + 3], 'A' + r, "%s", t);
+        /* the right option is the answer: its letter, or its text */
+        int end = r + 1 < k ? at[r + 1] : a - 9;
+        bool letter = t[a] == 'A' + r && !t[a + 1];
+        bool text = (int)strlen(t + a) == end - at[r] - 7 && !strncmp(t + at[r] + 7, t + a, strlen(t + a));
+        cr_assert(letter || text, "option %c is not the answer: %s", 'A' + r, t);
+    }
+    cr_assert_gt(tasks, 100);
+    fs_source_corpus_free(&c);
+    mix.verdicts = false;
+    cr_assert_eq(fs_synth_source_corpus(&mix, 9, 300, 32, &c), 0, "%s", fs_last_error());
+    for (int i = 0; i < c.n; i++) cr_assert_eq(c.right_option[i], -1);
+    fs_source_corpus_free(&c);
+}
+
 /* ------------------------------------------------------------ round trip */
 
 static void check_round_trip(const char *name, int expect_text_only)

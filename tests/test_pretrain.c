@@ -104,6 +104,14 @@ Test(pretrain, config_errors_name_file_line_and_key)
     cr_assert_eq(fs_pretrain_config_load(path, &pc), 0, "%s", fs_last_error());
     cr_assert_eq(fs_pretrain_config_check(&pc), -1, "a patch grid the scene grid does not divide");
     cr_assert_not_null(strstr(fs_last_error(), "multiple of 4"), "%s", fs_last_error());
+    path = write_yaml("out: x\ncorpus: { verdicts: 1 }\n");
+    fs_pretrain_config_defaults(&pc);
+    cr_assert_eq(fs_pretrain_config_load(path, &pc), -1, "verdicts is true or false");
+    cr_assert_not_null(strstr(fs_last_error(), "corpus.verdicts: expected true or false"), "%s", fs_last_error());
+    path = write_yaml("out: x\ncorpus: { verdicts: true }\n");
+    fs_pretrain_config_defaults(&pc);
+    cr_assert_eq(fs_pretrain_config_load(path, &pc), 0, "%s", fs_last_error());
+    cr_assert(pc.mix.verdicts);
     path = write_yaml("out: m1\ninit: m1\n");
     fs_pretrain_config_defaults(&pc);
     cr_assert_eq(fs_pretrain_config_load(path, &pc), 0, "%s", fs_last_error());

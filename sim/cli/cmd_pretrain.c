@@ -43,23 +43,48 @@ typedef struct {
     fs_batch_buf bb;
 } trainer;
 
+/* Tokenises the prompt text[0..len) into ids, unsupervised, except that with
+ * right >= 0 the token after each option "( X ) text" is labelled "yes" for
+ * option right and "no" for the others: the verdict is learnt where the option
+ * ends, without being in the input. Returns the count, -1 when over max. */
+static int encode_prompt(const trainer *t, const char *text, int len, int right, int32_t *ids,
+                         int32_t *labels, int max)
+{
+    int cuts[FS_MAX_CHOICES + 1], ncut = right >= 0 ? fs_source_option_marks(text, len, cuts) : 0, n = 0;
+    if (ncut) cuts[ncut++] = len - 9; /* " answer: " */
+    int32_t yes = fs_tokenizer_id(t->tok, "yes"), no = fs_tokenizer_id(t->tok, "no");
+    for (int c = 0, from = 0; c <= ncut; c++) {
+        int to = c < ncut ? cuts[c] : len;
+        char piece[2048];
+        snprintf(piece, sizeof piece, "%.*s", to - from, text + from);
+        int k = to > from ? fs_tokenizer_encode(t->tok, piece, ids + n, max - n) : 0;
+        if (k < 0) return -1;
+        for (int i = 0; i < k; i++) labels[n + i] = FS_IGNORE_LABEL;
+        /* piece 0 is the question, piece c > 0 option c - 1: this piece's first
+         * token follows option c - 2 */
+        if (c > 1 && k > 0) labels[n] = c - 2 == right ? yes : no;
+        n += k;
+        from = to;
+    }
+    return n;
+}
+
 /* Tokenises "<s> <image> text </s>"; labels cover text[target_from..] and
- * </s>, or when scoring only the first token from target_from (one logits row
- * per item). Returns the length, or -1 when it does not fit max. */
-static int encode_item(const trainer *t, const char *text, int target_from, bool scoring,
+ * </s> (plus the verdicts of encode_prompt when right >= 0), or when scoring
+ * only the first token from target_from (one logits row per item). Returns
+ * the length, or -1 when it does not fit max. */
+static int encode_item(const trainer *t, const char *text, int target_from, int right, bool scoring,
                        int32_t *ids, int32_t *labels, int max)
 {
     int ntok = t->m->n_image_tokens, n = 0;
     ids[n] = fs_tokenizer_id(t->tok, FS_TOK_BOS), labels[n++] = FS_IGNORE_LABEL;
     for (int i = 0; i < ntok; i++) ids[n] = t->m->cfg.image_token_index, labels[n++] = FS_IGNORE_LABEL;
-    char prompt[2048];
-    snprintf(prompt, sizeof prompt, "%.*s", target_from, text);
-    int k = target_from ? fs_tokenizer_encode(t->tok, prompt, ids + n, max - n - 1) : 0;
+    int k = encode_prompt(t, text, target_from, scoring ? -1 : right, ids + n, labels + n, max - n - 1);
     if (k < 0) return -1;
-    for (int i = 0; i < k; i++) labels[n + i] = FS_IGNORE_LABEL;
     n += k;
     k = fs_tokenizer_encode(t->tok, text + target_from, ids + n, max - n - 1);
     if (k < 0) return -1;
+    /* the answer's first token: its own label, not a verdict */
     for (int i = 0; i < k; i++) labels[n + i] = scoring && i > 0 ? FS_IGNORE_LABEL : ids[n + i];
     n += k;
     ids[n] = fs_tokenizer_id(t->tok, FS_TOK_EOS);
@@ -78,7 +103,8 @@ static double forward_batch(trainer *t, const fs_source_corpus *c, const int *it
     for (int b = 0; b < n; b++) {
         int i = items[b];
         memcpy(t->pixels + b * pix, c->pixels + i * pix, pix * sizeof(float));
-        lens[b] = encode_item(t, c->texts[i], scoring ? c->answer_at[i] : c->target_from[i], scoring,
+        lens[b] = encode_item(t, c->texts[i], scoring ? c->answer_at[i] : c->target_from[i],
+                              c->right_option[i], scoring,
                               t->ids + (size_t)b * MAX_LEN, t->labels + (size_t)b * MAX_LEN, MAX_LEN);
         if (lens[b] < 0) {
             fs_fail("source item %d does not fit %d tokens", i, MAX_LEN);
@@ -115,40 +141,35 @@ static void backward_batch(trainer *t, int n)
     else fs_mllm_encode_images_backward(m, t->va, t->dfeat, n);
 }
 
-enum { N_LETTERS = 5 }; /* lettered answers are scored over A-E */
-
 /* The candidates of multiple-choice item text (answer at answer_at): for a
- * letter answer the letters A-E (their ids in letters); for a word answer the
- * first token of each option "( X ) text" of the prompt. Sets *truth; returns
- * how many, 0 when the item cannot be scored (two options starting with the
- * same token). */
-static int candidates(const trainer *t, const int32_t letters[N_LETTERS], const char *text,
+ * letter answer the letters of its options (their ids in letters); for a word
+ * answer the first token of each option's text. Sets *truth; returns how
+ * many, 0 when the item cannot be scored (two options starting with the same
+ * token). */
+static int candidates(const trainer *t, const int32_t letters[FS_MAX_CHOICES], const char *text,
                       int answer_at, int32_t cand[FS_MAX_CHOICES], int *truth)
 {
     const char *answer = text + answer_at;
-    if (answer[0] >= 'A' && answer[0] < 'A' + N_LETTERS && !answer[1]) {
-        memcpy(cand, letters, N_LETTERS * sizeof *cand);
-        *truth = answer[0] - 'A';
-        return N_LETTERS;
-    }
-    int k = 0;
-    *truth = -1;
-    for (const char *p = strstr(text, " ( "); p && p < answer && k < FS_MAX_CHOICES; k++) {
-        const char *from = p + 7, *next = strstr(from, " ( ");
-        if (next && next >= answer) next = NULL; /* the last option ends at " answer: " */
-        const char *end = next ? next : answer - 9;
+    int at[FS_MAX_CHOICES], k = fs_source_option_marks(text, answer_at, at);
+    bool letter = answer[0] >= 'A' && answer[0] < 'A' + FS_MAX_CHOICES && !answer[1];
+    *truth = letter ? answer[0] - 'A' : -1;
+    for (int c = 0; c < k; c++) {
+        if (letter) {
+            cand[c] = letters[c];
+            continue;
+        }
+        int from = at[c] + 7, end = c + 1 < k ? at[c + 1] : answer_at - 9;
         char option[256];
         int32_t ids[64];
-        snprintf(option, sizeof option, "%.*s", (int)(end - from), from);
+        snprintf(option, sizeof option, "%.*s", end - from, text + from);
         if (fs_tokenizer_encode(t->tok, option, ids, 64) < 1) return 0;
-        cand[k] = ids[0];
-        if (!strcmp(option, answer)) *truth = k;
-        p = next;
+        cand[c] = ids[0];
+        if (!strcmp(option, answer)) *truth = c;
     }
     for (int a = 0; a < k; a++)
         for (int b = a + 1; b < k; b++)
             if (cand[a] == cand[b]) return 0;
-    return *truth >= 0 ? k : 0;
+    return *truth >= 0 && *truth < k ? k : 0;
 }
 
 /* Counts, per answer kind ([0] letters, [1] words), the multiple-choice items
@@ -158,8 +179,8 @@ static int answer_accuracy(trainer *t, const fs_source_corpus *c, int right[2], 
 {
     int V = t->m->cfg.t_vocab, items[FS_PRETRAIN_MAX_BATCH], n = 0;
     right[0] = right[1] = seen[0] = seen[1] = 0;
-    int32_t letters[N_LETTERS];
-    for (int l = 0; l < N_LETTERS; l++) letters[l] = fs_tokenizer_id(t->tok, (char[]){(char)('A' + l), 0});
+    int32_t letters[FS_MAX_CHOICES];
+    for (int l = 0; l < FS_MAX_CHOICES; l++) letters[l] = fs_tokenizer_id(t->tok, (char[]){(char)('A' + l), 0});
     float *logits = malloc((size_t)t->B * V * sizeof *logits);
     if (!logits) return fs_fail("out of memory for the held-out logits");
     for (int i = 0; i <= c->n; i++) {
@@ -277,6 +298,7 @@ static int heldout_init(const fs_pretrain_config *pc, fs_source_corpus *held)
         one.iconqa = s == SRC_ICONQA ? 1 : 0;
         one.scienceqa = s == SRC_SCIENCEQA ? 1 : 0;
         one.matching = s == SRC_MATCHING ? 1 : 0;
+        one.verdicts = false;
         int n = pc->corpus / 10 < 32 ? 32 : pc->corpus / 10 > MAX_HELDOUT ? MAX_HELDOUT : pc->corpus / 10;
         if (w[s] > 0 && pc->eval_every > 0 && fs_synth_source_corpus(&one, pc->seed + 2 + (uint64_t)s, n,
                                             pc->model.v_image_size, &held[s]))

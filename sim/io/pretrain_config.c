@@ -13,7 +13,7 @@
 #include "sim/io/error.h"
 #include "sim/model/presets.h"
 
-typedef enum { PK_INT, PK_U64, PK_FLOAT, PK_PATH, PK_THREADS, PK_NAMES, PK_PROJECTOR, PK_ANSWERS, PK_TOWER_AFTER } pk_kind;
+typedef enum { PK_INT, PK_U64, PK_FLOAT, PK_PATH, PK_THREADS, PK_NAMES, PK_PROJECTOR, PK_ANSWERS, PK_TOWER_AFTER, PK_BOOL } pk_kind;
 
 typedef struct {
     const char *key;
@@ -47,6 +47,7 @@ static const pkey keys[] = {
     {"corpus.mix.matching", PK_FLOAT, F(mix.matching), 0, 1e6},
     {"corpus.held_out", PK_NAMES, 0, 0, 0},
     {"corpus.answers", PK_ANSWERS, F(mix.answers), 0, 0},
+    {"corpus.verdicts", PK_BOOL, F(mix.verdicts), 0, 0},
     {"train.steps", PK_INT, F(steps), 1, 100000000},
     {"train.batch", PK_INT, F(batch), 1, FS_PRETRAIN_MAX_BATCH},
     {"train.lr", PK_FLOAT, F(lr), 1e-12, 10},
@@ -151,6 +152,7 @@ static int take_leaf(const walker *w, yaml_node_t *n, const pkey *k)
     if (k->kind == PK_TOWER_AFTER)
         return take_two_words(w, n, k, "frozen", "trained",
                               "expected frozen (LLaVA's recipe) or trained (with the LLM)");
+    if (k->kind == PK_BOOL) return take_two_words(w, n, k, "false", "true", "expected true or false");
     if (k->kind == PK_THREADS && !strcmp(s, "auto")) {
         *(int *)(base + k->offset) = 0;
         return 0;
