@@ -77,9 +77,11 @@ int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int i
 void fs_source_corpus_free(fs_source_corpus *c);
 /* The byte offsets of the options " ( A ) x ( B ) y" in a multiple-choice
  * item's prompt text[0..len), which ends in " answer: " (the source format),
- * at most FS_MAX_CHOICES; returns how many, 0 when the prompt is not in that
- * form. */
-int fs_source_option_marks(const char *text, int len, int at[FS_MAX_CHOICES]);
+ * at most FS_MAX_CHOICES, then where that " answer: " starts, so option c's
+ * text is text[at[c] + FS_SOURCE_MARK_LEN .. at[c + 1]). Returns how many
+ * options, 0 when the prompt is not in that form. */
+#define FS_SOURCE_MARK_LEN 7 /* " ( A ) " */
+int fs_source_option_marks(const char *text, int len, int at[FS_MAX_CHOICES + 1]);
 
 /* synth-iconqa places objects in the cells of a FS_SYNTH_GRID x FS_SYNTH_GRID
  * grid, so that with a patch grid divisible by it no patch mixes two objects. */

@@ -68,7 +68,7 @@ static int task_item(fs_synth_item *it, const fs_synth_spec *spec, const int *ca
     return 0;
 }
 
-int fs_source_option_marks(const char *text, int len, int at[FS_MAX_CHOICES])
+int fs_source_option_marks(const char *text, int len, int at[FS_MAX_CHOICES + 1])
 {
     static const char tail[] = " answer: ";
     int tl = (int)sizeof tail - 1, k = 0;
@@ -77,6 +77,7 @@ int fs_source_option_marks(const char *text, int len, int at[FS_MAX_CHOICES])
     for (const char *p = strstr(text, mark); p && p < text + len - tl && k < FS_MAX_CHOICES;
          mark[3]++, p = strstr(p + 3, mark))
         at[k++] = (int)(p - text);
+    at[k] = len - tl;
     return k;
 }
 

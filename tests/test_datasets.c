@@ -321,7 +321,7 @@ Test(datasets, verdicts_name_the_right_option_of_every_task_item)
     int tasks = 0;
     for (int i = 0; i < c.n; i++) {
         const char *t = c.texts[i];
-        int a = c.answer_at[i], r = c.right_option[i], at[FS_MAX_CHOICES];
+        int a = c.answer_at[i], r = c.right_option[i], at[FS_MAX_CHOICES + 1];
         if (c.target_from[i] == 0) { /* captions (some ask a lettered question) are supervised whole */
             cr_assert_eq(r, -1, "a caption has a verdict: %s", t);
             continue;
@@ -331,9 +331,10 @@ Test(datasets, verdicts_name_the_right_option_of_every_task_item)
         cr_assert(k >= 2 && r >= 0 && r < k, "%d options, right %d: %s", k, r, t);
         cr_assert_eq(t[at[r] + 3], 'A' + r, "%s", t);
         /* the right option is the answer: its letter, or its text */
-        int end = r + 1 < k ? at[r + 1] : a - 9;
+        cr_assert_eq(at[k], a - 9, "the options end where \" answer: \" starts: %s", t);
+        int from = at[r] + FS_SOURCE_MARK_LEN;
         bool letter = t[a] == 'A' + r && !t[a + 1];
-        bool text = (int)strlen(t + a) == end - at[r] - 7 && !strncmp(t + at[r] + 7, t + a, strlen(t + a));
+        bool text = (int)strlen(t + a) == at[r + 1] - from && !strncmp(t + from, t + a, strlen(t + a));
         cr_assert(letter || text, "option %c is not the answer: %s", 'A' + r, t);
     }
     cr_assert_gt(tasks, 100);

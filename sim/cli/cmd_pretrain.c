@@ -50,8 +50,9 @@ typedef struct {
 static int encode_prompt(const trainer *t, const char *text, int len, int right, int32_t *ids,
                          int32_t *labels, int max)
 {
+    /* the cuts: each option's start, then the start of " answer: " */
     int cuts[FS_MAX_CHOICES + 1], ncut = right >= 0 ? fs_source_option_marks(text, len, cuts) : 0, n = 0;
-    if (ncut) cuts[ncut++] = len - 9; /* " answer: " */
+    if (ncut) ncut++;
     int32_t yes = fs_tokenizer_id(t->tok, "yes"), no = fs_tokenizer_id(t->tok, "no");
     for (int c = 0, from = 0; c <= ncut; c++) {
         int to = c < ncut ? cuts[c] : len;
@@ -150,7 +151,7 @@ static int candidates(const trainer *t, const int32_t letters[FS_MAX_CHOICES], c
                       int answer_at, int32_t cand[FS_MAX_CHOICES], int *truth)
 {
     const char *answer = text + answer_at;
-    int at[FS_MAX_CHOICES], k = fs_source_option_marks(text, answer_at, at);
+    int at[FS_MAX_CHOICES + 1], k = fs_source_option_marks(text, answer_at, at);
     bool letter = answer[0] >= 'A' && answer[0] < 'A' + FS_MAX_CHOICES && !answer[1];
     *truth = letter ? answer[0] - 'A' : -1;
     for (int c = 0; c < k; c++) {
@@ -158,10 +159,10 @@ static int candidates(const trainer *t, const int32_t letters[FS_MAX_CHOICES], c
             cand[c] = letters[c];
             continue;
         }
-        int from = at[c] + 7, end = c + 1 < k ? at[c + 1] : answer_at - 9;
+        int from = at[c] + FS_SOURCE_MARK_LEN;
         char option[256];
         int32_t ids[64];
-        snprintf(option, sizeof option, "%.*s", end - from, text + from);
+        snprintf(option, sizeof option, "%.*s", at[c + 1] - from, text + from);
         if (fs_tokenizer_encode(t->tok, option, ids, 64) < 1) return 0;
         cand[c] = ids[0];
         if (!strcmp(option, answer)) *truth = c;
