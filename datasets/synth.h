@@ -43,9 +43,15 @@ int fs_synth_generate(const char *name, const char *out_dir, const fs_synth_opts
  * and lettered multiple-choice items of the downstream generators in the
  * source look and format, mixed by weight; held_out names downstream
  * categories never drawn. */
+enum {
+    FS_SOURCE_CAPTIONS,
+    FS_SOURCE_ICONQA,
+    FS_SOURCE_SCIENCEQA,
+    FS_SOURCE_MATCHING, /* text-only "pick red . ( A ) blue ( B ) red answer: B" items */
+    FS_SOURCE_COUNT
+};
 typedef struct {
-    double captions, iconqa, scienceqa; /* mixture weights, >= 0 */
-    double matching; /* text-only "pick red . ( A ) blue ( B ) red answer: B" items */
+    double weight[FS_SOURCE_COUNT]; /* mixture weights, >= 0, by FS_SOURCE_* */
     const char *const *held_out;
     int n_held_out;
     /* How task items are answered: by the option's letter, by its text, or

@@ -18,8 +18,7 @@
 fs_source_mix fs_source_mix_default(void)
 {
     static const char *const held_out[] = {"arithmetic", "word-order"};
-    return (fs_source_mix){.captions = 1, .iconqa = 0, .scienceqa = 0, .held_out = held_out,
-                           .n_held_out = 2};
+    return (fs_source_mix){.weight = {[FS_SOURCE_CAPTIONS] = 1}, .held_out = held_out, .n_held_out = 2};
 }
 
 static bool held_out(const fs_source_mix *mix, const char *category)
@@ -92,8 +91,6 @@ void fs_source_corpus_free(fs_source_corpus *c)
     memset(c, 0, sizeof *c);
 }
 
-enum { SRC_CAPTIONS, SRC_ICONQA, SRC_SCIENCEQA, SRC_MATCHING, N_SOURCES };
-
 static bool is_category(const fs_synth_spec *spec, const char *name)
 {
     for (int c = 0; c < spec->n_categories; c++)
@@ -112,11 +109,19 @@ int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int i
                            "(fedsim data stats DIR lists them)", mix->held_out[i]);
     int icats[16], scats[16];
     int ni = allowed(mix, &fs_synth_iconqa_spec, icats), ns = allowed(mix, &fs_synth_scienceqa_spec, scats);
-    double wc = mix->captions, wi = ni ? mix->iconqa : 0, ws = ns ? mix->scienceqa : 0, wm = mix->matching;
-    if (n < 1 || image_size < 8 || image_size > 1024 || wc < 0 || wi < 0 || ws < 0 || wm < 0 ||
-        !(wc + wi + ws + wm > 0))
+    /* a task source whose every category is held out draws nothing */
+    double w[FS_SOURCE_COUNT], total = 0;
+    int sources = 0, only = 0;
+    bool negative = false;
+    for (int src = 0; src < FS_SOURCE_COUNT; src++) {
+        w[src] = (src == FS_SOURCE_ICONQA && !ni) || (src == FS_SOURCE_SCIENCEQA && !ns) ? 0 : mix->weight[src];
+        negative |= w[src] < 0;
+        total += w[src];
+        if (w[src] > 0) sources++, only = src;
+    }
+    if (n < 1 || image_size < 8 || image_size > 1024 || negative || !(total > 0))
         return fs_fail("source corpus: bad arguments (n=%d, image_size=%d, weights %g/%g/%g/%g after "
-                       "held-out categories)", n, image_size, wc, wi, ws, wm);
+                       "held-out categories)", n, image_size, w[0], w[1], w[2], w[3]);
     size_t per = (size_t)3 * image_size * image_size;
     out->n = n;
     out->image_size = image_size;
@@ -133,13 +138,6 @@ int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int i
     }
     fs_clip_options clip;
     fs_clip_options_default(&clip, image_size);
-    const double w[N_SOURCES] = {wc, wi, ws, wm};
-    double total = 0;
-    int sources = 0, only = 0;
-    for (int src = 0; src < N_SOURCES; src++) {
-        total += w[src];
-        if (w[src] > 0) sources++, only = src;
-    }
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         char buf[2048];
@@ -148,21 +146,21 @@ int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int i
         int src = only;
         if (sources > 1) {
             double u = fs_rng_uniform(&rng) * total, upto = 0;
-            for (src = 0; src < N_SOURCES - 1 && u >= (upto += w[src]); src++) {}
+            for (src = 0; src < FS_SOURCE_COUNT - 1 && u >= (upto += w[src]); src++) {}
         }
         int *answer_at = &out->answer_at[i], right = -1;
         switch (src) {
-        case SRC_CAPTIONS: rc = fs_caption_make(&it, buf, sizeof buf, answer_at); break;
-        case SRC_ICONQA:
+        case FS_SOURCE_CAPTIONS: rc = fs_caption_make(&it, buf, sizeof buf, answer_at); break;
+        case FS_SOURCE_ICONQA:
             rc = task_item(&it, &fs_synth_iconqa_spec, icats, ni, mix->answers, buf, sizeof buf, answer_at, &right);
             break;
-        case SRC_SCIENCEQA:
+        case FS_SOURCE_SCIENCEQA:
             rc = task_item(&it, &fs_synth_scienceqa_spec, scats, ns, mix->answers, buf, sizeof buf, answer_at, &right);
             break;
         default: rc = fs_matching_make(&it, buf, sizeof buf, answer_at); break;
         }
         /* captions are supervised whole, lettered task items on their answer only */
-        out->target_from[i] = src == SRC_CAPTIONS ? 0 : *answer_at;
+        out->target_from[i] = src == FS_SOURCE_CAPTIONS ? 0 : *answer_at;
         out->right_option[i] = mix->verdicts ? right : -1;
         if (!rc && !(out->texts[i] = strdup(buf))) rc = fs_fail("source corpus: out of memory");
         if (!rc) rc = fs_clip_preprocess(it.img.px, image_size, image_size, &clip, out->pixels + (size_t)i * per);

@@ -181,7 +181,7 @@ Test(datasets, words_cover_everything_the_generators_emit, .fini = tu_remove_tmp
         fs_mcqa_free(&d);
     }
     fs_source_mix mix = fs_source_mix_default();
-    mix.captions = mix.iconqa = mix.scienceqa = 1;
+    mix.weight[FS_SOURCE_CAPTIONS] = mix.weight[FS_SOURCE_ICONQA] = mix.weight[FS_SOURCE_SCIENCEQA] = 1;
     fs_source_corpus c;
     cr_assert_eq(fs_synth_source_corpus(&mix, 3, 1500, 32, &c), 0, "%s", fs_last_error());
     for (int i = 0; i < c.n; i++) {
@@ -196,7 +196,8 @@ Test(datasets, words_cover_everything_the_generators_emit, .fini = tu_remove_tmp
 static fs_source_corpus source_corpus(double captions, double iconqa, double scienceqa, int n, int S)
 {
     fs_source_mix mix = fs_source_mix_default();
-    mix.captions = captions, mix.iconqa = iconqa, mix.scienceqa = scienceqa;
+    mix.weight[FS_SOURCE_CAPTIONS] = captions, mix.weight[FS_SOURCE_ICONQA] = iconqa;
+    mix.weight[FS_SOURCE_SCIENCEQA] = scienceqa;
     fs_source_corpus c;
     cr_assert_eq(fs_synth_source_corpus(&mix, 9, n, S, &c), 0, "%s", fs_last_error());
     return c;
@@ -235,7 +236,7 @@ Test(datasets, captions_are_a_different_format_in_the_same_world, .fini = tu_rem
     fs_source_corpus_free(&c);
     fs_source_corpus_free(&c2);
     fs_source_mix none = fs_source_mix_default();
-    none.captions = none.iconqa = none.scienceqa = 0;
+    none.weight[FS_SOURCE_CAPTIONS] = none.weight[FS_SOURCE_ICONQA] = none.weight[FS_SOURCE_SCIENCEQA] = 0;
     cr_assert_eq(fs_synth_source_corpus(&none, 1, 10, 32, &c), -1, "an empty mixture must be refused");
     cr_assert_eq(fs_synth_source_corpus(&none, 1, 0, 32, &c), -1);
 }
@@ -268,7 +269,8 @@ Test(datasets, source_items_are_lettered_in_the_source_format_without_held_out_s
 Test(datasets, word_answers_name_the_option_text)
 {
     fs_source_mix mix = fs_source_mix_default();
-    mix.captions = 0, mix.iconqa = mix.scienceqa = 1, mix.answers = FS_ANSWER_WORDS;
+    mix.weight[FS_SOURCE_CAPTIONS] = 0, mix.weight[FS_SOURCE_ICONQA] = mix.weight[FS_SOURCE_SCIENCEQA] = 1;
+    mix.answers = FS_ANSWER_WORDS;
     fs_source_corpus c;
     cr_assert_eq(fs_synth_source_corpus(&mix, 9, 200, 32, &c), 0, "%s", fs_last_error());
     for (int i = 0; i < c.n; i++) {
@@ -287,7 +289,7 @@ Test(datasets, word_answers_name_the_option_text)
 Test(datasets, matching_items_letter_the_option_the_question_names)
 {
     fs_source_mix mix = fs_source_mix_default();
-    mix.captions = 0, mix.matching = 1;
+    mix.weight[FS_SOURCE_CAPTIONS] = 0, mix.weight[FS_SOURCE_MATCHING] = 1;
     fs_source_corpus c;
     cr_assert_eq(fs_synth_source_corpus(&mix, 5, 300, 32, &c), 0, "%s", fs_last_error());
     int letters[5] = {0};
@@ -314,7 +316,8 @@ Test(datasets, matching_items_letter_the_option_the_question_names)
 Test(datasets, verdicts_name_the_right_option_of_every_task_item)
 {
     fs_source_mix mix = fs_source_mix_default();
-    mix.captions = 1, mix.iconqa = 1, mix.scienceqa = 1, mix.answers = FS_ANSWER_BOTH;
+    mix.weight[FS_SOURCE_CAPTIONS] = mix.weight[FS_SOURCE_ICONQA] = mix.weight[FS_SOURCE_SCIENCEQA] = 1;
+    mix.answers = FS_ANSWER_BOTH;
     mix.verdicts = true;
     fs_source_corpus c;
     cr_assert_eq(fs_synth_source_corpus(&mix, 9, 300, 32, &c), 0, "%s", fs_last_error());

@@ -51,9 +51,8 @@ Test(pretrain, shipped_config_sets_every_key_to_its_default)
     cr_assert_eq(memcmp(&pc.model, &defaults.model, sizeof pc.model), 0, "model differs from the preset");
     cr_assert(pc.steps == defaults.steps && pc.batch == defaults.batch && pc.corpus == defaults.corpus &&
               pc.lr == defaults.lr && pc.eval_every == defaults.eval_every && pc.seed == defaults.seed);
-    cr_assert(pc.mix.captions == defaults.mix.captions && pc.mix.iconqa == defaults.mix.iconqa &&
-              pc.mix.scienceqa == defaults.mix.scienceqa && pc.mix.matching == defaults.mix.matching &&
-              pc.mix.answers == defaults.mix.answers && pc.mix.n_held_out == defaults.mix.n_held_out);
+    for (int s = 0; s < FS_SOURCE_COUNT; s++) cr_assert(pc.mix.weight[s] == defaults.mix.weight[s]);
+    cr_assert(pc.mix.answers == defaults.mix.answers && pc.mix.n_held_out == defaults.mix.n_held_out);
     cr_assert(pc.vision_steps == defaults.vision_steps && pc.vision_lr == defaults.vision_lr &&
               pc.vision_trained_after == defaults.vision_trained_after);
     for (int i = 0; i < pc.mix.n_held_out; i++)
@@ -72,7 +71,7 @@ Test(pretrain, config_overrides_nested_keys_and_derives_head_size)
     cr_assert_eq(fs_pretrain_config_check(&pc), 0, "%s", fs_last_error());
     cr_assert(pc.model.t_hidden == 128 && pc.model.t_heads == 8 && pc.model.t_kv_heads == 4 &&
               pc.model.t_layers == 3 && pc.model.t_head_dim == 16 && pc.model.projector_linear);
-    cr_assert(pc.steps == 7 && fabs(pc.lr - 1e-3) < 1e-15 && pc.mix.captions == 0 && pc.threads == 0);
+    cr_assert(pc.steps == 7 && fabs(pc.lr - 1e-3) < 1e-15 && pc.mix.weight[FS_SOURCE_CAPTIONS] == 0 && pc.threads == 0);
     cr_assert(pc.mix.n_held_out == 1 && !strcmp(pc.mix.held_out[0], "spatial") &&
               pc.mix.answers == FS_ANSWER_WORDS);
 }

@@ -287,21 +287,15 @@ static int trainer_init(trainer *t, const fs_pretrain_config *pc)
 }
 
 /* Held-out lettered items, one corpus per source of the mixture. */
-enum { SRC_CAPTIONS, SRC_ICONQA, SRC_SCIENCEQA, SRC_MATCHING, N_SRC };
-static const char *const src_names[N_SRC] = {"captions", "iconqa", "scienceqa", "matching"};
+static const char *const src_names[FS_SOURCE_COUNT] = {"captions", "iconqa", "scienceqa", "matching"};
 
 static int heldout_init(const fs_pretrain_config *pc, fs_source_corpus *held)
 {
-    const double w[N_SRC] = {pc->mix.captions, pc->mix.iconqa, pc->mix.scienceqa, pc->mix.matching};
-    for (int s = 0; s < N_SRC; s++) {
+    for (int s = 0; s < FS_SOURCE_COUNT; s++) {
         fs_source_mix one = pc->mix;
-        one.captions = s == SRC_CAPTIONS ? 1 : 0;
-        one.iconqa = s == SRC_ICONQA ? 1 : 0;
-        one.scienceqa = s == SRC_SCIENCEQA ? 1 : 0;
-        one.matching = s == SRC_MATCHING ? 1 : 0;
-        one.verdicts = false;
+        for (int o = 0; o < FS_SOURCE_COUNT; o++) one.weight[o] = o == s;
         int n = pc->corpus / 10 < 32 ? 32 : pc->corpus / 10 > MAX_HELDOUT ? MAX_HELDOUT : pc->corpus / 10;
-        if (w[s] > 0 && pc->eval_every > 0 && fs_synth_source_corpus(&one, pc->seed + 2 + (uint64_t)s, n,
+        if (pc->mix.weight[s] > 0 && pc->eval_every > 0 && fs_synth_source_corpus(&one, pc->seed + 2 + (uint64_t)s, n,
                                             pc->model.v_image_size, &held[s]))
             return -1;
     }
@@ -313,7 +307,7 @@ static int heldout_init(const fs_pretrain_config *pc, fs_source_corpus *held)
 static int heldout_report(trainer *t, const fs_source_corpus *held, char *buf, size_t len)
 {
     buf[0] = 0;
-    for (int s = 0; s < N_SRC; s++) {
+    for (int s = 0; s < FS_SOURCE_COUNT; s++) {
         int right[2], seen[2];
         if (!held[s].n) continue;
         if (answer_accuracy(t, &held[s], right, seen)) return -1;
@@ -332,7 +326,7 @@ static int pretrain(const fs_pretrain_config *pc, bool quiet)
 {
     fs_set_threads(pc->threads);
     trainer t = {0};
-    fs_source_corpus corpus = {0}, held[N_SRC] = {{0}};
+    fs_source_corpus corpus = {0}, held[FS_SOURCE_COUNT] = {{0}};
     float *adam_m = NULL, *adam_v = NULL;
     int rc = -1;
     if (trainer_init(&t, pc) ||
@@ -379,7 +373,7 @@ static int pretrain(const fs_pretrain_config *pc, bool quiet)
 done:
     if (t.ops) t.ops->free(adam_m), t.ops->free(adam_v);
     fs_source_corpus_free(&corpus);
-    for (int s = 0; s < N_SRC; s++) fs_source_corpus_free(&held[s]);
+    for (int s = 0; s < FS_SOURCE_COUNT; s++) fs_source_corpus_free(&held[s]);
     trainer_free(&t);
     return rc;
 }
