@@ -141,6 +141,10 @@ int fs_si_make(const fs_synth_spec *spec, fs_synth_item *it, int category)
     if (it->n_choices < 2 || it->n_choices > 5 || !it->question[0])
         return fs_fail("%s: internal error: generator made %d choices for category %s", spec->name,
                        it->n_choices, spec->categories[category]);
+    if (it->has_image == (bool)(spec->text_only >> category & 1u))
+        return fs_fail("%s: internal error: category %s made an item %s an image, against its "
+                       "text_only bit", spec->name, spec->categories[category],
+                       it->has_image ? "with" : "without");
     return 0;
 }
 

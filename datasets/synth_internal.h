@@ -32,6 +32,7 @@ typedef struct {
     const char *const *categories;
     int n_categories;
     fs_synth_fn make;
+    unsigned text_only; /* bit c: category c's items have no image (fs_si_make checks it) */
 } fs_synth_spec;
 
 extern const fs_synth_spec fs_synth_iconqa_spec;

@@ -298,4 +298,5 @@ static int make(fs_synth_item *it, int category)
 const fs_synth_spec fs_synth_scienceqa_spec = {
     .name = "synth-scienceqa", .categories = categories,
     .n_categories = (int)(sizeof categories / sizeof *categories), .make = make,
+    .text_only = 1u << CAT_WORDS,
 };

@@ -28,12 +28,13 @@ static bool held_out(const fs_source_mix *mix, const char *category)
     return false;
 }
 
-/* Categories of spec the mixture may draw (not held out); their count. */
+/* Categories of spec the mixture may draw (not held out, and with a scene:
+ * the source corpus pairs every text with one); their count. */
 static int allowed(const fs_source_mix *mix, const fs_synth_spec *spec, int *cats)
 {
     int n = 0;
     for (int c = 0; c < spec->n_categories; c++)
-        if (!held_out(mix, spec->categories[c])) cats[n++] = c;
+        if (!held_out(mix, spec->categories[c]) && !(spec->text_only >> c & 1u)) cats[n++] = c;
     return n;
 }
 
@@ -42,9 +43,7 @@ static int allowed(const fs_source_mix *mix, const fs_synth_spec *spec, int *cat
 static int task_item(fs_synth_item *it, const fs_synth_spec *spec, const int *cats, int ncats,
                      int answers, char *out, size_t len, int *target_from, int *right)
 {
-    do {
-        if (fs_si_make(spec, it, cats[fs_si_below(it, ncats)])) return -1;
-    } while (!it->has_image); /* the source corpus pairs every text with a scene */
+    if (fs_si_make(spec, it, cats[fs_si_below(it, ncats)])) return -1;
     fs_si_source_look(it);
     bool words = answers == FS_ANSWER_WORDS || (answers == FS_ANSWER_BOTH && fs_si_below(it, 2));
     int k = it->n_choices, pos = fs_si_below(it, k), order[FS_MAX_CHOICES];
@@ -109,7 +108,7 @@ int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int i
                            "(fedsim data stats DIR lists them)", mix->held_out[i]);
     int icats[16], scats[16];
     int ni = allowed(mix, &fs_synth_iconqa_spec, icats), ns = allowed(mix, &fs_synth_scienceqa_spec, scats);
-    /* a task source whose every category is held out draws nothing */
+    /* a task source whose every category is held out or text-only draws nothing */
     double w[FS_SOURCE_COUNT], total = 0;
     int sources = 0, only = 0;
     bool negative = false;
@@ -119,7 +118,11 @@ int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int i
         total += w[src];
         if (w[src] > 0) sources++, only = src;
     }
-    if (n < 1 || image_size < 8 || image_size > 1024 || negative || !(total > 0))
+    if (!negative && !(total > 0))
+        return fs_fail("corpus.mix: nothing to draw: no weight is positive, or every category of the "
+                       "weighted task sources is held out (corpus.held_out) or text-only (word-order; "
+                       "the corpus pairs each text with a scene); weight another source or hold out less");
+    if (n < 1 || image_size < 8 || image_size > 1024 || negative)
         return fs_fail("source corpus: bad arguments (n=%d, image_size=%d, weights %g/%g/%g/%g after "
                        "held-out categories)", n, image_size, w[0], w[1], w[2], w[3]);
     size_t per = (size_t)3 * image_size * image_size;

@@ -241,6 +241,19 @@ Test(datasets, captions_are_a_different_format_in_the_same_world, .fini = tu_rem
     cr_assert_eq(fs_synth_source_corpus(&none, 1, 0, 32, &c), -1);
 }
 
+/* The source corpus pairs each text with a scene, and word-order items have none:
+ * a scienceqa source left with only them is refused (it once redrew forever). */
+Test(datasets, a_source_left_with_only_text_only_categories_is_refused)
+{
+    static const char *const all_but_word_order[] = {"bar-chart", "map", "food-chain", "ruler",
+                                                     "thermometer", "magnets"};
+    fs_source_mix text_only = {.weight = {[FS_SOURCE_SCIENCEQA] = 1}, .held_out = all_but_word_order,
+                               .n_held_out = 6};
+    fs_source_corpus c;
+    cr_assert_eq(fs_synth_source_corpus(&text_only, 1, 10, 32, &c), -1);
+    cr_assert(strstr(fs_last_error(), "text-only"), "%s", fs_last_error());
+}
+
 Test(datasets, source_items_are_lettered_in_the_source_format_without_held_out_skills)
 {
     int n = 300, S = 32;
