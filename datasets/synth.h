@@ -72,6 +72,7 @@ typedef struct {
     int *answer_at;   /* byte offset of the answer (letter, or option text for word answers) of a
                          multiple-choice item, -1 if none */
     int *right_option; /* with mix.verdicts, 0-based index of a task item's right option; else -1 */
+    const char **category; /* a task item's category name (static storage); NULL for the others */
 } fs_source_corpus;
 
 /* The recipe of the shipped model: captions only (weights 1, 0, 0); held out,

@@ -41,9 +41,12 @@ static int allowed(const fs_source_mix *mix, const fs_synth_spec *spec, int *cat
 /* A lettered item of spec in the source format; *target_from = offset of the
  * answer: its letter, or with words the option's text. */
 static int task_item(fs_synth_item *it, const fs_synth_spec *spec, const int *cats, int ncats,
-                     int answers, char *out, size_t len, int *target_from, int *right)
+                     int answers, char *out, size_t len, int *target_from, int *right,
+                     const char **category)
 {
-    if (fs_si_make(spec, it, cats[fs_si_below(it, ncats)])) return -1;
+    int cat = cats[fs_si_below(it, ncats)];
+    if (fs_si_make(spec, it, cat)) return -1;
+    *category = spec->categories[cat];
     fs_si_source_look(it);
     bool words = answers == FS_ANSWER_WORDS || (answers == FS_ANSWER_BOTH && fs_si_below(it, 2));
     int k = it->n_choices, pos = fs_si_below(it, k), order[FS_MAX_CHOICES];
@@ -87,6 +90,7 @@ void fs_source_corpus_free(fs_source_corpus *c)
     free(c->target_from);
     free(c->answer_at);
     free(c->right_option);
+    free(c->category);
     memset(c, 0, sizeof *c);
 }
 
@@ -133,9 +137,11 @@ int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int i
     out->target_from = calloc((size_t)n, sizeof *out->target_from);
     out->answer_at = calloc((size_t)n, sizeof *out->answer_at);
     out->right_option = calloc((size_t)n, sizeof *out->right_option);
+    out->category = calloc((size_t)n, sizeof *out->category);
     fs_rng rng = fs_rng_seed(seed ^ 0x63617074696f6e73ull); /* "captions" */
     fs_synth_item it = {.rng = &rng};
-    if (!out->pixels || !out->texts || !out->target_from || !out->answer_at || !out->right_option || fs_canvas_init(&it.img, image_size)) {
+    if (!out->pixels || !out->texts || !out->target_from || !out->answer_at || !out->right_option || !out->category ||
+        fs_canvas_init(&it.img, image_size)) {
         fs_source_corpus_free(out);
         return fs_fail("source corpus: out of memory for %d images of %dx%d", n, image_size, image_size);
     }
@@ -155,10 +161,12 @@ int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int i
         switch (src) {
         case FS_SOURCE_CAPTIONS: rc = fs_caption_make(&it, buf, sizeof buf, answer_at); break;
         case FS_SOURCE_ICONQA:
-            rc = task_item(&it, &fs_synth_iconqa_spec, icats, ni, mix->answers, buf, sizeof buf, answer_at, &right);
+            rc = task_item(&it, &fs_synth_iconqa_spec, icats, ni, mix->answers, buf, sizeof buf, answer_at, &right,
+                           &out->category[i]);
             break;
         case FS_SOURCE_SCIENCEQA:
-            rc = task_item(&it, &fs_synth_scienceqa_spec, scats, ns, mix->answers, buf, sizeof buf, answer_at, &right);
+            rc = task_item(&it, &fs_synth_scienceqa_spec, scats, ns, mix->answers, buf, sizeof buf, answer_at, &right,
+                           &out->category[i]);
             break;
         default: rc = fs_matching_make(&it, buf, sizeof buf, answer_at); break;
         }

@@ -258,7 +258,8 @@ Test(datasets, source_items_are_lettered_in_the_source_format_without_held_out_s
 {
     int n = 300, S = 32;
     fs_source_corpus c = source_corpus(0, 1, 1, n, S);
-    int letters[5] = {0};
+    int letters[5] = {0}, ncats = 0;
+    const char *cats[16];
     for (int i = 0; i < n; i++) {
         const char *t = c.texts[i];
         int k = c.target_from[i];
@@ -272,8 +273,16 @@ Test(datasets, source_items_are_lettered_in_the_source_format_without_held_out_s
         /* held out by default: arithmetic (iconqa) and word-order (text-only, scienceqa) */
         cr_assert_null(strstr(t, "If you add"), "%s", t);
         cr_assert_null(strstr(t, "in total"), "%s", t);
+        /* each item names its category, for the held-out report's breakdown */
+        const char *cat = c.category[i];
+        cr_assert(cat && strcmp(cat, "arithmetic") && strcmp(cat, "word-order"), "%s: %s", cat, t);
+        int j = 0;
+        while (j < ncats && strcmp(cats[j], cat)) j++;
+        if (j == ncats && ncats < 16) cats[ncats++] = cat;
         letters[t[k] - 'A']++;
     }
+    /* 5 of synth-iconqa and 6 of synth-scienceqa are neither held out nor text-only */
+    cr_assert_eq(ncats, 11, "%d categories named", ncats);
     cr_assert(letters[0] > n / 6 && letters[1] > n / 6 && letters[2] > n / 12, "answer letters %d %d %d",
               letters[0], letters[1], letters[2]);
     fs_source_corpus_free(&c);

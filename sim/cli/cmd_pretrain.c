@@ -173,13 +173,32 @@ static int candidates(const trainer *t, const int32_t letters[FS_MAX_CHOICES], c
     return *truth >= 0 && *truth < k ? k : 0;
 }
 
-/* Counts, per answer kind ([0] letters, [1] words), the multiple-choice items
- * of c (seen) and those whose answer (letter, or first token of the option's
- * text) has the highest logit among the candidates (right). 0 or -1. */
-static int answer_accuracy(trainer *t, const fs_source_corpus *c, int right[2], int seen[2])
+/* Held-out multiple-choice items (seen) and those whose answer (letter, or
+ * first token of the option's text) has the highest logit among the
+ * candidates (right): per answer kind ([0] letters, [1] words), and per task
+ * category over both kinds. */
+enum { MAX_TALLY_CATEGORIES = 16 };
+typedef struct {
+    int right[2], seen[2];
+    int n_categories;
+    const char *category[MAX_TALLY_CATEGORIES];
+    int category_right[MAX_TALLY_CATEGORIES], category_seen[MAX_TALLY_CATEGORIES];
+} answer_tally;
+
+static void tally_category(answer_tally *a, const char *category, bool correct)
+{
+    int c = 0;
+    while (c < a->n_categories && strcmp(a->category[c], category)) c++;
+    if (c == MAX_TALLY_CATEGORIES) return;
+    if (c == a->n_categories) a->category[a->n_categories++] = category;
+    a->category_right[c] += correct;
+    a->category_seen[c]++;
+}
+
+static int answer_accuracy(trainer *t, const fs_source_corpus *c, answer_tally *a)
 {
     int V = t->m->cfg.t_vocab, items[FS_PRETRAIN_MAX_BATCH], n = 0;
-    right[0] = right[1] = seen[0] = seen[1] = 0;
+    memset(a, 0, sizeof *a);
     int32_t letters[FS_MAX_CHOICES];
     for (int l = 0; l < FS_MAX_CHOICES; l++) letters[l] = fs_tokenizer_id(t->tok, (char[]){(char)('A' + l), 0});
     float *logits = malloc((size_t)t->B * V * sizeof *logits);
@@ -197,11 +216,13 @@ static int answer_accuracy(trainer *t, const fs_source_corpus *c, int right[2], 
                 int32_t cand[FS_MAX_CHOICES];
                 int truth, best = 0;
                 int k = candidates(t, letters, c->texts[items[b]], c->answer_at[items[b]], cand, &truth);
+                if (!k) continue;
                 for (int l = 1; l < k; l++)
                     if (row[cand[l]] > row[cand[best]]) best = l;
-                bool word = k > 0 && cand[0] != letters[0];
-                right[word] += k && best == truth;
-                seen[word] += k > 0;
+                bool word = cand[0] != letters[0];
+                a->right[word] += best == truth;
+                a->seen[word]++;
+                if (c->category[items[b]]) tally_category(a, c->category[items[b]], best == truth);
             }
             n = 0;
         }
@@ -303,20 +324,30 @@ static int heldout_init(const fs_pretrain_config *pc, fs_source_corpus *held)
 }
 
 /* "captions 61.0%  iconqa 40.2% (words 52.0%)  scienceqa 35.0%" into buf:
- * letter answers, then word answers in brackets when a source has both. */
-static int heldout_report(trainer *t, const fs_source_corpus *held, char *buf, size_t len)
+ * letter answers, then word answers in brackets when a source has both; and
+ * into by_category a line per task source ("    iconqa by category: counting 72.8%, ...") */
+static int heldout_report(trainer *t, const fs_source_corpus *held, char *buf, size_t len,
+                          char *by_category, size_t by_len)
 {
-    buf[0] = 0;
+    buf[0] = by_category[0] = 0;
     for (int s = 0; s < FS_SOURCE_COUNT; s++) {
-        int right[2], seen[2];
+        answer_tally a;
         if (!held[s].n) continue;
-        if (answer_accuracy(t, &held[s], right, seen)) return -1;
+        if (answer_accuracy(t, &held[s], &a)) return -1;
         for (int word = 0; word < 2; word++) {
             size_t l = strlen(buf);
-            if (!seen[word]) continue;
-            double pct = 100.0 * right[word] / seen[word];
-            if (word && seen[0]) snprintf(buf + l, len - l, " (words %.1f%%)", pct);
+            if (!a.seen[word]) continue;
+            double pct = 100.0 * a.right[word] / a.seen[word];
+            if (word && a.seen[0]) snprintf(buf + l, len - l, " (words %.1f%%)", pct);
             else snprintf(buf + l, len - l, "%s%s %.1f%%", l ? "  " : "", src_names[s], pct);
+        }
+        for (int c = 0; c < a.n_categories; c++) {
+            size_t l = strlen(by_category);
+            if (!c) l += (size_t)snprintf(by_category + l, by_len - l, "    %s by category:", src_names[s]);
+            if (l < by_len)
+                snprintf(by_category + l, by_len - l, "%s %s %.1f%%%s", c ? "," : "", a.category[c],
+                         100.0 * a.category_right[c] / a.category_seen[c],
+                         c + 1 < a.n_categories ? "" : "\n");
         }
     }
     return 0;
@@ -346,7 +377,7 @@ static int pretrain(const fs_pretrain_config *pc, bool quiet)
     fs_rng rng = fs_rng_seed(pc->seed ^ 0xBADC0FFEEull);
     double t0 = fs_now(), ema = 0;
     int items[FS_PRETRAIN_MAX_BATCH];
-    char acc[160] = "";
+    char acc[160] = "", by_category[1024] = "";
     for (int step = 1; step <= pc->steps; step++) {
         for (int b = 0; b < t.B; b++) items[b] = (int)fs_rng_below(&rng, (uint64_t)corpus.n);
         double loss = forward_batch(&t, &corpus, items, t.B, false);
@@ -358,12 +389,13 @@ static int pretrain(const fs_pretrain_config *pc, bool quiet)
                      (float)lr, 0.9f, 0.98f, 1e-8f, (float)pc->weight_decay);
         ema = step == 1 ? loss : 0.98 * ema + 0.02 * loss;
         bool eval = pc->eval_every > 0 && (step % pc->eval_every == 0 || step == pc->steps);
-        if (eval && heldout_report(&t, held, acc, sizeof acc)) goto done;
+        if (eval && heldout_report(&t, held, acc, sizeof acc, by_category, sizeof by_category))
+            goto done;
         if (!quiet && (eval || step % 50 == 0)) {
             double el = fs_now() - t0;
             fprintf(stderr, "\rpretrain step %5d/%d  loss %.4f  lr %.2e  %6.1fs  ETA %6.1fs  ", step,
                     pc->steps, ema, lr, el, el / step * (pc->steps - step));
-            if (eval) fprintf(stderr, "\n  held-out answer accuracy: %s\n", acc);
+            if (eval) fprintf(stderr, "\n  held-out answer accuracy: %s\n%s", acc, by_category);
         }
     }
     if ((rc = fs_mllm_save(t.m, pc->out)) == 0) rc = fs_synth_write_vocab(pc->out, &pc->model);
