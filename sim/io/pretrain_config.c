@@ -230,8 +230,6 @@ int fs_pretrain_config_check(fs_pretrain_config *pc)
 {
     fs_llava_config *m = &pc->model;
     if (!pc->out || !pc->out[0]) return fs_fail("no output directory: give --out DIR or `out:` in the config");
-    if (pc->init && !strcmp(pc->init, pc->out))
-        return fs_fail("init: %s is also the output directory; write the continued model elsewhere", pc->init);
     if (pc->steps <= 0 || pc->batch <= 0 || pc->batch > FS_PRETRAIN_MAX_BATCH || pc->corpus <= 0 ||
         pc->threads < 0 || !(pc->lr > 0) || pc->vision_steps < 0 || !(pc->vision_lr > 0))
         return fs_fail("bad training settings (steps %d, batch %d (1..%d), corpus %d, lr %g)", pc->steps,
