@@ -33,6 +33,7 @@ typedef struct {
     fs_mllm *m;
     const fs_ops *ops;
     fs_tokenizer *tok;
+    int32_t verdict_ids[2]; /* the labels of a wrong ("no") and the right ("yes") option */
     int B;
     bool tower_frozen; /* after a vision stage, as LLaVA keeps its CLIP tower frozen */
     int32_t *ids, *labels, *row_ids, *row_labels;
@@ -53,7 +54,6 @@ static int encode_prompt(const trainer *t, const char *text, int len, int right,
     /* the cuts: each option's start, then the start of " answer: " */
     int cuts[FS_MAX_CHOICES + 1], ncut = right >= 0 ? fs_source_option_marks(text, len, cuts) : 0, n = 0;
     if (ncut) ncut++;
-    int32_t yes = fs_tokenizer_id(t->tok, "yes"), no = fs_tokenizer_id(t->tok, "no");
     for (int c = 0, from = 0; c <= ncut; c++) {
         int to = c < ncut ? cuts[c] : len;
         char piece[2048];
@@ -63,7 +63,7 @@ static int encode_prompt(const trainer *t, const char *text, int len, int right,
         for (int i = 0; i < k; i++) labels[n + i] = FS_IGNORE_LABEL;
         /* piece 0 is the question, piece c > 0 option c - 1: this piece's first
          * token follows option c - 2 */
-        if (c > 1 && k > 0) labels[n] = c - 2 == right ? yes : no;
+        if (c > 1 && k > 0) labels[n] = t->verdict_ids[c - 2 == right];
         n += k;
         from = to;
     }
@@ -287,6 +287,10 @@ static int trainer_init(trainer *t, const fs_pretrain_config *pc)
                        t->m->cfg.v_patch_size, t->m->cfg.v_layers, t->m->cfg.v_hidden,
                        t->m->cfg.t_layers, t->m->cfg.t_hidden);
     if (!t->m || !(t->tok = vocab_tokenizer(pc)) || fs_mllm_enable_grads(t->m)) return -1;
+    t->verdict_ids[0] = fs_tokenizer_id(t->tok, "no"), t->verdict_ids[1] = fs_tokenizer_id(t->tok, "yes");
+    if (t->verdict_ids[0] < 0 || t->verdict_ids[1] < 0)
+        return fs_fail("the pretraining vocabulary has no \"yes\" or \"no\", which corpus.verdicts "
+                       "needs: internal error in the word list");
     const fs_llava_config *cfg = &pc->model;
     int B = t->B = pc->batch, ntok = t->m->n_image_tokens, d = cfg->t_hidden;
     size_t rows = (size_t)B * MAX_LEN;
