@@ -42,7 +42,8 @@ int fs_synth_generate(const char *name, const char *out_dir, const fs_synth_opts
 /* The pretraining source corpus (datasets/synth_source.c): captioned scenes
  * and lettered multiple-choice items of the downstream generators in the
  * source look and format, mixed by weight; held_out names downstream
- * categories never drawn. */
+ * categories never drawn. Text-only categories (word-order) are never drawn
+ * either: the corpus pairs every text with a scene. */
 enum {
     FS_SOURCE_CAPTIONS,
     FS_SOURCE_ICONQA,
@@ -75,10 +76,11 @@ typedef struct {
     const char **category; /* a task item's category name (static storage); NULL for the others */
 } fs_source_corpus;
 
-/* The recipe of the shipped model: captions only (weights 1, 0, 0); held out,
+/* The recipe of the shipped model: captions only (weight 1, the others 0); held out,
  * when the task sources are mixed in: arithmetic, word-order. */
 fs_source_mix fs_source_mix_default(void);
-/* n items, deterministic from seed. 0 or -1 + fs_last_error() (out zeroed). */
+/* n items, deterministic from seed. 0 or -1 + fs_last_error() (out zeroed),
+ * also when no weighted source has a category left to draw. */
 int fs_synth_source_corpus(const fs_source_mix *mix, uint64_t seed, int n, int image_size,
                            fs_source_corpus *out);
 void fs_source_corpus_free(fs_source_corpus *c);
