@@ -83,6 +83,13 @@ void fs_canvas_restyle(fs_canvas *c, fs_rgb top, fs_rgb bottom)
     }
 }
 
+void fs_canvas_light(fs_canvas *c, const float gain[3])
+{
+    size_t n = (size_t)c->size * c->size;
+    for (size_t i = 0; i < n; i++)
+        for (int ch = 0; ch < 3; ch++) c->px[3 * i + ch] = (uint8_t)(gain[ch] * c->px[3 * i + ch] + 0.5f);
+}
+
 /* ---- primitives as inside-tests in normalised coordinates ---- */
 typedef struct {
     int kind; /* 0..FS_N_SHAPES-1 = shapes, 100 = rect, 101 = segment */

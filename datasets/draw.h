@@ -39,6 +39,8 @@ void fs_canvas_noise(fs_canvas *c, fs_rng *r, int amp);
  * with a vertical gradient: the source domain's look for scenes drawn by the
  * downstream generators. */
 void fs_canvas_restyle(fs_canvas *c, fs_rgb top, fs_rgb bottom);
+/* Every pixel's channel ch times gain[ch] (in [0, 1]): a change of lighting. */
+void fs_canvas_light(fs_canvas *c, const float gain[3]);
 
 /* A shape centred at (cx, cy) with "radius" rad (fractions of the image side). */
 void fs_draw_shape(fs_canvas *c, int shape, float cx, float cy, float rad, fs_rgb col);

@@ -17,28 +17,18 @@ static const char *const cities[] = {"lima", "oslo", "cairo", "delhi", "paris", 
 
 static const fs_rgb white = {250, 250, 250}, ink = {60, 60, 60};
 
-/* "a, b and c" from up to 8 phrases. */
-static void join_list(char *dst, size_t n, char items[][64], int k)
-{
-    dst[0] = 0;
-    for (int i = 0; i < k; i++) {
-        size_t l = strlen(dst);
-        snprintf(dst + l, n - l, "%s%s", i == 0 ? "" : i == k - 1 ? " and " : ", ", items[i]);
-    }
-}
-
 static void make_bar(fs_synth_item *it)
 {
     static const char *const measure[] = {"parks", "schools", "bridges", "museums"};
-    int nb = fs_si_range(it, 3, 4), most = fs_si_below(it, 2), m = fs_si_below(it, 4);
-    int col[4], city[4], level[4], lv[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    int nb = fs_si_range(it, 2, 3), most = fs_si_below(it, 2), m = fs_si_below(it, 4);
+    /* Heights two units apart (6 px at 32 px), so that the image is read at a glance. */
+    int col[3], level[3], lv[4] = {2, 4, 6, 8};
     fs_si_pick(it, FS_N_COLOURS, NULL, 0, nb, col);
-    fs_si_pick(it, N_CITIES, NULL, 0, nb, city);
-    fs_si_shuffle(it, lv, 8);
-    int best = 0;
+    fs_si_shuffle(it, lv, 4);
+    int asked = 0;
     for (int i = 0; i < nb; i++) {
         level[i] = lv[i];
-        if (most ? level[i] > level[best] : level[i] < level[best]) best = i;
+        if (most ? level[i] > level[asked] : level[i] < level[asked]) asked = i;
     }
     fs_canvas_fill(&it->img, white);
     float w = 0.72f / nb;
@@ -48,30 +38,25 @@ static void make_bar(fs_synth_item *it)
     }
     fs_draw_line(&it->img, 0.12f, 0.06f, 0.12f, 0.89f, 0.03f, ink);
     fs_draw_line(&it->img, 0.12f, 0.89f, 0.94f, 0.89f, 0.03f, ink);
-    /* The context lists the bars in an order unrelated to their place in the chart. */
-    int ord[4] = {0, 1, 2, 3};
-    fs_si_shuffle(it, ord, nb);
-    char items[4][64], list[256];
-    for (int i = 0; i < nb; i++)
-        snprintf(items[i], 64, "the %s bar is %s", fs_colour_names[col[ord[i]]], cities[city[ord[i]]]);
-    join_list(list, sizeof list, items, nb);
-    fs_si_context(it, "The bar graph shows the number of %s in %s cities: %s.", measure[m],
-                  fs_si_number_word(nb), list);
-    fs_si_question(it, "Which city has the %s %s?", most ? "most" : "fewest", measure[m]);
+    /* The context names one bar, the tallest or the shortest: the question is
+     * one lookup (its colour) and one comparison (its height). */
+    const char *city = cities[fs_si_below(it, N_CITIES)];
+    fs_si_context(it, "The bar graph shows the number of %s in %s cities. The %s bar is %s.",
+                  measure[m], fs_si_number_word(nb), fs_colour_names[col[asked]], city);
+    fs_si_question(it, "Is the number of %s in %s the most or the fewest?", measure[m], city);
     it->skill = most ? "bar-chart-most" : "bar-chart-fewest";
     it->subject = "social science";
-    fs_si_choice(it, "%s", cities[city[best]]);
-    for (int i = 0; i < nb; i++) fs_si_choice(it, "%s", cities[city[i]]);
+    fs_si_choice(it, "the %s", most ? "most" : "fewest");
+    fs_si_choice(it, "the %s", most ? "fewest" : "most");
 }
 
 static void make_map(fs_synth_item *it)
 {
     static const char *const feature[] = {"lake", "forest", "town", "farm", "castle", "mountain"};
-    static const char *const region[] = {"north", "south", "east", "west", "centre"};
-    static const float rx[] = {0.5f, 0.5f, 0.8f, 0.2f, 0.5f}, ry[] = {0.2f, 0.8f, 0.5f, 0.5f, 0.5f};
-    int nf = fs_si_range(it, 2, 3), reg[3], feat[3], col[3];
-    fs_si_pick(it, 5, NULL, 0, nf, reg); /* reg[0] is the answer's region */
-    fs_si_pick(it, 6, NULL, 0, nf, feat);
+    static const char *const region[] = {"north", "south", "east", "west"};
+    static const float rx[] = {0.5f, 0.5f, 0.8f, 0.2f}, ry[] = {0.2f, 0.8f, 0.5f, 0.5f};
+    int nf = fs_si_range(it, 2, 3), reg[3], col[3];
+    fs_si_pick(it, 4, NULL, 0, nf, reg); /* reg[0] is the answer's region */
     fs_si_pick(it, FS_N_COLOURS, NULL, 0, nf, col);
     fs_canvas_fill(&it->img, (fs_rgb){90, 90, 90});
     fs_draw_rect(&it->img, 0.04f, 0.04f, 0.96f, 0.96f, (fs_rgb){222, 214, 176});
@@ -81,70 +66,52 @@ static void make_map(fs_synth_item *it)
                       ry[reg[i]] + fs_si_unif(it, -0.05f, 0.05f), fs_si_unif(it, 0.09f, 0.12f),
                       fs_colours[col[i]]);
     }
-    int ord[3] = {0, 1, 2};
-    fs_si_shuffle(it, ord, nf);
-    char items[3][64], list[256];
-    for (int i = 0; i < nf; i++)
-        snprintf(items[i], 64, "the %s is %s", feature[feat[ord[i]]], fs_colour_names[col[ord[i]]]);
-    join_list(list, sizeof list, items, nf);
-    fs_si_context(it, "North is at the top of the map. On the map, %s.", list);
-    fs_si_question(it, "Which part of the map is the %s in?", feature[feat[0]]);
+    /* The context names the asked landmark's colour only; the others are distractors. */
+    const char *feat = feature[fs_si_below(it, 6)];
+    fs_si_context(it, "North is at the top of the map. On the map, the %s is %s.", feat,
+                  fs_colour_names[col[0]]);
+    fs_si_question(it, "Which part of the map is the %s in?", feat);
     it->skill = "map-directions";
     it->subject = "social science";
-    int k = fs_si_range(it, 2, 5), other[5];
+    int k = fs_si_range(it, 2, 4), other[4];
     fs_si_choice(it, "the %s", region[reg[0]]);
     for (int i = 1; i < nf && it->n_choices < k; i++) fs_si_choice(it, "the %s", region[reg[i]]);
-    fs_si_pick(it, 5, NULL, 0, 5, other);
-    for (int i = 0; i < 5 && it->n_choices < k; i++) fs_si_choice(it, "the %s", region[other[i]]);
+    fs_si_pick(it, 4, NULL, 0, 4, other);
+    for (int i = 0; i < 4 && it->n_choices < k; i++) fs_si_choice(it, "the %s", region[other[i]]);
 }
 
 static void make_food(fs_synth_item *it)
 {
-    static const char *const plants[] = {"grass", "seeds", "leaves", "berries"};
     static const char *const animals[] = {"insect", "mouse", "frog", "rabbit", "snake", "bird",
                                           "fox", "owl", "hawk", "lizard", "spider", "beetle"};
-    int n = fs_si_range(it, 3, 4), col[4], shp[4], an[3];
-    const char *name[4];
-    name[0] = plants[fs_si_below(it, 4)];
-    fs_si_pick(it, 12, NULL, 0, n - 1, an);
-    for (int i = 1; i < n; i++) name[i] = animals[an[i - 1]];
-    fs_si_pick(it, FS_N_COLOURS, NULL, 0, n, col);
-    for (int i = 0; i < n; i++) shp[i] = fs_si_below(it, FS_N_SHAPES);
+    enum { N = 3 }; /* a plant and two animals: a fourth link was too long to follow at 32 px */
+    int col[N], shp[N];
+    fs_si_pick(it, FS_N_COLOURS, NULL, 0, N, col);
+    for (int i = 0; i < N; i++) shp[i] = fs_si_below(it, FS_N_SHAPES);
     /* Food at the bottom, eaters above it; arrows point from food to eater. */
     fs_canvas_fill(&it->img, (fs_rgb){238, 246, 236});
-    float x[4], y[4], step = 0.76f / (n - 1);
-    for (int i = 0; i < n; i++) {
+    float x[N], y[N], step = 0.76f / (N - 1);
+    for (int i = 0; i < N; i++) {
         x[i] = 0.5f + (i % 2 ? 1 : -1) * fs_si_unif(it, 0.08f, 0.2f);
         y[i] = 0.88f - i * step;
     }
-    for (int i = 0; i + 1 < n; i++) {
+    for (int i = 0; i + 1 < N; i++) {
         float dx = x[i + 1] - x[i], dy = y[i + 1] - y[i], sh = 0.36f;
         fs_draw_arrow(&it->img, x[i] + sh * dx, y[i] + sh * dy, x[i + 1] - sh * dx,
                       y[i + 1] - sh * dy, 0.03f, ink);
     }
-    for (int i = 0; i < n; i++) fs_draw_shape(&it->img, shp[i], x[i], y[i], 0.1f, fs_colours[col[i]]);
-    int ord[4] = {0, 1, 2, 3};
-    fs_si_shuffle(it, ord, n);
-    char items[4][64], list[320];
-    for (int i = 0; i < n; i++)
-        snprintf(items[i], 64, "the %s shape is the %s", fs_colour_names[col[ord[i]]], name[ord[i]]);
-    join_list(list, sizeof list, items, n);
-    fs_si_context(it, "In this food chain, %s. Each arrow points from a food to the living thing "
-                  "that eats it.", list);
-    int eats = fs_si_below(it, 2), x_i, ans;
-    if (eats) { /* what does X eat? */
-        x_i = fs_si_range(it, 1, n - 1), ans = x_i - 1;
-        fs_si_question(it, "What does the %s eat?", name[x_i]);
-        it->skill = "food-chain-prey";
-    } else {
-        x_i = fs_si_range(it, 0, n - 2), ans = x_i + 1;
-        fs_si_question(it, "What eats the %s?", name[x_i]);
-        it->skill = "food-chain-predator";
-    }
+    for (int i = 0; i < N; i++) fs_draw_shape(&it->img, shp[i], x[i], y[i], 0.1f, fs_colours[col[i]]);
+    /* The context names one animal's shape; half the time it is the top of the
+     * chain (eaten by nothing), so that yes and no are equally likely. */
+    int top = fs_si_below(it, 2), asked = top ? N - 1 : fs_si_range(it, 1, N - 2);
+    const char *name = animals[fs_si_below(it, 12)];
+    fs_si_context(it, "In this food chain, the %s shape is the %s. Each arrow points from a food "
+                  "to the living thing that eats it.", fs_colour_names[col[asked]], name);
+    fs_si_question(it, "Is the %s at the top of the food chain?", name);
+    it->skill = top ? "food-chain-top" : "food-chain-eaten";
     it->subject = "natural science";
-    fs_si_choice(it, "the %s", name[ans]);
-    for (int i = 0; i < n; i++)
-        if (i != x_i) fs_si_choice(it, "the %s", name[i]);
+    fs_si_choice(it, "%s", top ? "yes" : "no");
+    fs_si_choice(it, "%s", top ? "no" : "yes");
 }
 
 static void make_ruler(fs_synth_item *it)
@@ -186,29 +153,30 @@ static void draw_thermometer(fs_canvas *c, float cx, int temp)
 
 static void make_thermo(fs_synth_item *it)
 {
-    int t[2], city[2];
-    t[0] = 5 * fs_si_range(it, 0, 8);
-    t[1] = 5 * fs_si_range(it, 0, 7);
-    if (t[1] >= t[0]) t[1] += 5;
-    fs_si_pick(it, N_CITIES, NULL, 0, 2, city);
+    int t[2], city;
+    /* 10-degree steps: 5 px of mercury each at 32 px (5-degree steps were 2 px, unread). */
+    t[0] = 10 * fs_si_range(it, 0, 4);
+    t[1] = 10 * fs_si_range(it, 0, 3);
+    if (t[1] >= t[0]) t[1] += 10;
+    fs_si_pick(it, N_CITIES, NULL, 0, 1, &city);
     int left = fs_si_below(it, 2); /* which thermometer (0 or 1) is drawn on the left */
     fs_canvas_fill(&it->img, (fs_rgb){236, 242, 250});
     draw_thermometer(&it->img, 0.3f, t[left]);
     draw_thermometer(&it->img, 0.72f, t[1 - left]);
+    /* The context names the city of thermometer 0 only, by its side. */
     fs_si_context(it, "The thermometers show the temperature in two cities, in degrees Celsius. "
-                  "The left one is in %s and the right one is in %s.", cities[city[left]],
-                  cities[city[1 - left]]);
+                  "The %s one is in %s.", left == 0 ? "left" : "right", cities[city]);
     it->subject = "natural science";
     if (fs_si_below(it, 2)) {
-        fs_si_question(it, "What is the temperature in %s?", cities[city[0]]);
+        fs_si_question(it, "What is the temperature in %s?", cities[city]);
         it->skill = "read-thermometer";
-        fs_si_numbers(it, t[0], 0, 40, 5, fs_si_range(it, 3, 4), t[1], "%d degrees");
+        fs_si_numbers(it, t[0], 0, 40, 10, fs_si_range(it, 3, 4), t[1], "%d degrees");
     } else {
-        int warmer = fs_si_below(it, 2), hot = t[0] > t[1] ? 0 : 1;
-        fs_si_question(it, "Which city is %s?", warmer ? "warmer" : "colder");
+        int warmer = t[0] > t[1];
+        fs_si_question(it, "Is %s warmer or colder than the other city?", cities[city]);
         it->skill = "compare-temperatures";
-        fs_si_choice(it, "%s", cities[city[warmer ? hot : 1 - hot]]);
-        fs_si_choice(it, "%s", cities[city[warmer ? 1 - hot : hot]]);
+        fs_si_choice(it, "%s", warmer ? "warmer" : "colder");
+        fs_si_choice(it, "%s", warmer ? "colder" : "warmer");
     }
 }
 

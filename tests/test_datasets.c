@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
 
 #include "datasets/mcqa_format.h"
@@ -239,6 +240,38 @@ Test(datasets, captions_are_a_different_format_in_the_same_world, .fini = tu_rem
     none.weight[FS_SOURCE_CAPTIONS] = none.weight[FS_SOURCE_ICONQA] = none.weight[FS_SOURCE_SCIENCEQA] = 0;
     cr_assert_eq(fs_synth_source_corpus(&none, 1, 10, 32, &c), -1, "an empty mixture must be refused");
     cr_assert_eq(fs_synth_source_corpus(&none, 1, 0, 32, &c), -1);
+}
+
+/* The downstream images are under a dim bluish light (red x 0.45, green x
+ * 0.55, blue x 0.85) that the source corpus never shows: a visual-style shift
+ * for the adapters to undo. */
+Test(datasets, downstream_images_are_lit_unlike_the_source, .fini = tu_remove_tmpdirs)
+{
+    const char *names[2] = {"synth-iconqa", "synth-scienceqa"};
+    for (int d = 0; d < 2; d++) {
+        const char *dir = gen(names[d], 3, 32, 13, 1);
+        int max[3] = {0}, w, h, ch;
+        for (int i = 0; i < 14; i++) {
+            char rel[64];
+            snprintf(rel, sizeof rel, "images/%06d.png", i);
+            if (access(tu_path_in(dir, rel), F_OK)) continue; /* a text-only item */
+            unsigned char *px = stbi_load(tu_path_in(dir, rel), &w, &h, &ch, 3);
+            cr_assert_not_null(px, "%s/%s", dir, rel);
+            for (int p = 0; p < w * h * 3; p++) max[p % 3] = px[p] > max[p % 3] ? px[p] : max[p % 3];
+            stbi_image_free(px);
+        }
+        /* white (250) under the light: 113, 138, 213 */
+        cr_assert(max[0] <= 115 && max[1] <= 141 && max[2] >= 200, "%s: channel maxima %d %d %d",
+                  names[d], max[0], max[1], max[2]);
+    }
+    int n = 50, S = 32;
+    fs_source_corpus c = source_corpus(0.5, 0.5, 0, n, S);
+    float red_max = -1e9f;
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < S * S; p++) red_max = fmaxf(red_max, c.pixels[(size_t)i * 3 * S * S + p]);
+    /* CLIP-normalised red: (x - 0.4815) / 0.2686; 115/255 lies at -0.11 */
+    cr_assert_gt(red_max, 1.0f, "the source scenes are lit normally, red up to %f", red_max);
+    fs_source_corpus_free(&c);
 }
 
 /* The source corpus pairs each text with a scene, and word-order items have none:
