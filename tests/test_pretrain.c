@@ -1,6 +1,7 @@
 /* `fedsim pretrain CONFIG`: the YAML configuration (shipped file, every error
  * naming file:line:key) and a short pretraining run that must lower the loss. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include "sim/io/error.h"
 #include "kernels/ops.h"
 #include "sim/io/pretrain_config.h"
+#include "sim/model/llava_config.h"
 #include "sim/model/mllm.h"
 #include "tests/helpers/cli_helpers.h"
 #include "tests/helpers/testutil.h"
@@ -43,7 +45,7 @@ Test(pretrain, shipped_config_sets_every_key_to_its_default)
     fs_pretrain_config_defaults(&pc);
     cr_assert_eq(fs_pretrain_config_load(tu_source_path("configs/pretrain-tiny.yaml"), &pc), 0, "%s",
                  fs_last_error());
-    cr_assert_str_eq(pc.out, "models/tiny-llava");
+    cr_assert_str_eq(pc.out, "build/pretrain-tiny");
     cr_assert_eq(fs_pretrain_config_check(&pc), 0, "%s", fs_last_error());
     cr_assert_eq(fs_pretrain_config_check(&defaults), -1, "no output directory must be refused");
     defaults.out = pc.out;
@@ -57,6 +59,52 @@ Test(pretrain, shipped_config_sets_every_key_to_its_default)
               pc.vision_trained_after == defaults.vision_trained_after);
     for (int i = 0; i < pc.mix.n_held_out; i++)
         cr_assert_str_eq(pc.mix.held_out[i], defaults.mix.held_out[i]);
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* scripts/pretrain-default.sh runs configs/pretrain-default/NN-*.yaml in name
+ * order: each must validate, write where its name says, continue the piece
+ * before it, and have the shipped model's architecture. */
+Test(pretrain, default_model_recipe_is_a_chain_ending_in_the_shipped_architecture)
+{
+    fs_llava_config shipped;
+    cr_assert_eq(fs_llava_config_load(tu_source_path("models/tiny-llava/config.json"), &shipped), 0,
+                 "%s", fs_last_error());
+    struct dirent **e;
+    int n = scandir(tu_source_path("configs/pretrain-default"), &e, NULL, by_name), pieces = 0;
+    cr_assert_gt(n, 0);
+    char prev[4096] = "";
+    for (int i = 0; i < n; i++) {
+        const char *name = e[i]->d_name;
+        size_t len = strlen(name);
+        if (len > 5 && !strcmp(name + len - 5, ".yaml")) {
+            char rel[512], want[600];
+            snprintf(rel, sizeof rel, "configs/pretrain-default/%s", name);
+            fs_pretrain_config pc;
+            fs_pretrain_config_defaults(&pc);
+            cr_assert_eq(fs_pretrain_config_load(tu_source_path(rel), &pc), 0, "%s", fs_last_error());
+            cr_assert_eq(fs_pretrain_config_check(&pc), 0, "%s: %s", rel, fs_last_error());
+            snprintf(want, sizeof want, "build/pretrain-default/%.*s", (int)(len - 5), name);
+            cr_assert_str_eq(pc.out, want, "%s", rel);
+            cr_assert_eq(atoi(name), ++pieces, "%s: pieces are numbered 01, 02, ...", rel);
+            if (pieces == 1) cr_assert_null(pc.init, "%s: the first piece starts from scratch", rel);
+            else cr_assert(pc.init && !strcmp(pc.init, prev), "%s: init should be %s", rel, prev);
+            snprintf(prev, sizeof prev, "%s", pc.out);
+            const fs_llava_config *m = &pc.model;
+            cr_assert(m->t_layers == shipped.t_layers && m->t_heads == shipped.t_heads &&
+                      m->t_kv_heads == shipped.t_kv_heads && m->t_hidden == shipped.t_hidden &&
+                      m->v_layers == shipped.v_layers && m->v_hidden == shipped.v_hidden &&
+                      m->v_image_size == shipped.v_image_size && m->t_vocab == shipped.t_vocab,
+                      "%s: not the architecture of models/tiny-llava", rel);
+        }
+        free(e[i]);
+    }
+    free(e);
+    cr_assert_geq(pieces, 2);
 }
 
 Test(pretrain, config_overrides_nested_keys_and_derives_head_size)

@@ -35,8 +35,9 @@ typedef struct {
     const char *held_out_ptr[FS_PRETRAIN_MAX_HELD_OUT];
 } fs_pretrain_config;
 
-/* The recipe of the shipped models/tiny-llava: the tiny preset, captions
- * only, 1500 steps of batch 32 at lr 3e-3. */
+/* The tiny preset (2-layer LLM), captions only, 1500 steps of batch 32 at lr
+ * 3e-3 (configs/pretrain-tiny.yaml; the shipped models/tiny-llava is the chain
+ * of configs/pretrain-default/). */
 void fs_pretrain_config_defaults(fs_pretrain_config *pc);
 /* Reads path over the current values; errors name path:line:key. 0 or -1. */
 int fs_pretrain_config_load(const char *path, fs_pretrain_config *pc);
