@@ -242,17 +242,6 @@ static void trainer_free(trainer *t)
     fs_tokenizer_free(t->tok);
 }
 
-/* The sizes the config's model: section sets (and the vocabulary they imply). */
-static bool same_architecture(const fs_llava_config *a, const fs_llava_config *b)
-{
-    return a->v_image_size == b->v_image_size && a->v_patch_size == b->v_patch_size &&
-           a->v_hidden == b->v_hidden && a->v_intermediate == b->v_intermediate &&
-           a->v_layers == b->v_layers && a->v_heads == b->v_heads && a->t_hidden == b->t_hidden &&
-           a->t_intermediate == b->t_intermediate && a->t_layers == b->t_layers &&
-           a->t_heads == b->t_heads && a->t_kv_heads == b->t_kv_heads && a->t_vocab == b->t_vocab &&
-           a->projector_linear == b->projector_linear;
-}
-
 /* The synthetic world's tokenizer, read back from a scratch directory inside
  * out: a model already in out stays whole until the trained one replaces it
  * (a failed or interrupted run must not leave it overwritten by random
@@ -281,7 +270,7 @@ static int trainer_init(trainer *t, const fs_pretrain_config *pc)
 {
     t->ops = fs_backend_by_name("auto", NULL);
     t->m = pc->init ? fs_mllm_load(pc->init, t->ops) : fs_mllm_new_random(&pc->model, t->ops, pc->seed);
-    if (t->m && pc->init && !same_architecture(&t->m->cfg, &pc->model))
+    if (t->m && pc->init && !fs_llava_config_same_sizes(&t->m->cfg, &pc->model))
         return fs_fail("init: %s is not the architecture of the config's model: section (image %d/%d, "
                        "vision %dx%d, LLM %dx%d); make them agree", pc->init, t->m->cfg.v_image_size,
                        t->m->cfg.v_patch_size, t->m->cfg.v_layers, t->m->cfg.v_hidden,

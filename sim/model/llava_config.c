@@ -470,3 +470,13 @@ oom:
     cJSON_Delete(arch);
     return fs_fail("%s: out of memory", path);
 }
+
+bool fs_llava_config_same_sizes(const fs_llava_config *a, const fs_llava_config *b)
+{
+    return a->v_image_size == b->v_image_size && a->v_patch_size == b->v_patch_size &&
+           a->v_hidden == b->v_hidden && a->v_intermediate == b->v_intermediate &&
+           a->v_layers == b->v_layers && a->v_heads == b->v_heads && a->t_hidden == b->t_hidden &&
+           a->t_intermediate == b->t_intermediate && a->t_layers == b->t_layers &&
+           a->t_heads == b->t_heads && a->t_kv_heads == b->t_kv_heads && a->t_vocab == b->t_vocab &&
+           a->projector_linear == b->projector_linear;
+}

@@ -37,5 +37,8 @@ int fs_llava_config_save(const char *config_json_path, const fs_llava_config *c)
 /* Checks the sizes are positive, sane and consistent (0 or -1; the message names
  * the config.json keys, prefixed by where). */
 int fs_llava_config_validate(const fs_llava_config *c, const char *where);
+/* The same sizes (what a pretrain config's model: section sets, and the
+ * vocabulary they imply): weights of one fit the other. */
+bool fs_llava_config_same_sizes(const fs_llava_config *a, const fs_llava_config *b);
 
 #endif
