@@ -83,11 +83,13 @@ void fs_canvas_restyle(fs_canvas *c, fs_rgb top, fs_rgb bottom)
     }
 }
 
-void fs_canvas_light(fs_canvas *c, const float gain[3])
+void fs_canvas_camera(fs_canvas *c, const fs_camera *cam)
 {
     size_t n = (size_t)c->size * c->size;
-    for (size_t i = 0; i < n; i++)
-        for (int ch = 0; ch < 3; ch++) c->px[3 * i + ch] = (uint8_t)(gain[ch] * c->px[3 * i + ch] + 0.5f);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *p = c->px + 3 * i, in[3] = {p[0], p[1], p[2]};
+        for (int ch = 0; ch < 3; ch++) p[ch] = (uint8_t)(cam->gain[ch] * in[cam->from[ch]] + 0.5f);
+    }
 }
 
 /* ---- primitives as inside-tests in normalised coordinates ---- */

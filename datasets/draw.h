@@ -39,8 +39,13 @@ void fs_canvas_noise(fs_canvas *c, fs_rng *r, int amp);
  * with a vertical gradient: the source domain's look for scenes drawn by the
  * downstream generators. */
 void fs_canvas_restyle(fs_canvas *c, fs_rgb top, fs_rgb bottom);
-/* Every pixel's channel ch times gain[ch] (in [0, 1]): a change of lighting. */
-void fs_canvas_light(fs_canvas *c, const float gain[3]);
+/* How a downstream camera sees a scene: output channel ch is input channel
+ * from[ch] times gain[ch] (in [0, 1]); a channel order and a lighting. */
+typedef struct {
+    int from[3];
+    float gain[3];
+} fs_camera;
+void fs_canvas_camera(fs_canvas *c, const fs_camera *cam);
 
 /* A shape centred at (cx, cy) with "radius" rad (fractions of the image side). */
 void fs_draw_shape(fs_canvas *c, int shape, float cx, float cy, float rad, fs_rgb col);

@@ -16,12 +16,12 @@
 #include "sim/io/rng.h"
 #include "sim/model/llava_config.h"
 
-#define FS_SYNTH_DEFAULT_TRAIN 1200
+#define FS_SYNTH_DEFAULT_TRAIN 3000
 #define FS_SYNTH_DEFAULT_TEST 400
 #define FS_SYNTH_DEFAULT_IMAGE_SIZE 32
 /* Bumped whenever a generator's output changes, so that a dataset cached by
  * an older fedsim (fs_synth_ensure) is not mistaken for today's. */
-#define FS_SYNTH_GENERATION 3
+#define FS_SYNTH_GENERATION 4
 
 typedef struct {
     uint64_t seed;

@@ -155,11 +155,6 @@ static uint64_t name_hash(const char *s)
     return h;
 }
 
-/* The downstream datasets are seen under a dim, bluish light that the source
- * corpus never shows: a shift of visual style that the NanoAdapters must learn
- * to undo (docs/RESULTS.md measures what it costs the untuned model). */
-static const float downstream_light[3] = {0.45f, 0.55f, 0.85f};
-
 int fs_synth_write(const fs_synth_spec *spec, const char *dir, const fs_synth_opts *o)
 {
     char path[4096], rel[64];
@@ -202,7 +197,7 @@ int fs_synth_write(const fs_synth_spec *spec, const char *dir, const fs_synth_op
         if (it.has_image) {
             snprintf(rel, sizeof rel, "images/%06d.png", i);
             snprintf(path, sizeof path, "%s/%s", dir, rel);
-            fs_canvas_light(&it.img, downstream_light);
+            fs_canvas_camera(&it.img, &spec->camera);
             if ((rc = fs_canvas_save_png(&it.img, path))) break;
             ex.image = rel;
         }

@@ -33,6 +33,9 @@ typedef struct {
     int n_categories;
     fs_synth_fn make;
     unsigned text_only; /* bit c: category c's items have no image (fs_si_make checks it) */
+    /* How the downstream images are seen, a visual style the source corpus
+     * never shows, for the NanoAdapters to undo (datasets/README.md). */
+    fs_camera camera;
 } fs_synth_spec;
 
 extern const fs_synth_spec fs_synth_iconqa_spec;
