@@ -18,7 +18,7 @@ for ds in synth-iconqa synth-scienceqa; do
     "$fedsim" run configs/quickstart.yaml --quiet --set name=gap --set data.dataset="$ds" \
         --set methods=centralized --set output.dir="$out/$ds" \
         --set data.max_train_samples=0 --set data.partition.clients=1 \
-        --set federation.local_epochs=5 --set federation.rounds=5 --set federation.eval_every=1 "$@" > /dev/null
+        --set federation.local_epochs=5 --set federation.rounds=5 --set federation.eval_every=5 "$@" > /dev/null
     "${FEDSIM_PYTHON:-${FEDSIM_VENV:-$HOME/.cache/fedsim/venv}/bin/python}" - "$out/$ds/gap.h5" "$ds" <<'PY' 2>/dev/null || \
         h5dump -d /gap/centralized/rounds "$out/$ds/gap.h5" | tail -n 20
 import sys, h5py, math
