@@ -87,8 +87,10 @@ void fs_canvas_camera(fs_canvas *c, const fs_camera *cam)
 {
     size_t n = (size_t)c->size * c->size;
     for (size_t i = 0; i < n; i++) {
-        uint8_t *p = c->px + 3 * i, in[3] = {p[0], p[1], p[2]};
-        for (int ch = 0; ch < 3; ch++) p[ch] = (uint8_t)(cam->gain[ch] * in[cam->from[ch]] + 0.5f);
+        uint8_t *p = c->px + 3 * i;
+        float grey = 0.30f * p[0] + 0.59f * p[1] + 0.11f * p[2], d = cam->desaturation;
+        for (int ch = 0; ch < 3; ch++)
+            p[ch] = (uint8_t)(cam->gain[ch] * ((1 - d) * p[ch] + d * grey) + 0.5f);
     }
 }
 

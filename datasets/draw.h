@@ -39,11 +39,12 @@ void fs_canvas_noise(fs_canvas *c, fs_rng *r, int amp);
  * with a vertical gradient: the source domain's look for scenes drawn by the
  * downstream generators. */
 void fs_canvas_restyle(fs_canvas *c, fs_rgb top, fs_rgb bottom);
-/* How a downstream camera sees a scene: output channel ch is input channel
- * from[ch] times gain[ch] (in [0, 1]); a channel order and a lighting. */
+/* How a downstream camera sees a scene: each pixel loses the fraction
+ * desaturation (in [0, 1]) of its colour towards its grey level (luma), then
+ * channel ch is scaled by gain[ch] (in [0, 1]), the lighting. */
 typedef struct {
-    int from[3];
     float gain[3];
+    float desaturation;
 } fs_camera;
 void fs_canvas_camera(fs_canvas *c, const fs_camera *cam);
 

@@ -21,7 +21,7 @@
 #define FS_SYNTH_DEFAULT_IMAGE_SIZE 32
 /* Bumped whenever a generator's output changes, so that a dataset cached by
  * an older fedsim (fs_synth_ensure) is not mistaken for today's. */
-#define FS_SYNTH_GENERATION 4
+#define FS_SYNTH_GENERATION 5
 
 typedef struct {
     uint64_t seed;

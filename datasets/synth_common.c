@@ -269,17 +269,18 @@ int fs_synth_ensure(const char *name, const char *cache_dir, uint64_t seed, int 
         return fs_fail("unknown synthetic dataset '%s'; known: synth-iconqa, synth-scienceqa",
                        name ? name : "(null)");
     char dir[4096], meta[4200];
-    int n = snprintf(dir, sizeof dir, "%s/%s-g%d-s%llu-i%d", cache_dir, name, FS_SYNTH_GENERATION,
-                     (unsigned long long)seed, image_size);
+    fs_synth_opts o = fs_synth_defaults();
+    o.seed = seed;
+    o.image_size = image_size;
+    /* The split sizes are in the name so that changing a default never reuses an old cache. */
+    int n = snprintf(dir, sizeof dir, "%s/%s-g%d-s%llu-i%d-n%d+%d", cache_dir, name,
+                     FS_SYNTH_GENERATION, (unsigned long long)seed, image_size, o.n_train, o.n_test);
     if (n < 0 || (size_t)n >= sizeof dir || (size_t)n >= out_len)
         return fs_fail("%s: cache path too long", cache_dir);
     snprintf(meta, sizeof meta, "%s/dataset.json", dir);
     struct stat st;
     if (stat(meta, &st)) {
         if (mkdir_p(cache_dir)) return -1;
-        fs_synth_opts o = fs_synth_defaults();
-        o.seed = seed;
-        o.image_size = image_size;
         /* Another process may have won the race: its complete dataset is as good. */
         if (fs_synth_generate(name, dir, &o) && stat(meta, &st)) return -1;
     }

@@ -268,5 +268,5 @@ const fs_synth_spec fs_synth_scienceqa_spec = {
     .n_categories = (int)(sizeof categories / sizeof *categories), .make = make,
     .text_only = 1u << CAT_WORDS,
     /* a dim, bluish light */
-    .camera = {.from = {0, 1, 2}, .gain = {0.45f, 0.55f, 0.85f}},
+    .camera = {.gain = {0.45f, 0.55f, 0.85f}},
 };

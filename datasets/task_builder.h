@@ -48,8 +48,9 @@ int fs_task_load(const char *dataset_dir, const fs_tokenizer *tok, const fs_mllm
 int fs_task_concat(fs_task *dst, fs_task *src, int source_id);
 
 /* Makes sure synthetic dataset name ("synth-iconqa" | "synth-scienceqa") with
- * the given seed and image size (default sizes: 1200 train, 400 test) exists
- * under cache_dir as <cache_dir>/<name>-g<FS_SYNTH_GENERATION>-s<seed>-i<size>/, generating it
+ * the given seed and image size (default split sizes FS_SYNTH_DEFAULT_TRAIN and
+ * FS_SYNTH_DEFAULT_TEST) exists under cache_dir as
+ * <cache_dir>/<name>-g<FS_SYNTH_GENERATION>-s<seed>-i<size>-n<train>+<test>/, generating it
  * atomically if absent; writes that path into out_dir. 0 or -1. */
 int fs_synth_ensure(const char *name, const char *cache_dir, uint64_t seed, int image_size,
                     char *out_dir, size_t out_len);
