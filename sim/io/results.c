@@ -232,6 +232,37 @@ static hid_t open_active(fs_results *r, hid_t f, const char *what)
     return mg;
 }
 
+/* ---- the started method's rounds table ---- */
+
+typedef struct {
+    hid_t mg, ds, fs, ms, mt; /* group, dataset, file space, memory space and row type */
+    hsize_t rows;
+} rounds_table;
+
+static int open_rounds(fs_results *r, hid_t f, const char *what, rounds_table *t)
+{
+    *t = (rounds_table){H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID, H5I_INVALID_HID,
+                        H5I_INVALID_HID, 0};
+    if ((t->mg = open_active(r, f, what)) < 0) return -1;
+    if ((t->ds = H5Dopen2(t->mg, "rounds", H5P_DEFAULT)) < 0 || (t->fs = H5Dget_space(t->ds)) < 0 ||
+        H5Sget_simple_extent_ndims(t->fs) != 1 ||
+        H5Sget_simple_extent_dims(t->fs, &t->rows, NULL) < 0)
+        return fsr_fail_h5(r->path, "cannot open /%s/%s/rounds", r->cell, r->method);
+    return 0;
+}
+
+/* Closing the dataset flushes its writes, so a failure there fails an edit that succeeded. */
+static int close_rounds(fs_results *r, rounds_table *t, int rc)
+{
+    if (fsr_close(&t->ds) < 0 && rc == 0)
+        rc = fsr_fail_h5(r->path, "cannot write /%s/%s/rounds", r->cell, r->method);
+    fsr_close(&t->mt);
+    fsr_close(&t->ms);
+    fsr_close(&t->fs);
+    fsr_close(&t->mg);
+    return rc;
+}
+
 /* ---- append ---- */
 
 typedef struct {
@@ -242,35 +273,17 @@ typedef struct {
 static int append_fn(fs_results *r, hid_t f, void *ctx)
 {
     rows_ctx *c = ctx;
-    hid_t mg = open_active(r, f, "append_rounds"), ds = H5I_INVALID_HID, fs = H5I_INVALID_HID;
-    hid_t ms = H5I_INVALID_HID, mt = H5I_INVALID_HID;
-    int rc = -1;
-    hsize_t cur[1], start[1], count[1] = {(hsize_t)c->n};
-    if (mg < 0) return -1;
-    if ((ds = H5Dopen2(mg, "rounds", H5P_DEFAULT)) < 0 || (fs = H5Dget_space(ds)) < 0 ||
-        H5Sget_simple_extent_ndims(fs) != 1 || H5Sget_simple_extent_dims(fs, cur, NULL) < 0) {
-        fsr_fail_h5(r->path, "cannot open /%s/%s/rounds", r->cell, r->method);
-        goto done;
-    }
-    start[0] = cur[0];
-    cur[0] += (hsize_t)c->n;
-    fsr_close(&fs);
-    if (H5Dset_extent(ds, cur) < 0 || (fs = H5Dget_space(ds)) < 0 ||
-        H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
-        (ms = H5Screate_simple(1, count, NULL)) < 0 || (mt = fsr_round_mem_type()) < 0 ||
-        H5Dwrite(ds, mt, ms, fs, H5P_DEFAULT, c->rows) < 0) {
-        fsr_fail_h5(r->path, "cannot append to /%s/%s/rounds", r->cell, r->method);
-        goto done;
-    }
-    rc = 0;
-done:
-    if (fsr_close(&ds) < 0 && rc == 0)
-        rc = fsr_fail_h5(r->path, "cannot write /%s/%s/rounds", r->cell, r->method);
-    fsr_close(&mt);
-    fsr_close(&ms);
-    fsr_close(&fs);
-    fsr_close(&mg);
-    return rc;
+    rounds_table t;
+    if (open_rounds(r, f, "append_rounds", &t) < 0) return close_rounds(r, &t, -1);
+    hsize_t start[1] = {t.rows}, count[1] = {(hsize_t)c->n}, grown[1] = {t.rows + (hsize_t)c->n};
+    fsr_close(&t.fs);
+    if (H5Dset_extent(t.ds, grown) < 0 || (t.fs = H5Dget_space(t.ds)) < 0 ||
+        H5Sselect_hyperslab(t.fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+        (t.ms = H5Screate_simple(1, count, NULL)) < 0 || (t.mt = fsr_round_mem_type()) < 0 ||
+        H5Dwrite(t.ds, t.mt, t.ms, t.fs, H5P_DEFAULT, c->rows) < 0)
+        return close_rounds(r, &t, fsr_fail_h5(r->path, "cannot append to /%s/%s/rounds",
+                                               r->cell, r->method));
+    return close_rounds(r, &t, 0);
 }
 
 static int locked_edit(fs_results *r, fsr_edit_fn fn, void *ctx)
@@ -311,49 +324,29 @@ typedef struct {
 static int resume_fn(fs_results *r, hid_t f, void *ctx)
 {
     resume_ctx *c = ctx;
-    hid_t mg = open_active(r, f, "resume"), ds = H5I_INVALID_HID, fs = H5I_INVALID_HID;
-    hid_t ms = H5I_INVALID_HID, mt = H5I_INVALID_HID;
-    int rc = -1;
-    hsize_t cur[1], start[1] = {(hsize_t)c->keep - 1}, count[1] = {2};
+    rounds_table t;
+    if (open_rounds(r, f, "resume", &t) < 0) return close_rounds(r, &t, -1);
+    if (c->keep < 1 || t.rows < (hsize_t)c->keep)
+        return close_rounds(r, &t, fsr_fail(r->path, "/%s/%s/rounds holds %llu rows, fewer than "
+                                            "the %d of rounds 0..%d that its checkpoint "
+                                            "continues from", r->cell, r->method,
+                                            (unsigned long long)t.rows, c->keep, c->last_round));
+    hsize_t start[1] = {(hsize_t)c->keep - 1}, count[1] = {t.rows == (hsize_t)c->keep ? 1 : 2};
     fs_round_row edge[2];
-    if (mg < 0) return -1;
-    if ((ds = H5Dopen2(mg, "rounds", H5P_DEFAULT)) < 0 || (fs = H5Dget_space(ds)) < 0 ||
-        H5Sget_simple_extent_ndims(fs) != 1 || H5Sget_simple_extent_dims(fs, cur, NULL) < 0) {
-        fsr_fail_h5(r->path, "cannot open /%s/%s/rounds", r->cell, r->method);
-        goto done;
-    }
-    if (c->keep < 1 || cur[0] < (hsize_t)c->keep) {
-        fsr_fail(r->path, "/%s/%s/rounds holds %llu rows, fewer than the %d of rounds 0..%d "
-                 "that its checkpoint continues from", r->cell, r->method,
-                 (unsigned long long)cur[0], c->keep, c->last_round);
-        goto done;
-    }
-    if (cur[0] == (hsize_t)c->keep) count[0] = 1;
-    if (H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
-        (ms = H5Screate_simple(1, count, NULL)) < 0 || (mt = fsr_round_mem_type()) < 0 ||
-        H5Dread(ds, mt, ms, fs, H5P_DEFAULT, edge) < 0) {
-        fsr_fail_h5(r->path, "cannot read /%s/%s/rounds", r->cell, r->method);
-        goto done;
-    }
-    if (edge[0].round != c->last_round || (count[0] == 2 && edge[1].round <= c->last_round)) {
-        fsr_fail(r->path, "/%s/%s/rounds does not end round %d at row %d, where its checkpoint "
-                 "continues from", r->cell, r->method, c->last_round, c->keep);
-        goto done;
-    }
-    cur[0] = (hsize_t)c->keep;
-    if (H5Dset_extent(ds, cur) < 0) {
-        fsr_fail_h5(r->path, "cannot cut /%s/%s/rounds to %d rows", r->cell, r->method, c->keep);
-        goto done;
-    }
-    rc = 0;
-done:
-    if (fsr_close(&ds) < 0 && rc == 0)
-        rc = fsr_fail_h5(r->path, "cannot write /%s/%s/rounds", r->cell, r->method);
-    fsr_close(&mt);
-    fsr_close(&ms);
-    fsr_close(&fs);
-    fsr_close(&mg);
-    return rc;
+    if (H5Sselect_hyperslab(t.fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+        (t.ms = H5Screate_simple(1, count, NULL)) < 0 || (t.mt = fsr_round_mem_type()) < 0 ||
+        H5Dread(t.ds, t.mt, t.ms, t.fs, H5P_DEFAULT, edge) < 0)
+        return close_rounds(r, &t, fsr_fail_h5(r->path, "cannot read /%s/%s/rounds", r->cell,
+                                               r->method));
+    if (edge[0].round != c->last_round || (count[0] == 2 && edge[1].round <= c->last_round))
+        return close_rounds(r, &t, fsr_fail(r->path, "/%s/%s/rounds does not end round %d at row "
+                                            "%d, where its checkpoint continues from", r->cell,
+                                            r->method, c->last_round, c->keep));
+    hsize_t kept[1] = {(hsize_t)c->keep};
+    if (H5Dset_extent(t.ds, kept) < 0)
+        return close_rounds(r, &t, fsr_fail_h5(r->path, "cannot cut /%s/%s/rounds to %d rows",
+                                               r->cell, r->method, c->keep));
+    return close_rounds(r, &t, 0);
 }
 
 int fs_results_resume(fs_results *r, const char *cell, const char *method, int keep_rows,
