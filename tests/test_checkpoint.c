@@ -237,37 +237,9 @@ static pid_t start_run(const char *cfg, const char *log, int checkpoint_every)
 {
     char every[64];
     snprintf(every, sizeof every, "output.checkpoint_every=%d", checkpoint_every);
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert(pid >= 0, "fork failed");
-    if (pid == 0) {
-        FILE *f = fopen(log, "a");
-        if (f) dup2(fileno(f), STDOUT_FILENO), dup2(fileno(f), STDERR_FILENO);
-        execl(cli_fedsim, "fedsim", "run", cfg, "--quiet", "--set", "federation.rounds=4",
-              "--set", every, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int wait_status(pid_t pid)
-{
-    int st;
-    while (waitpid(pid, &st, 0) < 0) continue;
-    return st;
-}
-
-static void sleep_s(double s)
-{
-    struct timespec t = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
-    while (nanosleep(&t, &t) != 0) continue;
-}
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+    const char *const argv[] = {"fedsim", "run", cfg, "--quiet", "--set", "federation.rounds=4",
+                                "--set", every, NULL};
+    return cli_spawn(log, argv);
 }
 
 static double ref_seconds;
@@ -280,9 +252,9 @@ static void setup_reference(void)
                   : (unsigned long long)time(NULL) ^ (unsigned long long)getpid();
     char log[600];
     snprintf(log, sizeof log, "%s/ref.log", cli_dir);
-    double t0 = now();
-    int st = wait_status(start_run(config("ref"), log, 0));
-    ref_seconds = now() - t0;
+    double t0 = cli_now();
+    int st = cli_wait(start_run(config("ref"), log, 0));
+    ref_seconds = cli_now() - t0;
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reference run failed:\n%s",
               cli_slurp_log(log));
 }
@@ -342,7 +314,7 @@ static bool await_file(const char *path, pid_t pid)
 {
     while (access(path, F_OK) != 0) {
         if (waitpid(pid, NULL, WNOHANG) == pid) return false;
-        sleep_s(0.005);
+        cli_sleep(0.005);
     }
     return true;
 }
@@ -372,23 +344,23 @@ static void kill_and_rerun(void)
     pid_t pid = start_run(cfg, log, 1);
     cr_assert(await_file(first_ckpt, pid), "no checkpoint appeared:\n%s", cli_slurp_log(log));
     kill(pid, SIGKILL);
-    cr_assert(WIFSIGNALED(wait_status(pid)));
+    cr_assert(WIFSIGNALED(cli_wait(pid)));
     /* Then at random moments of a run's length (checkpoints every 2 rounds). */
     tu_rng r = tu_rng_new(kill_seed);
     bool done = false;
     for (int k = 0; k < 2 && !done; k++) {
         double delay = tu_uniform(&r, 0.f, 1.f) * ref_seconds;
         pid = start_run(cfg, log, 2);
-        sleep_s(delay);
+        cli_sleep(delay);
         kill(pid, SIGKILL);
-        int st = wait_status(pid);
+        int st = cli_wait(pid);
         done = WIFEXITED(st);
         cr_assert(!done || WEXITSTATUS(st) == 0, "run exited with %d (kill seed %llu):\n%s",
                   WEXITSTATUS(st), kill_seed, cli_slurp_log(log));
         cr_log_info("kill %d at %.2f s%s", k + 2, delay, done ? " (too late: it finished)" : "");
     }
     if (!done) {
-        int st = wait_status(start_run(cfg, log, 2));
+        int st = cli_wait(start_run(cfg, log, 2));
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "final run failed (kill seed %llu):\n%s",
                   kill_seed, cli_slurp_log(log));
     }
@@ -411,15 +383,15 @@ static void stop_and_rerun(void)
     /* Once local's round 1 is written, the stop comes two rounds before its end. */
     while (local_rows(h5) < 2 * 4) {
         cr_assert_neq(waitpid(pid, NULL, WNOHANG), pid, "%s", cli_slurp_log(log));
-        sleep_s(0.005);
+        cli_sleep(0.005);
     }
     kill(pid, SIGTERM);
-    int st = wait_status(pid);
+    int st = cli_wait(pid);
     const char *text = cli_slurp_log(log);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 143, "after SIGTERM:\n%s", text);
     cr_assert(strstr(text, "resume from the last checkpoint"), "%s", text);
     cr_assert_eq(access(ckpt, F_OK), 0, "no checkpoint at the stop:\n%s", text);
-    st = wait_status(start_run(cfg, log, 100));
+    st = cli_wait(start_run(cfg, log, 100));
     text = cli_slurp_log(log);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "rerun failed:\n%s", text);
     cr_assert_eq(count(text, "resuming ck/local from round"), 1, "%s", text);
@@ -445,7 +417,7 @@ Test(checkpoint_cli, a_foreign_checkpoint_stops_the_run_with_a_message)
     snprintf(ckpt, sizeof ckpt, "%s/ck--local.ckpt", dir);
     snprintf(log, sizeof log, "%s/bad.log", cli_dir);
     cr_assert_eq(cli_sh("mkdir -p '%s' && head -c 500 /dev/urandom > '%s'", dir, ckpt), 0);
-    int st = wait_status(start_run(cfg, log, 1));
+    int st = cli_wait(start_run(cfg, log, 1));
     const char *text = cli_slurp_log(log);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "%s", text);
     cr_assert(strstr(text, ckpt) && strstr(text, "not a fedsim checkpoint") &&

@@ -21,19 +21,6 @@
 
 static unsigned long long kill_seed;
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static void sleep_s(double s)
-{
-    struct timespec t = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
-    while (nanosleep(&t, &t) != 0) continue;
-}
-
 /* The sweep config: 2 seeds x 2 methods, 2 rounds, into <dir>/<out>/sw.h5. */
 static void write_config(const char *out, char *path, size_t cap)
 {
@@ -45,26 +32,8 @@ static void write_config(const char *out, char *path, size_t cap)
 /* Starts `fedsim sweep config --quiet` with output appended to log. */
 static pid_t start_sweep(const char *config, const char *log)
 {
-    fflush(NULL);
-    pid_t pid = fork();
-    cr_assert(pid >= 0, "fork failed");
-    if (pid == 0) {
-        FILE *f = fopen(log, "a");
-        if (f) {
-            dup2(fileno(f), STDOUT_FILENO);
-            dup2(fileno(f), STDERR_FILENO);
-        }
-        execl(cli_fedsim, "fedsim", "sweep", config, "--quiet", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int wait_status(pid_t pid)
-{
-    int st;
-    while (waitpid(pid, &st, 0) < 0) continue;
-    return st;
+    const char *const argv[] = {"fedsim", "sweep", config, "--quiet", NULL};
+    return cli_spawn(log, argv);
 }
 
 static double ref_seconds; /* wall time of the uninterrupted sweep */
@@ -78,9 +47,9 @@ static void setup(void)
     char cfg[512], log[512];
     write_config("ref", cfg, sizeof cfg);
     snprintf(log, sizeof log, "%s/ref.log", cli_dir);
-    double t0 = now();
-    int st = wait_status(start_sweep(cfg, log));
-    ref_seconds = now() - t0;
+    double t0 = cli_now();
+    int st = cli_wait(start_sweep(cfg, log));
+    ref_seconds = cli_now() - t0;
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reference sweep failed:\n%s",
               cli_slurp_log(log));
 }
@@ -145,9 +114,9 @@ Test(interrupt, sigkill_at_random_moments_then_resume_matches_reference)
         /* Anywhere from start-up to the whole sweep's duration. */
         double delay = tu_uniform(&r, 0.f, 1.f) * ref_seconds;
         pid_t pid = start_sweep(cfg, log);
-        sleep_s(delay);
+        cli_sleep(delay);
         kill(pid, SIGKILL);
-        int st = wait_status(pid);
+        int st = cli_wait(pid);
         if (WIFSIGNALED(st)) {
             killed++;
             cr_log_info("kill %d at %.2f s", attempt + 1, delay);
@@ -159,7 +128,7 @@ Test(interrupt, sigkill_at_random_moments_then_resume_matches_reference)
         }
     }
     if (!done) {
-        int st = wait_status(start_sweep(cfg, log));
+        int st = cli_wait(start_sweep(cfg, log));
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
                   "final resumed sweep failed (kill seed %llu):\n%s", kill_seed,
                   cli_slurp_log(log));
@@ -172,7 +141,7 @@ Test(interrupt, sigkill_at_random_moments_then_resume_matches_reference)
  * so that a signal lands mid-sweep however loaded the machine is. */
 static void wait_first_method(pid_t pid, const char *h5)
 {
-    for (double t0 = now(); now() - t0 < 300; sleep_s(0.01)) {
+    for (double t0 = cli_now(); cli_now() - t0 < 300; cli_sleep(0.01)) {
         fs_result_entry *e;
         int n, complete = 0;
         if (fs_results_list(h5, &e, &n) == 0) {
@@ -198,7 +167,7 @@ static void stop_with(int sig, const char *out)
     pid_t pid = start_sweep(cfg, log);
     wait_first_method(pid, h5);
     kill(pid, sig);
-    int st = wait_status(pid);
+    int st = cli_wait(pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 128 + sig,
               "after signal %d: %s %d, expected exit status %d:\n%s", sig,
               WIFEXITED(st) ? "exit status" : "killed by signal",
@@ -211,7 +180,7 @@ static void stop_with(int sig, const char *out)
     for (int i = 0; i < n; i++) unfinished += !e[i].complete;
     fs_results_list_free(e, n);
     cr_assert_leq(unfinished, 1, "%d unfinished methods after signal %d", unfinished, sig);
-    st = wait_status(start_sweep(cfg, log));
+    st = cli_wait(start_sweep(cfg, log));
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "resume failed:\n%s", cli_slurp_log(log));
     assert_same_as_reference(out);
 }

@@ -4,6 +4,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -70,4 +72,38 @@ const char *cli_write_config(const char *file, const char *name, const char *met
             name, cli_model, cli_dir, methods, cli_dir, out, extra);
     fclose(f);
     return path;
+}
+
+pid_t cli_spawn(const char *log, const char *const argv[])
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork failed");
+    if (pid == 0) {
+        FILE *f = fopen(log, "a");
+        if (f) dup2(fileno(f), STDOUT_FILENO), dup2(fileno(f), STDERR_FILENO);
+        execv(cli_fedsim, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+int cli_wait(pid_t pid)
+{
+    int st;
+    while (waitpid(pid, &st, 0) < 0) continue;
+    return st;
+}
+
+void cli_sleep(double s)
+{
+    struct timespec t = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&t, &t) != 0) continue;
+}
+
+double cli_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }

@@ -1,11 +1,12 @@
 /* Shared fixture of the end-to-end suites that drive the fedsim binary
- * (test_cli, test_interrupt): a temporary directory holding a tiny pretrained
- * model and a small synth-iconqa dataset, shell commands, whole-file reads
- * and the run config they all start from. */
+ * (test_cli, test_interrupt, test_checkpoint): a temporary directory holding
+ * a tiny pretrained model and a small synth-iconqa dataset, shell commands,
+ * child processes, whole-file reads and the run config they all start from. */
 #ifndef FEDSIM_CLI_HELPERS_H
 #define FEDSIM_CLI_HELPERS_H
 
 #include <criterion/criterion.h>
+#include <sys/types.h>
 
 /* Set by cli_setup: the suite's temporary directory, the tiny model in
  * <cli_dir>/model and the fedsim binary under test. */
@@ -32,5 +33,13 @@ const char *cli_slurp_log(const char *path);
  * list " [a, b]" or a block "\n  - a\n  - b"), extra is appended verbatim. */
 const char *cli_write_config(const char *file, const char *name, const char *methods,
                              const char *out, const char *extra);
+
+/* Starts cli_fedsim with argv (argv[0] "fedsim", NULL-terminated), its
+ * output appended to log; asserts that fork works. */
+pid_t cli_spawn(const char *log, const char *const argv[]);
+/* The child's wait status (waitpid, retried when interrupted). */
+int cli_wait(pid_t pid);
+void cli_sleep(double seconds);
+double cli_now(void); /* monotonic clock, seconds */
 
 #endif
