@@ -305,8 +305,8 @@ static int make(fs_synth_item *it, int category)
 const fs_synth_spec fs_synth_iconqa_spec = {
     .name = "synth-iconqa", .categories = categories,
     .n_categories = (int)(sizeof categories / sizeof *categories), .make = make,
-    /* synth-scienceqa's dim, bluish light, with half of each colour washed out */
-    .camera = {.gain = {0.45f, 0.55f, 0.85f}, .desaturation = 0.5f},
+    /* the downstream light, with half of each colour washed out */
+    .camera = {.gain = FS_SYNTH_DOWNSTREAM_LIGHT, .desaturation = 0.5f},
 };
 
 int fs_synth_cell_scenes(fs_rng *rng, int n, int image_size, float *pixels, int32_t *cell_colour,

@@ -38,6 +38,9 @@ typedef struct {
     fs_camera camera;
 } fs_synth_spec;
 
+/* The dim, bluish light both downstream cameras see under (fs_camera.gain). */
+#define FS_SYNTH_DOWNSTREAM_LIGHT {0.45f, 0.55f, 0.85f}
+
 extern const fs_synth_spec fs_synth_iconqa_spec;
 extern const fs_synth_spec fs_synth_scienceqa_spec;
 

@@ -267,6 +267,5 @@ const fs_synth_spec fs_synth_scienceqa_spec = {
     .name = "synth-scienceqa", .categories = categories,
     .n_categories = (int)(sizeof categories / sizeof *categories), .make = make,
     .text_only = 1u << CAT_WORDS,
-    /* a dim, bluish light */
-    .camera = {.gain = {0.45f, 0.55f, 0.85f}},
+    .camera = {.gain = FS_SYNTH_DOWNSTREAM_LIGHT},
 };

@@ -242,17 +242,14 @@ Test(datasets, captions_are_a_different_format_in_the_same_world, .fini = tu_rem
     cr_assert_eq(fs_synth_source_corpus(&none, 1, 0, 32, &c), -1);
 }
 
-/* The downstream images are seen by cameras the source corpus never shows:
- * synth-scienceqa under a dim bluish light (red x 0.45, green x 0.55, blue x
- * 0.85), synth-iconqa through a camera that stores blue, green, red under a dim
- * light (x 0.85, 0.55, 0.45 after the swap): visual-style shifts for the
- * adapters to undo. The light background (about 250 in every channel) sets the
- * maxima; the swap shows as a bright red channel where scienceqa's is dim. */
+/* The downstream images are seen by cameras the source corpus never shows,
+ * visual-style shifts for the adapters to undo: both under a dim bluish light
+ * (red x 0.45, green x 0.55, blue x 0.85), which sets the channel maxima of the
+ * light background; synth-iconqa's camera also washes half of each colour out,
+ * so with the light undone its most colourful pixel keeps about half of
+ * synth-scienceqa's chroma (max - min channel). */
 Test(datasets, downstream_images_are_seen_by_cameras_unlike_the_source, .fini = tu_remove_tmpdirs)
 {
-    /* Both cameras share a dim bluish light; synth-iconqa's also washes half of
-     * each colour out, so with the light undone its most colourful pixel keeps
-     * about half of synth-scienceqa's chroma (max - min channel). */
     const char *names[2] = {"synth-iconqa", "synth-scienceqa"};
     const float light[3] = {0.45f, 0.55f, 0.85f};
     float chroma[2] = {0};
