@@ -34,6 +34,8 @@ first, last = 100 * agg[0]["test_acc"], 100 * agg[-1]["test_acc"]
 print(f"{sys.argv[2]:<18} {sys.argv[3]:>6} {first:10.2f} {last:10.2f} {last - first:+8.2f}")
 PY
     done
-    [ -s "$out/$ds.gaps" ] && awk -v ds="$ds" '{ s += $5; if (NR == 1 || $5 < lo) lo = $5 }
-        END { printf "%-18s %6s %21s %+8.2f (smallest %+.2f)\n", ds, "mean", "", s / NR, lo }' "$out/$ds.gaps"
+    if [ -s "$out/$ds.gaps" ]; then
+        awk -v ds="$ds" '{ s += $5; if (NR == 1 || $5 < lo) lo = $5 }
+            END { printf "%-18s %6s %21s %+8.2f (smallest %+.2f)\n", ds, "mean", "", s / NR, lo }' "$out/$ds.gaps"
+    fi
 done
