@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Method x Dirichlet-alpha summary of a `fedsim sweep` HDF5 file, as a
-Markdown table (the top table of docs/RESULTS.md).
+"""Summary of a `fedsim sweep` HDF5 file as Markdown (the tables of
+docs/RESULTS.md's sweep section): method x Dirichlet alpha, dataset x method
+with each dataset's round 0, and each method's mean wall time per run.
 
     $FEDSIM_VENV/bin/python scripts/sweep_summary.py results/paper-sweep.h5
 
 Per run: the mean client accuracy at the last round (the `mean_acc` summary
 attribute) and at round 0 (the untuned model: per-client rows of round 0 in
 `rounds`). Each table entry is averaged over the finished runs of every cell;
-+- is the standard deviation over those runs. `fedsim report` gives the per-cell
++- is the standard deviation over those runs. A run's time is its `seconds`
+attribute. `fedsim report` gives the per-cell
 view (mean +- std over seeds).
 """
 import math
@@ -18,8 +20,8 @@ import sys
 import h5py
 
 
-def alpha_of(cell):
-    m = re.search(r"dirichlet_alpha=([^,]+)", cell)
+def key_of(cell, key):
+    m = re.search(key + r"=([^,]+)", cell)
     return m.group(1) if m else "-"
 
 
@@ -37,6 +39,9 @@ def fmt(values):
 def main(path):
     final = {}   # method -> alpha -> [mean client acc %]
     round0 = []
+    by_dataset = {}  # dataset -> method -> [mean client acc %]
+    round0_by_dataset = {}  # dataset -> [round-0 mean client acc %]
+    seconds = {}  # method -> [wall seconds per run]
     methods = []
     with h5py.File(path, "r") as f:
         for cell in f:
@@ -46,11 +51,15 @@ def main(path):
                 if method not in methods:
                     methods.append(method)
                 acc = 100.0 * float(group.attrs["mean_acc"])
-                final.setdefault(method, {}).setdefault(alpha_of(cell), []).append(acc)
+                dataset = key_of(cell, "dataset")
+                final.setdefault(method, {}).setdefault(key_of(cell, "dirichlet_alpha"), []).append(acc)
+                by_dataset.setdefault(dataset, {}).setdefault(method, []).append(acc)
+                seconds.setdefault(method, []).append(float(group.attrs["seconds"]))
                 rows = group["rounds"][()]
                 first = rows[(rows["round"] == 0) & (rows["client"] >= 0)]["test_acc"]
                 if len(first):
                     round0.append(100.0 * float(first.mean()))
+                    round0_by_dataset.setdefault(dataset, []).append(round0[-1])
     alphas = sorted({a for per in final.values() for a in per}, key=alpha_order)
     n_cells = max((len(v) for per in final.values() for v in per.values()), default=0)
     print(f"| method | all cells | " + " | ".join(f"alpha={a}" for a in alphas) + " |")
@@ -63,6 +72,16 @@ def main(path):
     print()
     print(f"round 0 (untuned) mean client accuracy over all runs: {fmt(round0)} ({len(round0)} runs);"
           f" at most {n_cells} runs per method and alpha")
+    print()
+    print("| dataset | round 0 | " + " | ".join(methods) + " |")
+    print("|---|---:|" + "---:|" * len(methods))
+    for dataset, per in by_dataset.items():
+        r0 = round0_by_dataset.get(dataset)
+        cells = [f"{statistics.mean(r0):.2f}" if r0 else "-"]
+        cells += [f"{statistics.mean(per[m]):.2f}" if per.get(m) else "-" for m in methods]
+        print(f"| {dataset} | " + " | ".join(cells) + " |")
+    print()
+    print("mean time per run: " + ", ".join(f"{m} {statistics.mean(seconds[m]):.1f} s" for m in methods))
 
 
 if __name__ == "__main__":
