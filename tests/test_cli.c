@@ -16,7 +16,7 @@ static void write_config(const char *name, const char *out, const char *extra)
 {
     cli_write_config(name, name,
                      "\n  - fedavg\n  - { name: fedprox, mu: 0.1 }\n"
-                     "  - { name: feddpa_f, top_k: 3 }\n"
+                     "  - { name: feddpa_f, instances: 3 }\n"
                      "  - { name: fednano, fisher: { samples: 8 } }\n"
                      "  - fednano_ef\n  - centralized\n  - local",
                      out, extra);

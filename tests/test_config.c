@@ -30,7 +30,7 @@ static const char *const full_yaml =
     "methods:\n"                                                           /* 16 */
     "  - fedavg\n"                                                         /* 17 */
     "  - { name: fedprox, mu: 0.01 }\n"                                    /* 18 */
-    "  - { name: feddpa_f, local_epochs: 1, top_k: 5 }\n"                  /* 19 */
+    "  - { name: feddpa_f, local_epochs: 1, instances: 5 }\n"                  /* 19 */
     "  - { name: fednano, fisher: { samples: 64, labels: sampled } }\n"    /* 20 */
     "  - fednano_ef\n"                                                     /* 21 */
     "  - centralized\n"                                                    /* 22 */
@@ -141,7 +141,7 @@ Test(config, full_example_loads_with_its_values)
     for (int k = 0; k < 7; k++) cr_assert_eq(c->methods[k].kind, (fs_method_kind)k);
     cr_assert_eq(c->methods[1].mu, 0.01);
     cr_assert_eq(c->methods[2].dpa_local_epochs, 1);
-    cr_assert_eq(c->methods[2].top_k, 5);
+    cr_assert_eq(c->methods[2].dpa_instances, 5);
     cr_assert_eq(c->methods[3].fisher_samples, 64);
     cr_assert(!c->methods[3].fisher_expected);
     cr_assert_str_eq(c->backend, "auto");
@@ -184,7 +184,7 @@ Test(config, defaults_fill_absent_keys)
         cr_assert_eq(c->methods[k].kind, (fs_method_kind)k);
         cr_assert_eq(c->methods[k].mu, 0.01);
         cr_assert_eq(c->methods[k].dpa_local_epochs, 1);
-        cr_assert_eq(c->methods[k].top_k, 5);
+        cr_assert_eq(c->methods[k].dpa_instances, 5);
         cr_assert_eq(c->methods[k].fisher_samples, 64);
         cr_assert(!c->methods[k].fisher_expected);
     }
@@ -210,7 +210,7 @@ Test(config, scalar_and_mapping_method_forms)
                            "  - fednano_ef\n"
                            "  - name: fedprox\n"
                            "    mu: 0.25\n"
-                           "  - {name: feddpa_f, top_k: 3, local_epochs: 4}\n"
+                           "  - {name: feddpa_f, instances: 3, local_epochs: 4}\n"
                            "  - {fisher: {labels: expected, samples: 8}, name: fednano}\n"
                            "  - {name: local}\n",
                            NULL, 0);
@@ -219,7 +219,7 @@ Test(config, scalar_and_mapping_method_forms)
     cr_assert_eq(c->methods[1].kind, FS_METHOD_FEDPROX);
     cr_assert_eq(c->methods[1].mu, 0.25);
     cr_assert_eq(c->methods[2].kind, FS_METHOD_FEDDPA_F);
-    cr_assert_eq(c->methods[2].top_k, 3);
+    cr_assert_eq(c->methods[2].dpa_instances, 3);
     cr_assert_eq(c->methods[2].dpa_local_epochs, 4);
     cr_assert_eq(c->methods[3].kind, FS_METHOD_FEDNANO);
     cr_assert_eq(c->methods[3].fisher_samples, 8);
@@ -405,8 +405,8 @@ Test(config, set_validates_and_leaves_config_unchanged_on_error)
     fs_config *before = malloc(sizeof *before);
     cr_assert_eq(fs_config_set(c, "federation.rounds", "25"), 0, "%s", fs_last_error());
     cr_assert_eq(c->rounds, 25);
-    cr_assert_eq(fs_config_set(c, "methods.feddpa_f.top_k", "9"), 0, "%s", fs_last_error());
-    cr_assert_eq(c->methods[2].top_k, 9);
+    cr_assert_eq(fs_config_set(c, "methods.feddpa_f.instances", "9"), 0, "%s", fs_last_error());
+    cr_assert_eq(c->methods[2].dpa_instances, 9);
     cr_assert(strstr(c->source_path, "ok.yaml"));
     memcpy(before, c, sizeof *c);
     struct { const char *k, *v, *msg; } bad[] = {

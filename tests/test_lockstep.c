@@ -119,6 +119,9 @@ Test(lockstep, equals_clients_simulated_one_after_another)
     size_t n = fs_bank_numel(&together);
     tu_assert_close(a, b, (long)n, 1e-5f, 1e-4f, "adapters: lockstep vs one client at a time");
     tu_assert_close(fa, fb, (long)n, 1e-7f, 1e-3f, "empirical Fisher: lockstep vs one at a time");
+    float fmax_abs = 0;
+    for (size_t j = 0; j < n; j++) fmax_abs = fabsf(fa[j]) > fmax_abs ? fabsf(fa[j]) : fmax_abs;
+    cr_assert(fmax_abs > 1e-8f, "the empirical Fisher stayed zero (max %g)", fmax_abs);
     float *init = malloc(n * sizeof *init);
     fs_adapter_bank fresh;
     fs_bank_init(&fresh, fs_backend_cpu(), &w.shape, 3);
@@ -209,7 +212,7 @@ Test(lockstep, expected_model_fisher_equals_brute_force)
     shards_of(sh);
     int slots[3] = {0, 1, 2};
     /* n_samples >= every shard: every sample counts, weight 1/n_k */
-    cr_assert_eq(fs_model_fisher(w.e, &bank, slots, 3, sh, 100, true, 1, &fisher, &scratch), 0,
+    cr_assert_eq(fs_fisher_diag(w.e, &bank, slots, 3, sh, 100, FS_FISHER_EXPECTED, 1, &fisher, &scratch), 0,
                  "%s", fs_last_error());
     /* brute force: sum_c p(c) g_c^2 / n_k, one sample and one choice at a time */
     size_t numel = fs_bank_numel(&bank);
@@ -233,6 +236,164 @@ Test(lockstep, expected_model_fisher_equals_brute_force)
     tu_assert_close(fisher.data, want, (long)numel, 1e-9f, 1e-3f,
                     "expected model Fisher vs brute force");
     free(want);
+    free_banks(b);
+    free_world(&w);
+}
+
+static double l2(const float *x, size_t n)
+{
+    double s = 0;
+    for (size_t j = 0; j < n; j++) s += (double)x[j] * x[j];
+    return sqrt(s);
+}
+
+/* The sampled model Fisher differentiates the distribution it samples from
+ * (the softmax over the item's choice letters), so its per-sample gradients
+ * average to zero; and the average of many sampled estimates is the expected
+ * (exact) one. */
+Test(lockstep, sampled_model_fisher_has_zero_mean_score_and_averages_to_the_expected)
+{
+    world w;
+    make_world(&w, 200);
+    fs_adapter_bank b[3], bank = {0}, grads = {0}, fisher = {0}, expected = {0};
+    three_banks(&w, 3, b, 12);
+    bank = b[0], grads = b[1], fisher = b[2];
+    cr_assert_eq(fs_bank_init(&expected, fs_backend_cpu(), &w.shape, 3), 0);
+    tu_rng r = tu_rng_new(13); /* larger adapters: choices far from uniform */
+    tu_fill(&r, bank.data, (long)fs_bank_numel(&bank), -1.5f, 1.5f);
+    fs_shard sh[3];
+    shards_of(sh);
+    int slots[3] = {0, 1, 2}, draws = 300, items = 0;
+    for (int k = 0; k < 3; k++) items += sh[k].n;
+    size_t numel = fs_bank_numel(&bank);
+    double *grad_sum = calloc(numel, sizeof *grad_sum), *fisher_sum = calloc(numel, sizeof *fisher_sum);
+    for (int d = 0; d < draws; d++) {
+        fs_bank_zero(&grads), fs_bank_zero(&fisher);
+        cr_assert_eq(fs_fisher_diag(w.e, &bank, slots, 3, sh, 100, FS_FISHER_SAMPLED, 1000 + d,
+                                    &fisher, &grads),
+                     0, "%s", fs_last_error());
+        for (size_t j = 0; j < numel; j++) grad_sum[j] += grads.data[j], fisher_sum[j] += fisher.data[j];
+    }
+    fs_bank_zero(&expected), fs_bank_zero(&grads);
+    cr_assert_eq(fs_fisher_diag(w.e, &bank, slots, 3, sh, 100, FS_FISHER_EXPECTED, 1, &expected,
+                                &grads),
+                 0);
+    float *mean_grad = malloc(numel * sizeof *mean_grad), *rms = malloc(numel * sizeof *rms);
+    float *mean_fisher = malloc(numel * sizeof *mean_fisher), *diff = malloc(numel * sizeof *diff);
+    for (size_t j = 0; j < numel; j++) {
+        /* grads sums each client's items; the Fisher is a per-client mean */
+        mean_grad[j] = (float)(grad_sum[j] / ((double)draws * items / 3));
+        mean_fisher[j] = (float)(fisher_sum[j] / draws);
+        rms[j] = sqrtf(mean_fisher[j]);
+        diff[j] = mean_fisher[j] - expected.data[j];
+    }
+    /* sampling error of a mean over draws x items scores: about rms / sqrt(1700) */
+    double score_ratio = l2(mean_grad, numel) / l2(rms, numel);
+    cr_assert(score_ratio < 0.1, "mean sampled score / its rms = %.3f, not about 0", score_ratio);
+    double fisher_ratio = l2(diff, numel) / l2(expected.data, numel);
+    cr_assert(fisher_ratio < 0.1, "mean of sampled Fishers vs expected: relative error %.3f",
+              fisher_ratio);
+    cr_assert(l2(expected.data, numel) > 0, "the expected Fisher is zero");
+    free(grad_sum), free(fisher_sum), free(mean_grad), free(rms), free(mean_fisher), free(diff);
+    fs_bank_free(&expected);
+    free_banks(b);
+    free_world(&w);
+}
+
+/* FedNano-EF at: final takes the training loss's per-sample squared
+ * gradients (true labels, full vocabulary) at the given adapters. */
+Test(lockstep, empirical_fisher_at_final_equals_brute_force)
+{
+    world w;
+    make_world(&w, 200);
+    fs_adapter_bank b[3], bank = {0}, scratch = {0}, fisher = {0};
+    three_banks(&w, 3, b, 14);
+    bank = b[0], scratch = b[1], fisher = b[2];
+    fs_shard sh[3];
+    shards_of(sh);
+    int slots[3] = {0, 1, 2};
+    cr_assert_eq(fs_fisher_diag(w.e, &bank, slots, 3, sh, 1 << 30, FS_FISHER_TRUE_LABELS, 1,
+                                &fisher, &scratch),
+                 0, "%s", fs_last_error());
+    fs_item items[17];
+    float weight[17];
+    int n = 0;
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < sh[k].n; i++)
+            items[n] = (fs_item){sh[k].samples[i], k}, weight[n++] = 1.0f / (float)sh[k].n;
+    float *want = brute_fisher(&w, &bank, items, n, NULL, weight);
+    tu_assert_close(fisher.data, want, (long)fs_bank_numel(&bank), 1e-9f, 1e-3f,
+                    "empirical Fisher at the final adapters vs brute force");
+    free(want);
+    free_banks(b);
+    free_world(&w);
+}
+
+Test(feddpa_f, instance_weight_by_hand)
+{
+    const float h[3] = {1, 0, 0}, r0[3] = {2, 0, 0}, r1[3] = {0, 1, 0}, r2[3] = {1, 1, 0},
+                r3[3] = {-1, 0, 0}, zero[3] = {0, 0, 0};
+    const float *refs[4] = {r0, r1, r2, r3};
+    /* cosines 1, 0, 1/sqrt(2), -1; scale 0.5; not clamped */
+    cr_assert_float_eq(fs_feddpa_instance_weight(h, refs, 3, 3, 0.5),
+                       0.5 * (1 + 0 + 1 / sqrt(2.0)) / 3, 1e-7);
+    cr_assert_float_eq(fs_feddpa_instance_weight(h, refs, 4, 3, 0.5),
+                       0.5 * (1 + 0 + 1 / sqrt(2.0) - 1) / 4, 1e-7);
+    const float *same[2] = {h, r0};
+    /* an in-distribution item (cosine 1) gets w = scale: 0.5, the global
+     * adapter's share during local training (1 - mix with mix = 0.5) */
+    cr_assert_float_eq(fs_feddpa_instance_weight(h, same, 2, 3, 0.5), 0.5, 1e-7);
+    const float *none[1] = {zero};
+    cr_assert_float_eq(fs_feddpa_instance_weight(h, none, 1, 3, 0.5), 0.0, 1e-12);
+    cr_assert_float_eq(fs_feddpa_instance_weight(h, NULL, 0, 3, 0.5), 0.0, 1e-12);
+}
+
+/* Local training sees local x mix + frozen global x (1 - mix): its loss is the
+ * forward loss of that mix, and only the local adapter moves. */
+Test(feddpa_f, local_training_uses_the_fixed_mix)
+{
+    world w;
+    make_world(&w, 200);
+    fs_adapter_bank b[3], local = {0}, global = {0}, before = {0};
+    three_banks(&w, 1, b, 15);
+    local = b[0], global = b[1], before = b[2];
+    tu_rng r = tu_rng_new(16);
+    tu_fill(&r, global.data, (long)fs_bank_numel(&global), -0.5f, 0.5f);
+    memcpy(before.data, global.data, fs_bank_numel(&global) * sizeof(float));
+    int samples[4] = {0, 1, 2, 5}, slot = 0;
+    fs_shard sh = {4, samples};
+    fs_train_state st;
+    cr_assert_eq(fs_train_state_init(&st, &local), 0);
+    const float mix = 0.3f;
+    fs_local_opts opts = {.epochs = 1, .batch_size = 4, .sgd = true, .lr = 0.5f, .seed = 1,
+                          .frozen_extra = &global, .mix = mix};
+    double train_loss;
+    float *theta0 = bank_host(&local);
+    cr_assert_eq(fs_train_lockstep(w.e, &local, &st, &slot, 1, &sh, &opts, &train_loss), 0);
+    /* the loss of the (only) step is taken before it, at theta0 */
+    fs_adapter_bank start;
+    cr_assert_eq(fs_bank_init(&start, fs_backend_cpu(), &w.shape, 1), 0);
+    memcpy(start.data, theta0, fs_bank_numel(&start) * sizeof(float));
+    fs_item items[4];
+    float wl[4], wg[4], loss[4];
+    for (int i = 0; i < 4; i++) items[i] = (fs_item){samples[i], 0}, wl[i] = mix, wg[i] = 1 - mix;
+    fs_adapter_use uses[2] = {{.bank = &start, .item_weight = wl},
+                              {.bank = &global, .item_weight = wg, .single = true}};
+    cr_assert_eq(fs_engine_forward(w.e, items, 4, uses, 2, loss, NULL), 0);
+    double want = (loss[0] + loss[1] + loss[2] + loss[3]) / 4;
+    cr_assert_float_eq(train_loss, want, 1e-5, "training loss %g vs mixed forward %g", train_loss,
+                       want);
+    for (int i = 0; i < 4; i++) wl[i] = 1, wg[i] = 1; /* the unmixed sum differs */
+    cr_assert_eq(fs_engine_forward(w.e, items, 4, uses, 2, loss, NULL), 0);
+    double unmixed = (loss[0] + loss[1] + loss[2] + loss[3]) / 4;
+    cr_assert(fabs(unmixed - want) > 1e-4, "mix had no effect (%g vs %g)", unmixed, want);
+    cr_assert(tu_max_abs_diff(global.data, before.data, (long)fs_bank_numel(&global)) == 0,
+              "the frozen global adapter moved");
+    cr_assert(tu_max_abs_diff(local.data, theta0, (long)fs_bank_numel(&local)) > 0,
+              "the local adapter did not move");
+    free(theta0);
+    fs_bank_free(&start);
+    fs_train_state_free(&st);
     free_banks(b);
     free_world(&w);
 }

@@ -90,7 +90,7 @@ static void assert_rank_count_changes_nothing(void)
 {
     const char *config = cli_write_config(
         "ranks", "ranks",
-        "\n  - fedavg\n  - { name: fedprox, mu: 0.1 }\n  - { name: feddpa_f, top_k: 3 }\n"
+        "\n  - fedavg\n  - { name: fedprox, mu: 0.1 }\n  - { name: feddpa_f, instances: 3 }\n"
         "  - { name: fednano, fisher: { samples: 8 } }\n  - fednano_ef\n  - centralized\n"
         "  - local",
         "out", "");

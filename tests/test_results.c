@@ -73,7 +73,8 @@ static fs_round_row make_row(int m, int k)
 
 static fs_summary make_summary(int m)
 {
-    fs_summary s = {0.5 + m, 0.25 + m, 0.75 + m, 1.5 * m, 2.5 * m, 3.25, 10.0 / 3.0 + m};
+    fs_summary s = {0.5 + m, 0.25 + m, 0.75 + m, 1.5 * m, 2.5 * m, 3.25, 10.0 / 3.0 + m,
+                    0.375 + m, 3 + m};
     return s;
 }
 
@@ -92,7 +93,8 @@ static void assert_summary_eq(const fs_summary *a, const fs_summary *b)
     cr_assert(a->mean_acc == b->mean_acc && a->worst_acc == b->worst_acc &&
               a->global_acc == b->global_acc && a->upload_mb == b->upload_mb &&
               a->download_mb == b->download_mb && a->client_storage_mb == b->client_storage_mb &&
-              a->seconds == b->seconds);
+              a->seconds == b->seconds && a->sample_weighted_acc == b->sample_weighted_acc &&
+              a->clients_evaluated == b->clients_evaluated);
 }
 
 /* Writes a complete method: partition, rows in chunks, final, summary. */

@@ -14,7 +14,6 @@ struct fs_engine {
     const fs_task *task;
     int max_rows, d, rank;
     float *features; /* [n_images, n_image_tokens, d] */
-    float *reps;     /* host [n_samples, d] */
     fs_llm_acts *acts;
     fs_batch_buf bb;
     float *embeds0, *x, *dx, *xin[MAX_USES], *row_scale;
@@ -22,6 +21,8 @@ struct fs_engine {
     float *u[MAX_USES][FS_TARGET_COUNT];
     int32_t *group[MAX_USES][FS_TARGET_COUNT], *sample_of_row, *group_of_sample;
     float *fisher_w;
+    float *logit_bias; /* [bias_rows x vocab], allocated on the first choice-restricted pass */
+    int bias_rows;
     /* host scratch */
     int32_t *ids_h, *group_h, *rows_h, *tgt_h, *sample_h, *slot_h;
     float *scale_h, *w_h, *fw_h, *loss_h, *logits_h;
@@ -96,7 +97,7 @@ void fs_engine_free(fs_engine *e)
     if (!e) return;
     const fs_ops *o = e->o;
     void *dev[] = {e->embeds0, e->x, e->dx, e->row_scale, e->sample_of_row, e->group_of_sample,
-                   e->fisher_w, e->features};
+                   e->fisher_w, e->features, e->logit_bias};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++)
         if (dev[i]) o->free(dev[i]);
     for (int u = 0; u < MAX_USES; u++) {
@@ -110,7 +111,7 @@ void fs_engine_free(fs_engine *e)
     fs_batch_free(&e->bb);
     free(e->ids_h), free(e->group_h), free(e->rows_h), free(e->tgt_h), free(e->sample_h);
     free(e->slot_h), free(e->scale_h), free(e->w_h), free(e->fw_h), free(e->loss_h);
-    free(e->logits_h), free(e->reps);
+    free(e->logits_h);
     free(e);
 }
 
@@ -157,8 +158,30 @@ static int ensure_rank(fs_engine *e, int rank)
     return 0;
 }
 
+/* Logit bias that leaves only each item's choice letters in its softmax. */
+static int restrict_to_choices(fs_engine *e, const fs_item *items, int n)
+{
+    int V = e->m->cfg.t_vocab;
+    if (n > e->bias_rows) {
+        if (e->logit_bias) e->o->free(e->logit_bias);
+        e->bias_rows = 0;
+        if (!(e->logit_bias = fs_alloc_or_fail(e->o, (size_t)n * V * sizeof(float), PASS_HINT,
+                                               "the choice-letter logit mask of %d items", n)))
+            return -1;
+        e->bias_rows = n;
+    }
+    /* logits_h is free until the outputs are read: build the mask there. */
+    for (size_t j = 0; j < (size_t)n * V; j++) e->logits_h[j] = -1e30f;
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < e->task->samples[items[i].sample].n_choices; c++)
+            e->logits_h[(size_t)i * V + e->task->letter_ids[c]] = 0.0f;
+    e->o->to_device(e->logit_bias, e->logits_h, (size_t)n * V * sizeof(float));
+    e->bb.batch.logit_bias = e->logit_bias;
+    return 0;
+}
+
 /* Builds the padded batch and the frozen input embeddings of items[0..n). */
-static int prepare_inputs(fs_engine *e, const fs_item *items, int n, const int *target_override,
+static int prepare_inputs(fs_engine *e, const fs_item *items, int n, const int *choice_targets,
                           int *T_out)
 {
     const fs_task *task = e->task;
@@ -170,10 +193,12 @@ static int prepare_inputs(fs_engine *e, const fs_item *items, int n, const int *
         const fs_sample *s = &task->samples[items[i].sample];
         memcpy(e->ids_h + (size_t)i * T, s->ids, (size_t)s->len * sizeof(int32_t));
         e->rows_h[i] = i * T + s->len - 1;
-        int answer = target_override ? target_override[i] : s->answer;
+        int answer = choice_targets ? choice_targets[i] : s->answer;
         e->tgt_h[i] = task->letter_ids[answer];
     }
-    if (fs_batch_build_targets(&e->bb, e->o, e->ids_h, n, T, e->rows_h, e->tgt_h, n)) return -1;
+    if (fs_batch_build_targets(&e->bb, e->o, e->ids_h, n, T, e->rows_h, e->tgt_h, n) ||
+        (choice_targets && restrict_to_choices(e, items, n)))
+        return -1;
     fs_mllm_embed_tokens(e->m, &e->bb.batch, e->embeds0);
     size_t block = (size_t)e->m->n_image_tokens * e->d;
     for (int i = 0; i < n; i++) {
@@ -301,8 +326,27 @@ int fs_engine_forward(fs_engine *e, const fs_item *items, int n, const fs_adapte
     return 0;
 }
 
+int fs_engine_last_hidden(fs_engine *e, const fs_item *items, int n, const fs_adapter_use *uses,
+                          int nuses, float *hidden)
+{
+    if (check_uses(e, uses, nuses)) return -1;
+    for (int off = 0; off < n;) {
+        int k = chunk_len(e, items + off, n - off), T;
+        fs_adapter_use chunk_uses[MAX_USES];
+        uses_from(uses, nuses, off, chunk_uses);
+        if (prepare_inputs(e, items + off, k, NULL, &T)) return -1;
+        apply_adapters(e, items + off, k, T, chunk_uses, nuses);
+        fs_llm_forward(e->m, e->acts, &e->bb.batch, e->x);
+        e->o->to_host(hidden + (size_t)off * e->d, fs_llm_target_hidden(e->acts),
+                      (size_t)k * e->d * sizeof(float));
+        e->o->synchronize();
+        off += k;
+    }
+    return 0;
+}
+
 int fs_engine_backward(fs_engine *e, const fs_item *items, int n, const fs_adapter_use *uses,
-                       int nuses, const float *item_loss_weight, const int *target_override,
+                       int nuses, const float *item_loss_weight, const int *choice_targets,
                        fs_adapter_bank *grads, fs_adapter_bank *fisher,
                        const float *fisher_weight, float *loss)
 {
@@ -314,7 +358,7 @@ int fs_engine_backward(fs_engine *e, const fs_item *items, int n, const fs_adapt
         const fs_item *it = items + off;
         fs_adapter_use chunk_uses[MAX_USES];
         uses_from(uses, nuses, off, chunk_uses);
-        if (prepare_inputs(e, it, k, target_override ? target_override + off : NULL, &T)) return -1;
+        if (prepare_inputs(e, it, k, choice_targets ? choice_targets + off : NULL, &T)) return -1;
         apply_adapters(e, it, k, T, chunk_uses, nuses);
         fs_llm_forward(e->m, e->acts, &e->bb.batch, e->x);
         if (loss) read_outputs(e, k, loss + off, NULL);
@@ -349,42 +393,4 @@ int fs_engine_backward(fs_engine *e, const fs_item *items, int n, const fs_adapt
         off += k;
     }
     return 0;
-}
-
-const float *fs_engine_representations(fs_engine *e)
-{
-    if (e->reps) return e->reps;
-    const fs_task *task = e->task;
-    int d = e->d;
-    e->reps = fs_alloc_or_fail(NULL, (size_t)task->n * d * sizeof(float),
-                               "use a dataset with fewer examples (data.root)",
-                               "FedDPA-F's representations of %d examples", task->n);
-    float *host = malloc((size_t)e->max_rows * d * sizeof(float));
-    fs_item *items = malloc((size_t)(task->n ? task->n : 1) * sizeof *items);
-    if (!e->reps || !host || !items) {
-        if (e->reps) fs_fail("out of memory");
-        free(host), free(items), free(e->reps);
-        e->reps = NULL; /* not cached: a later call tries again */
-        return NULL;
-    }
-    for (int i = 0; i < task->n; i++) items[i] = (fs_item){i, 0};
-    for (int off = 0; off < task->n;) {
-        int k = chunk_len(e, items + off, task->n - off), T;
-        if (prepare_inputs(e, items + off, k, NULL, &T)) {
-            free(host), free(items), free(e->reps);
-            e->reps = NULL;
-            return NULL;
-        }
-        e->o->to_host(host, e->embeds0, (size_t)k * T * d * sizeof(float));
-        e->o->synchronize();
-        for (int i = 0; i < k; i++) {
-            const fs_sample *s = &task->samples[off + i];
-            float *rep = e->reps + (size_t)(off + i) * d;
-            for (int p = 0; p < s->len; p++)
-                for (int j = 0; j < d; j++) rep[j] += host[((size_t)i * T + p) * d + j] / s->len;
-        }
-        off += k;
-    }
-    free(host), free(items);
-    return e->reps;
 }

@@ -35,8 +35,6 @@ fs_engine *fs_engine_new(const fs_mllm *m, const fs_task *task, int max_rows);
 void fs_engine_free(fs_engine *e);
 /* Encodes every image of the task once into the feature cache. */
 int fs_engine_cache_features(fs_engine *e);
-/* A per-sample representation (mean of the frozen input embeddings), host [n_samples x d], computed once. */
-const float *fs_engine_representations(fs_engine *e);
 int fs_engine_dim(const fs_engine *e);
 /* Items of the task's longest sample that one pass holds (>= 1). */
 int fs_engine_items_per_pass(const fs_engine *e);
@@ -49,14 +47,21 @@ const fs_sample *fs_engine_sample(const fs_engine *e, int i);
 int fs_engine_forward(fs_engine *e, const fs_item *items, int n, const fs_adapter_use *uses,
                       int nuses, float *loss, float *logp);
 
+/* hidden (host [n x d]) = the last-layer (final-norm) hidden state of each item's last
+ * prompt token, the row whose logits score the answer letter. */
+int fs_engine_last_hidden(fs_engine *e, const fs_item *items, int n, const fs_adapter_use *uses,
+                          int nuses, float *hidden);
+
 /* Training pass: forward + backward of L = sum_i item_loss_weight[i] * loss_i, accumulating
  * the gradient of the adapters of uses[0] into grads (same shape as uses[0].bank). When
  * fisher is not NULL, also accumulates fisher_weight[i] * (d loss_i / d theta)^2 per item into
- * fisher (the empirical Fisher, from the same backward pass). target_override (host, may be
- * NULL) replaces the answer index of each item (for sampled/expected model-Fisher labels).
+ * fisher (per-sample squared gradients from the same backward pass).
+ * loss_i is the cross-entropy of the answer letter over the whole vocabulary when
+ * choice_targets is NULL (training); otherwise -log of the softmax restricted to item i's
+ * choice letters at letter choice_targets[i] (host; the model Fisher's distribution).
  * loss (host [n], may be NULL) receives per-item losses. */
 int fs_engine_backward(fs_engine *e, const fs_item *items, int n, const fs_adapter_use *uses,
-                       int nuses, const float *item_loss_weight, const int *target_override,
+                       int nuses, const float *item_loss_weight, const int *choice_targets,
                        fs_adapter_bank *grads, fs_adapter_bank *fisher,
                        const float *fisher_weight, float *loss);
 

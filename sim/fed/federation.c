@@ -179,10 +179,26 @@ static int choose_participants(const fs_config *cfg, int round, int *out)
     return m;
 }
 
-static void mean_worst(const double *x, int n, double *mean, double *worst)
+/* Unweighted mean and minimum over the clients that have a score (NaN: a
+ * client without test items, left out rather than scored 0); *counted gets
+ * how many there were (may be NULL). NaN when none. */
+static void mean_worst(const double *x, int n, double *mean, double *worst, int *counted)
 {
-    *mean = 0, *worst = n ? x[0] : 0;
-    for (int k = 0; k < n; k++) *mean += x[k] / n, *worst = x[k] < *worst ? x[k] : *worst;
+    double sum = 0, low = INFINITY;
+    int m = 0;
+    for (int k = 0; k < n; k++)
+        if (!isnan(x[k])) sum += x[k], low = x[k] < low ? x[k] : low, m++;
+    *mean = m ? sum / m : NAN, *worst = m ? low : NAN;
+    if (counted) *counted = m;
+}
+
+/* Accuracy over the pooled test items of all clients (each weighted by its count). */
+static double sample_weighted(const double *acc, const fs_shard *test, int n)
+{
+    double right = 0, total = 0;
+    for (int k = 0; k < n; k++)
+        if (test[k].n > 0) right += acc[k] * test[k].n, total += test[k].n;
+    return total > 0 ? right / total : NAN;
 }
 
 /* One results row per client plus the aggregate row (client -1). */
@@ -198,10 +214,11 @@ static int record_round(fs_results *res, int round, int C, const int *participan
     }
     for (int k = 0; k < C; k++) lossk[k] = NAN;
     for (int i = 0; i < np; i++) took[participants[i]] = 1, lossk[participants[i]] = loss[i];
-    double mean_loss = 0, mean_acc = 0, mean_g = 0;
+    double mean_loss = 0, mean_acc, mean_g, worst_unused;
     for (int i = 0; i < np; i++) mean_loss += loss[i] / np;
+    mean_worst(acc, C, &mean_acc, &worst_unused, NULL);
+    mean_worst(gacc, C, &mean_g, &worst_unused, NULL);
     for (int k = 0; k < C; k++) {
-        mean_acc += acc[k] / C, mean_g += gacc[k] / C;
         rows[k] = (fs_round_row){.round = round, .client = k, .train_loss = lossk[k],
                                  .test_acc = evaluated ? acc[k] : NAN,
                                  .global_acc = evaluated ? gacc[k] : NAN,
@@ -273,6 +290,7 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
         (st->uses_extra_bank && fs_bank_init(&r.extra, o, &shape, C)) ||
         fs_train_state_init(&r.state, &r.local))
         goto done;
+    if (r.extra.data) fs_bank_zero(&r.extra);
     fs_bank_init_lora(&r.global, cfg->seed);
     for (int k = 0; k < C; k++) fs_bank_copy_client(&r.local, k, &r.global, 0);
     /* A checkpoint of a killed run: its banks, and the rows of rounds <= its round. */
@@ -342,8 +360,9 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
         }
     }
     double mean, worst, gmean, dummy;
-    mean_worst(acc, C, &mean, &worst);
-    mean_worst(gacc, C, &gmean, &dummy);
+    int evaluated;
+    mean_worst(acc, C, &mean, &worst, &evaluated);
+    mean_worst(gacc, C, &gmean, &dummy, NULL);
     for (int k = 0; k < C; k++)
         final[k] = (fs_final_row){.client = k, .n_train = plan->train[k].n,
                                   .n_test = plan->test[k].n, .test_acc = acc[k],
@@ -351,7 +370,9 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
     fs_summary s = {.mean_acc = mean, .worst_acc = worst, .global_acc = gmean,
                     .upload_mb = total_up / 1e6, .download_mb = total_down / 1e6,
                     .client_storage_mb = client_storage_mb(engine, &shape),
-                    .seconds = fs_now() - t0};
+                    .seconds = fs_now() - t0,
+                    .sample_weighted_acc = sample_weighted(acc, plan->test, C),
+                    .clients_evaluated = evaluated};
     fs_progress_finish(&bar, mean, s.seconds);
     /* The checkpoint goes first: a kill in between re-runs the method rather
      * than finding a finished method with a checkpoint. */

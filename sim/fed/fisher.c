@@ -16,9 +16,9 @@ static void choice_probs(const float *logp, int nc, double *p)
     for (int c = 0; c < nc; c++) p[c] /= s;
 }
 
-int fs_model_fisher(fs_engine *e, const fs_adapter_bank *bank, const int *slots, int n,
-                    const fs_shard *shards, int n_samples, bool expected, uint64_t seed,
-                    fs_adapter_bank *fisher, fs_adapter_bank *scratch)
+int fs_fisher_diag(fs_engine *e, const fs_adapter_bank *bank, const int *slots, int n,
+                   const fs_shard *shards, int n_samples, fs_fisher_labels labels, uint64_t seed,
+                   fs_adapter_bank *fisher, fs_adapter_bank *scratch)
 {
     int total = 0, rc = -1;
     for (int a = 0; a < n; a++) {
@@ -59,10 +59,14 @@ int fs_model_fisher(fs_engine *e, const fs_adapter_bank *bank, const int *slots,
         }
     }
     fs_adapter_use use = {.bank = bank};
+    if (labels == FS_FISHER_TRUE_LABELS) {
+        rc = fs_engine_backward(e, items, m, &use, 1, ones, NULL, scratch, fisher, inv_n, NULL);
+        goto done;
+    }
     if (fs_engine_forward(e, items, m, &use, 1, NULL, logp)) goto done;
     fs_rng draw;
     double p[FS_MAX_CHOICES];
-    if (!expected) {
+    if (labels == FS_FISHER_SAMPLED) {
         for (int i = 0; i < m; i++) {
             /* Each client's labels from its own stream: they never depend on
              * which clients share the pass. */

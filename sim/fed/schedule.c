@@ -111,8 +111,9 @@ int fs_train_lockstep(fs_engine *e, fs_adapter_bank *bank, fs_train_state *st, c
     float *fw = malloc((size_t)(total_items ? total_items : 1) * sizeof *fw);
     float *loss = malloc((size_t)(total_items ? total_items : 1) * sizeof *loss);
     int *owner = malloc((size_t)(total_items ? total_items : 1) * sizeof *owner);
+    float *mix = malloc((size_t)(total_items ? total_items : 1) * 2 * sizeof *mix);
     if (!steps_of || !order || !step || !active || !loss_sum || !loss_cnt || !items || !w ||
-        !fw || !loss || !owner) {
+        !fw || !loss || !owner || !mix) {
         fs_fail("out of memory scheduling %d clients", nslots);
         goto done;
     }
@@ -126,6 +127,10 @@ int fs_train_lockstep(fs_engine *e, fs_adapter_bank *bank, fs_train_state *st, c
     if (hi >= lo) zero_slots(&st->m, lo, hi), zero_slots(&st->v, lo, hi);
     fs_adapter_use uses[2] = {{.bank = bank}, {.bank = opt->frozen_extra, .single = true}};
     int nuses = opt->frozen_extra ? 2 : 1;
+    if (opt->frozen_extra) {
+        for (int i = 0; i < total_items; i++) mix[i] = opt->mix, mix[total_items + i] = 1 - opt->mix;
+        uses[0].item_weight = mix, uses[1].item_weight = mix + total_items;
+    }
     for (int g = 0; g < max_steps; g++) {
         int n = 0, nactive = 0;
         memset(step, 0, (size_t)C * sizeof *step);
@@ -161,6 +166,6 @@ done:
     if (order)
         for (int a = 0; a < nslots; a++) free(order[a]);
     free(order), free(steps_of), free(step), free(active), free(loss_sum), free(loss_cnt);
-    free(items), free(w), free(fw), free(loss), free(owner);
+    free(items), free(w), free(fw), free(loss), free(owner), free(mix);
     return rc;
 }

@@ -22,7 +22,10 @@ typedef struct {
     float lr, weight_decay;
     float prox_mu;                        /* FedProx: adds mu (theta - anchor) to the gradient */
     const fs_adapter_bank *prox_anchor;   /* single-slot bank */
-    const fs_adapter_bank *frozen_extra;  /* applied to every item, not trained (FedDPA-F) */
+    /* FedDPA-F: a single-slot adapter applied to every item and not trained; the trained
+     * bank's output is weighted by mix and this one's by 1 - mix. */
+    const fs_adapter_bank *frozen_extra;
+    float mix;
     fs_adapter_bank *ef_fisher;           /* FedNano-EF: per-sample squared grads of the last epoch */
     int max_steps;                        /* > 0: stop each client after this many steps (centralized budget) */
     uint64_t seed;                        /* shuffling: a stream per (seed, slot, epoch) */

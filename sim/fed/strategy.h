@@ -18,7 +18,7 @@
 
 #include <stdbool.h>
 
-#include "sim/fed/schedule.h"
+#include "sim/fed/fisher.h"
 #include "sim/io/config.h"
 
 typedef struct fs_fed_run {
@@ -76,6 +76,10 @@ int fs_aggregate_mean(fs_fed_run *r, const int *participants, int n);
  * the plain weighted mean (see strategy_fednano.c). Fisher in r->extra; shares
  * both banks' participant slots first. */
 int fs_aggregate_fisher(fs_fed_run *r, const int *participants, int n);
+/* Zeroes r->extra and fills the participants' slots with their diagonal
+ * Fisher (fs_fisher_diag) at their adapters in r->local. */
+int fs_fisher_of_participants(fs_fed_run *r, const int *participants, int n, int samples,
+                              fs_fisher_labels labels);
 /* The bounds never communicate: nothing to aggregate, nothing uploaded. */
 int fs_aggregate_none(fs_fed_run *r, const int *participants, int n);
 size_t fs_upload_none(const fs_fed_run *r);
@@ -91,7 +95,11 @@ int fs_correct(fs_engine *e, const fs_item *items, int n, const fs_adapter_use *
  * of client first + i. */
 fs_item *fs_items_per_client(const fs_shard *shards, int first, int clients, bool same_slot,
                              int *offsets, int *n);
-/* acc[k] = mean of correct[] over client k's items. */
+/* FedDPA-F's instance weight of the global adapter for an item with hidden
+ * state h: scale * mean over refs[0..k) of cos(h, refs[j]) (0 when k = 0). */
+double fs_feddpa_instance_weight(const float *h, const float *const *refs, int k, int d,
+                                 double scale);
+/* acc[k] = mean of correct[] over client k's items (NaN for a client without items). */
 void fs_accuracy_per_client(const unsigned char *correct, const int *offsets, int clients,
                             int n, double *acc);
 

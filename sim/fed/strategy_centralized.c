@@ -1,5 +1,9 @@
-/* Centralized (upper bound): one client holding the union of all training
- * data, taking per round as many optimizer steps as an average client. */
+/* Centralized (upper bound): one client holding the union of all clients'
+ * training data, trained from the global adapter each round.
+ *   budget: data (default) - the same local epochs per round over the pooled
+ *           data, so it sees every training sample the federation sees;
+ *   budget: compute - only as many optimizer steps per round as an average
+ *           client takes (a compute-matched reference, not an upper bound). */
 #include <math.h>
 
 #include "sim/fed/comm.h"
@@ -7,11 +11,13 @@
 
 static int fit(fs_fed_run *r, const int *participants, int n, double *loss)
 {
-    double steps = 0;
-    for (int k = 0; k < r->clients; k++) steps += fs_local_steps(r->train[k].n, &r->opts);
     fs_local_opts opts = r->opts;
-    opts.max_steps = (int)lround(steps / r->clients);
-    if (opts.max_steps < 1) opts.max_steps = 1;
+    if (r->method->central_compute) {
+        double steps = 0;
+        for (int k = 0; k < r->clients; k++) steps += fs_local_steps(r->train[k].n, &r->opts);
+        opts.max_steps = (int)lround(steps / r->clients);
+        if (opts.max_steps < 1) opts.max_steps = 1;
+    }
     /* Slot 0 of the client bank stands in for the central trainer; the shard
      * list passed is indexed by slot, so slot 0 reads the union. It is the
      * one entry of a one-entry list: its owner (rank 0) trains, and every

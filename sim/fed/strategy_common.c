@@ -54,6 +54,19 @@ int fs_fit_from_global(fs_fed_run *r, const int *participants, int n, double *lo
     return fs_train_groups(r, &r->local, &r->opts, participants, n, loss);
 }
 
+/* In the groups the participants were trained in: each rank estimates what it trained. */
+int fs_fisher_of_participants(fs_fed_run *r, const int *participants, int n, int samples,
+                              fs_fisher_labels labels)
+{
+    fs_bank_zero(&r->extra);
+    for (int s = -1, len; fs_comm_next_run(n, r->group_size, &s, &len);)
+        if (fs_fisher_diag(r->engine, &r->local, participants + s, len, r->train, samples,
+                           labels, r->opts.seed ^ 0xF15E5ull, &r->extra,
+                           &r->state.grads))
+            return -1;
+    return 0;
+}
+
 int fs_aggregate_none(fs_fed_run *r, const int *participants, int n)
 {
     (void)r, (void)participants, (void)n;
@@ -169,7 +182,7 @@ void fs_accuracy_per_client(const unsigned char *correct, const int *offsets, in
     for (int k = 0; k < clients; k++) {
         int c = 0, cnt = offsets[k + 1] - offsets[k];
         for (int i = offsets[k]; i < offsets[k + 1]; i++) c += correct[i];
-        acc[k] = cnt ? (double)c / cnt : 0.0;
+        acc[k] = cnt ? (double)c / cnt : NAN;
     }
 }
 

@@ -1,13 +1,22 @@
-/* FedDPA-F (Yang et al., NeurIPS 2024, fine-tuning variant): the global
- * adapter is trained as in FedAvg; each client then learns a private local
- * adapter with the global one frozen. At inference an instance-wise weight
- * alpha_i = clamp(mean cosine similarity of the instance's representation to
- * its top-K most similar local training representations, 0, 1) mixes them:
- * x' = x + (1 - alpha_i) lora_global(x) + alpha_i lora_local(x).
- * Representations are the mean frozen input embeddings (image features and
- * token embeddings), which need no extra model pass.
- * Local adapters are re-learned from the current global adapter at every
- * evaluation, so the accuracy curve is the method's at each round. */
+/* FedDPA-F (Yang et al., NeurIPS 2024; F = the fine-tuning variant), as the
+ * official code does it (github Lydia-yang/FedDPA: code/main.py,
+ * code/fed_utils/client.py, code/GlobalModel_generated.py):
+ *
+ * - The global adapter theta_g is trained and averaged as in FedAvg.
+ * - Each participant also trains a private local adapter theta_l on top of
+ *   the global adapter it received, which stays frozen, with a fixed mix:
+ *   x' = x + mix * lora_l(x) + (1 - mix) * lora_g(x) (mix = 0.5). As in the
+ *   official main loop, local training starts in the second round (from a
+ *   fresh adapter) and continues from the client's previous local adapter.
+ * - At test time item i of client k gets w_i = scale * mean_j cos(h_i, h_j)
+ *   over `instances` training items j of client k drawn at random for that
+ *   item, h = the last-layer hidden state of the last prompt token computed
+ *   with the local adapter alone; then x' = x + w_i lora_g(x) + (1 - w_i)
+ *   lora_l(x). With scale 0.5 an in-distribution item (cos = 1) gets the
+ *   training mix. w_i is not clamped (the official code does not).
+ *
+ * The training items' states are computed once per evaluation, for the
+ * union of the items drawn, and reused by every test item. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,110 +24,171 @@
 #include "sim/fed/comm.h"
 #include "sim/fed/strategy.h"
 #include "sim/io/error.h"
+#include "sim/io/rng.h"
 
-static double cosine(const float *a, const float *b, int d)
+double fs_feddpa_instance_weight(const float *h, const float *const *refs, int k, int d,
+                                 double scale)
 {
-    double ab = 0, aa = 0, bb = 0;
-    for (int j = 0; j < d; j++) ab += (double)a[j] * b[j], aa += (double)a[j] * a[j], bb += (double)b[j] * b[j];
-    return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : 0;
-}
-
-static int cmp_desc(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a < b) - (a > b);
-}
-
-/* alpha of each item against the training representations of its slot's client. */
-static int instance_weights(fs_fed_run *r, const fs_item *items, int n, float *alpha)
-{
-    const float *reps = fs_engine_representations(r->engine);
-    if (!reps) return -1;
-    int d = fs_engine_dim(r->engine), K = r->method->top_k;
-    int maxn = 1;
-    for (int k = 0; k < r->clients; k++) maxn = r->train[k].n > maxn ? r->train[k].n : maxn;
-    double *sims = malloc((size_t)maxn * sizeof *sims);
-    if (!sims) return fs_fail("out of memory");
-    for (int i = 0; i < n; i++) {
-        const fs_shard *sh = &r->train[items[i].slot];
-        const float *q = reps + (size_t)items[i].sample * d;
-        for (int j = 0; j < sh->n; j++) sims[j] = cosine(q, reps + (size_t)sh->samples[j] * d, d);
-        qsort(sims, (size_t)sh->n, sizeof *sims, cmp_desc);
-        int k = K < sh->n ? K : sh->n;
-        double mean = 0;
-        for (int j = 0; j < k; j++) mean += sims[j] / k;
-        alpha[i] = (float)(mean < 0 ? 0 : mean > 1 ? 1 : mean);
+    double sum = 0;
+    for (int j = 0; j < k; j++) {
+        double hr = 0, hh = 0, rr = 0;
+        for (int t = 0; t < d; t++)
+            hr += (double)h[t] * refs[j][t], hh += (double)h[t] * h[t],
+                rr += (double)refs[j][t] * refs[j][t];
+        /* torch.cosine_similarity's eps keeps a zero vector at similarity 0 */
+        sum += hr / fmax(sqrt(hh * rr), 1e-8);
     }
-    free(sims);
-    return 0;
+    return k ? scale * sum / k : 0.0;
 }
 
-static int train_local_adapters(fs_fed_run *r)
+static int fit(fs_fed_run *r, const int *participants, int n, double *loss)
 {
-    int C = r->clients, rc;
-    int *all = malloc((size_t)C * sizeof *all);
-    if (!all) return fs_fail("out of memory");
-    for (int k = 0; k < C; k++) all[k] = k;
-    fs_bank_init_lora(&r->extra, r->cfg->seed + 17);
-    fs_local_opts opts = r->opts;
-    opts.epochs = r->method->dpa_local_epochs;
-    opts.frozen_extra = &r->global;
-    /* The groups of all clients, as evaluate's: each rank trains what it evaluates. */
-    rc = fs_train_groups(r, &r->extra, &opts, all, C, NULL);
-    free(all);
+    if (r->round >= 2) {
+        if (r->round == 2) fs_bank_init_lora(&r->extra, r->cfg->seed + 17);
+        fs_local_opts opts = r->opts;
+        opts.epochs = r->method->dpa_local_epochs;
+        opts.frozen_extra = &r->global;
+        opts.mix = (float)r->method->dpa_mix;
+        opts.seed ^= 0xD9Aull;
+        if (fs_train_groups(r, &r->extra, &opts, participants, n, NULL) ||
+            fs_share_slots(r, &r->extra, participants, n))
+            return -1;
+    }
+    return fs_fit_from_global(r, participants, n, loss);
+}
+
+/* Training items drawn for each test item, and their hidden states. */
+typedef struct {
+    int K;           /* instances per test item */
+    int *drawn;      /* [n_test x K]: row of the item's j-th instance in hidden, -1 = none */
+    int *n_drawn;    /* [n_test] */
+    float *hidden;   /* [rows x d] */
+    fs_item *items;  /* [rows] the training items whose states are held */
+    int rows;
+} reference_states;
+
+static void references_free(reference_states *ref)
+{
+    free(ref->drawn), free(ref->n_drawn), free(ref->hidden), free(ref->items);
+    memset(ref, 0, sizeof *ref);
+}
+
+/* Draws, for each test item, min(K, n) distinct training items of its
+ * client's shard (a stream per round, client and item), then computes the
+ * union's hidden states in one pass with the local adapters alone. */
+static int draw_references(fs_fed_run *r, const fs_item *test, int n, reference_states *ref)
+{
+    int K = r->method->dpa_instances, C = r->clients, d = fs_engine_dim(r->engine);
+    ref->K = K;
+    int **row_of = calloc((size_t)C, sizeof *row_of); /* per client: train index -> row */
+    ref->drawn = malloc((size_t)(n ? n : 1) * K * sizeof *ref->drawn);
+    ref->n_drawn = malloc((size_t)(n ? n : 1) * sizeof *ref->n_drawn);
+    ref->items = malloc((size_t)(n ? n : 1) * K * sizeof *ref->items);
+    int rc = -1;
+    if (!row_of || !ref->drawn || !ref->n_drawn || !ref->items) goto oom;
+    for (int i = 0; i < n; i++) {
+        int k = test[i].slot;
+        const fs_shard *sh = &r->train[k];
+        if (!row_of[k]) {
+            if (!(row_of[k] = malloc((size_t)(sh->n ? sh->n : 1) * sizeof **row_of))) goto oom;
+            for (int j = 0; j < sh->n; j++) row_of[k][j] = -1;
+        }
+        fs_rng g = fs_rng_seed(r->cfg->seed ^ 0xFEDD9Aull ^ ((uint64_t)r->round << 20) ^
+                               (0x9E3779B97F4A7C15ull * (uint64_t)(k + 1)) ^
+                               (0xC2B2AE3D27D4EB4Full * (uint64_t)(test[i].sample + 1)));
+        int take = K < sh->n ? K : sh->n, *out = ref->drawn + (size_t)i * K;
+        for (int j = 0; j < take;) {
+            int idx = (int)fs_rng_below(&g, (uint64_t)sh->n), dup = 0;
+            for (int q = 0; q < j; q++) dup |= out[q] == idx;
+            if (!dup) out[j++] = idx;
+        }
+        for (int j = 0; j < take; j++) {
+            int idx = out[j];
+            if (row_of[k][idx] < 0) {
+                row_of[k][idx] = ref->rows;
+                ref->items[ref->rows++] = (fs_item){sh->samples[idx], k};
+            }
+            out[j] = row_of[k][idx];
+        }
+        ref->n_drawn[i] = take;
+    }
+    if (!(ref->hidden = malloc((size_t)(ref->rows ? ref->rows : 1) * d * sizeof *ref->hidden)))
+        goto oom;
+    fs_adapter_use local = {.bank = &r->extra};
+    rc = fs_engine_last_hidden(r->engine, ref->items, ref->rows, &local, 1, ref->hidden);
+    goto done;
+oom:
+    fs_fail("out of memory drawing FedDPA-F's reference instances");
+done:
+    if (row_of)
+        for (int k = 0; k < C; k++) free(row_of[k]);
+    free(row_of);
     return rc;
 }
 
-/* Accuracy per client of items (offsets per client) under the alpha mix. */
-static int mixed_accuracy(fs_fed_run *r, const fs_item *items, const int *offsets, int nclients,
-                          int n, double *acc)
+/* correct[i] for test items under the instance-weighted global/local mix. */
+static int mixed_answers(fs_fed_run *r, const fs_item *items, int n, unsigned char *correct)
 {
-    float *alpha = malloc((size_t)(n ? n : 1) * sizeof *alpha);
-    float *one_minus = malloc((size_t)(n ? n : 1) * sizeof *one_minus);
-    unsigned char *correct = malloc((size_t)(n ? n : 1));
-    int rc = -1;
-    if (!alpha || !one_minus || !correct) {
+    int d = fs_engine_dim(r->engine), rc = -1;
+    reference_states ref = {0};
+    float *h = malloc((size_t)(n ? n : 1) * d * sizeof *h);
+    float *w = malloc((size_t)(n ? n : 1) * 2 * sizeof *w);
+    const float **refs = malloc((size_t)r->method->dpa_instances * sizeof *refs);
+    fs_adapter_use local = {.bank = &r->extra};
+    if (!h || !w || !refs) {
         fs_fail("out of memory");
         goto done;
     }
-    if (instance_weights(r, items, n, alpha)) goto done;
-    for (int i = 0; i < n; i++) one_minus[i] = 1.0f - alpha[i];
-    fs_adapter_use uses[2] = {{.bank = &r->extra, .item_weight = alpha},
-                              {.bank = &r->global, .item_weight = one_minus, .single = true}};
-    if (fs_correct(r->engine, items, n, uses, 2, correct)) goto done;
-    fs_accuracy_per_client(correct, offsets, nclients, n, acc);
-    rc = 0;
+    if (draw_references(r, items, n, &ref) ||
+        fs_engine_last_hidden(r->engine, items, n, &local, 1, h))
+        goto done;
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < ref.n_drawn[i]; j++)
+            refs[j] = ref.hidden + (size_t)ref.drawn[(size_t)i * ref.K + j] * d;
+        w[i] = (float)fs_feddpa_instance_weight(h + (size_t)i * d, refs, ref.n_drawn[i], d,
+                                                r->method->dpa_scale);
+        w[n + i] = 1.0f - w[i];
+    }
+    fs_adapter_use uses[2] = {{.bank = &r->global, .item_weight = w, .single = true},
+                              {.bank = &r->extra, .item_weight = w + n}};
+    rc = fs_correct(r->engine, items, n, uses, 2, correct);
 done:
-    free(alpha), free(one_minus), free(correct);
+    references_free(&ref);
+    free(h), free(w), free(refs);
+    return rc;
+}
+
+/* Accuracy per client of shards[first..first+len) under the mix. */
+static int mixed_accuracy(fs_fed_run *r, const fs_shard *shards, int first, int len, int *offsets,
+                          double *acc)
+{
+    int n;
+    fs_item *items = fs_items_per_client(shards, first, len, false, offsets, &n);
+    unsigned char *correct = items ? malloc((size_t)(n ? n : 1)) : NULL;
+    int rc = correct ? mixed_answers(r, items, n, correct) : -1;
+    if (items && !correct) fs_fail("out of memory");
+    if (!rc) fs_accuracy_per_client(correct, offsets, len, n, acc);
+    free(items), free(correct);
     return rc;
 }
 
 static int evaluate(fs_fed_run *r, double *acc, double *global_acc)
 {
-    int C = r->clients, n, rc = -1;
-    if (train_local_adapters(r)) return -1;
+    int C = r->clients, rc = -1;
     int *offsets = malloc((size_t)(r->group_size + 1) * sizeof *offsets);
     fs_shard *globals = malloc((size_t)C * sizeof *globals);
-    fs_item *items = NULL;
     if (!offsets || !globals) {
         fs_fail("out of memory");
         goto done;
     }
     for (int k = 0; k < C; k++) globals[k] = r->global_test;
-    for (int s = -1, len; fs_comm_next_run(C, r->group_size, &s, &len);) {
-        if (!(items = fs_items_per_client(r->test, s, len, false, offsets, &n)) ||
-            mixed_accuracy(r, items, offsets, len, n, acc + s))
+    for (int s = -1, len; fs_comm_next_run(C, r->group_size, &s, &len);)
+        if (mixed_accuracy(r, r->test, s, len, offsets, acc + s) ||
+            mixed_accuracy(r, globals, s, len, offsets, global_acc + s))
             goto done;
-        free(items);
-        if (!(items = fs_items_per_client(globals, s, len, false, offsets, &n)) ||
-            mixed_accuracy(r, items, offsets, len, n, global_acc + s))
-            goto done;
-        free(items);
-        items = NULL;
-    }
     rc = 0;
 done:
-    free(offsets), free(globals), free(items);
+    free(offsets), free(globals);
     return rc;
 }
 
@@ -126,7 +196,7 @@ static size_t upload(const fs_fed_run *r) { return fs_adapter_params(&r->global.
 
 const fs_strategy fs_strategy_feddpa_f = {
     .name = "feddpa_f",
-    .fit = fs_fit_from_global,
+    .fit = fit,
     .aggregate = fs_aggregate_mean,
     .evaluate = evaluate,
     .upload_floats = upload,

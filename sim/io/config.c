@@ -59,7 +59,10 @@ typedef struct {
 } doc_federation;
 typedef struct { int rank; double alpha; unsigned targets; } doc_adapter;
 typedef struct { int samples; int labels; } doc_fisher;
-typedef struct { int name; double mu; int local_epochs, top_k; doc_fisher fisher; } doc_method;
+typedef struct {
+    int name; double mu; int local_epochs; double mix; int instances; double scale;
+    doc_fisher fisher; int at, budget;
+} doc_method;
 typedef struct { char backend[16]; int gpus, threads, rows_per_pass; } doc_runtime;
 typedef struct { char dir[4096]; int checkpoint_every; } doc_output;
 typedef struct {
@@ -84,6 +87,8 @@ static const cyaml_strval_t method_enum[] = {
     {"fednano_ef", FS_METHOD_FEDNANO_EF}, {"centralized", FS_METHOD_CENTRALIZED},
     {"local", FS_METHOD_LOCAL}};
 static const cyaml_strval_t label_enum[] = {{"sampled", 0}, {"expected", 1}};
+static const cyaml_strval_t ef_point_enum[] = {{"last_epoch", 0}, {"final", 1}};
+static const cyaml_strval_t budget_enum[] = {{"data", 0}, {"compute", 1}};
 
 #define F_REQ CYAML_FLAG_DEFAULT
 static const cyaml_schema_field_t model_fields[] = {
@@ -125,8 +130,15 @@ static const cyaml_schema_field_t method_fields[] = {
     CYAML_FIELD_ENUM("name", CYAML_FLAG_STRICT, doc_method, name, method_enum, CYAML_ARRAY_LEN(method_enum)),
     CYAML_FIELD_FLOAT("mu", F_REQ, doc_method, mu),
     CYAML_FIELD_INT("local_epochs", F_REQ, doc_method, local_epochs),
-    CYAML_FIELD_INT("top_k", F_REQ, doc_method, top_k),
-    CYAML_FIELD_MAPPING("fisher", F_REQ, doc_method, fisher, fisher_fields), CYAML_FIELD_END};
+    CYAML_FIELD_FLOAT("mix", F_REQ, doc_method, mix),
+    CYAML_FIELD_INT("instances", F_REQ, doc_method, instances),
+    CYAML_FIELD_FLOAT("scale", F_REQ, doc_method, scale),
+    CYAML_FIELD_MAPPING("fisher", F_REQ, doc_method, fisher, fisher_fields),
+    CYAML_FIELD_ENUM("at", CYAML_FLAG_STRICT, doc_method, at, ef_point_enum,
+                     CYAML_ARRAY_LEN(ef_point_enum)),
+    CYAML_FIELD_ENUM("budget", CYAML_FLAG_STRICT, doc_method, budget, budget_enum,
+                     CYAML_ARRAY_LEN(budget_enum)),
+    CYAML_FIELD_END};
 static const cyaml_schema_value_t method_entry = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, doc_method, method_fields)};
 static const cyaml_schema_field_t runtime_fields[] = {
@@ -195,9 +207,13 @@ static void doc_to_config(const doc_config *d, fs_config *c)
         o->kind = (fs_method_kind)m->name;
         o->mu = m->mu;
         o->dpa_local_epochs = m->local_epochs;
-        o->top_k = m->top_k;
+        o->dpa_mix = m->mix;
+        o->dpa_instances = m->instances;
+        o->dpa_scale = m->scale;
         o->fisher_samples = m->fisher.samples;
         o->fisher_expected = m->fisher.labels == 1;
+        o->ef_at_final = m->at == 1;
+        o->central_compute = m->budget == 1;
     }
     memcpy(c->backend, d->runtime.backend, sizeof c->backend);
     c->gpus = d->runtime.gpus;

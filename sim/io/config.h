@@ -30,10 +30,14 @@ const char *fs_method_name(fs_method_kind k);
 typedef struct {
     fs_method_kind kind;
     double mu;             /* fedprox: proximal weight, default 0.01 */
-    int dpa_local_epochs;  /* feddpa_f: epochs of local-adapter training after federation, default 1 */
-    int top_k;             /* feddpa_f: default 5 */
+    int dpa_local_epochs;  /* feddpa_f local_epochs: epochs of local-adapter training per round, default 1 */
+    double dpa_mix;        /* feddpa_f mix: the local adapter's share while it trains, in [0,1], default 0.5 */
+    int dpa_instances;     /* feddpa_f instances: local training instances per test item, default 5 */
+    double dpa_scale;      /* feddpa_f scale: w_i = scale * mean cosine, >= 0, default 0.5 */
     int fisher_samples;    /* fednano: N_F, default 64 */
     bool fisher_expected;  /* fednano: labels: sampled (false, default) | expected (true) */
+    bool ef_at_final;      /* fednano_ef at: last_epoch (false, default) | final (true) */
+    bool central_compute;  /* centralized budget: data (false, default) | compute (true) */
 } fs_method_cfg;
 
 typedef struct {
@@ -85,9 +89,10 @@ typedef struct {
  * adapter.targets and methods as comma lists (adapter.targets=image,text;
  * methods=fedavg,fednano — a listed method keeps the parameters it had);
  * method parameters as methods.<method>.<param> (methods.fedprox.mu,
- * methods.feddpa_f.local_epochs, methods.feddpa_f.top_k,
- * methods.fednano.fisher.samples, methods.fednano.fisher.labels), which
- * requires the method to be listed. "null" or an empty value means YAML null. */
+ * methods.feddpa_f.local_epochs|mix|instances|scale,
+ * methods.fednano.fisher.samples, methods.fednano.fisher.labels,
+ * methods.fednano_ef.at, methods.centralized.budget), which requires the
+ * method to be listed. "null" or an empty value means YAML null. */
 int fs_config_load(const char *path, const char *const *overrides, int n_overrides, fs_config *out);
 
 /* As fs_config_load, from YAML text in memory; name stands for the file in

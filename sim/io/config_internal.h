@@ -50,7 +50,10 @@ enum {
     L_COUNT
 };
 /* Keys of one methods entry. */
-enum { MP_NAME, MP_MU, MP_DPA_EPOCHS, MP_TOP_K, MP_FISHER_SAMPLES, MP_FISHER_LABELS, MP_COUNT };
+enum {
+    MP_NAME, MP_MU, MP_DPA_EPOCHS, MP_DPA_MIX, MP_DPA_INSTANCES, MP_DPA_SCALE, MP_FISHER_SAMPLES,
+    MP_FISHER_LABELS, MP_EF_AT, MP_CENTRAL_BUDGET, MP_COUNT
+};
 
 extern const cfg_leaf cfg_top[L_COUNT];
 extern const cfg_leaf cfg_mparam[MP_COUNT];

@@ -32,6 +32,8 @@ static const char *const word_all[] = {"all", NULL};
 static const char *const word_auto[] = {"auto", NULL};
 static const char *const targets[] = {"image", "text", NULL};
 static const char *const labels[] = {"sampled", "expected", NULL};
+static const char *const ef_points[] = {"last_epoch", "final", NULL};
+static const char *const budgets[] = {"data", "compute", NULL};
 
 #define OFF(f) offsetof(fs_config, f)
 #define STR(k, f, d, w) {.key = k, .kind = K_STR, .what = w, .def = d, .max_len = sizeof(((fs_config *)0)->f) - 1, .offset = OFF(f)}
@@ -93,13 +95,23 @@ const cfg_leaf cfg_mparam[MP_COUNT] = {
                .fmax = INFINITY, .method = FS_METHOD_FEDPROX, .offset = MOFF(mu)},
     [MP_DPA_EPOCHS] = {.key = "local_epochs", .kind = K_INT, .what = "a positive integer", .def = "1",
                        .imin = 1, .method = FS_METHOD_FEDDPA_F, .offset = MOFF(dpa_local_epochs)},
-    [MP_TOP_K] = {.key = "top_k", .kind = K_INT, .what = "a positive integer", .def = "5", .imin = 1,
-                  .method = FS_METHOD_FEDDPA_F, .offset = MOFF(top_k)},
+    [MP_DPA_MIX] = {.key = "mix", .kind = K_FLOAT, .what = "a fraction in [0, 1]", .def = "0.5",
+                    .fmin = 0, .fmax = 1, .method = FS_METHOD_FEDDPA_F, .offset = MOFF(dpa_mix)},
+    [MP_DPA_INSTANCES] = {.key = "instances", .kind = K_INT, .what = "a positive integer", .def = "5",
+                          .imin = 1, .method = FS_METHOD_FEDDPA_F, .offset = MOFF(dpa_instances)},
+    [MP_DPA_SCALE] = {.key = "scale", .kind = K_FLOAT, .what = "a non-negative number", .def = "0.5",
+                      .fmin = 0, .fmax = INFINITY, .method = FS_METHOD_FEDDPA_F, .offset = MOFF(dpa_scale)},
     [MP_FISHER_SAMPLES] = {.key = "fisher.samples", .kind = K_INT, .what = "a positive integer",
                            .def = "64", .imin = 1, .method = FS_METHOD_FEDNANO, .offset = MOFF(fisher_samples)},
     [MP_FISHER_LABELS] = {.key = "fisher.labels", .kind = K_BOOLWORD, .what = "one of sampled | expected",
                           .def = "sampled", .choices = labels, .method = FS_METHOD_FEDNANO,
                           .offset = MOFF(fisher_expected)},
+    [MP_EF_AT] = {.key = "at", .kind = K_BOOLWORD, .what = "one of last_epoch | final",
+                  .def = "last_epoch", .choices = ef_points, .method = FS_METHOD_FEDNANO_EF,
+                  .offset = MOFF(ef_at_final)},
+    [MP_CENTRAL_BUDGET] = {.key = "budget", .kind = K_BOOLWORD, .what = "one of data | compute",
+                           .def = "data", .choices = budgets, .method = FS_METHOD_CENTRALIZED,
+                           .offset = MOFF(central_compute)},
 };
 
 const char *cfg_quote(const char *text)

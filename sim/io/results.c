@@ -461,10 +461,13 @@ static int finish_fn(fs_results *r, hid_t f, void *ctx)
         fsr_fail_h5(r->path, "cannot write /%s/%s/final", r->cell, r->method);
         goto done;
     }
-    double v[7];
-    fsr_summary_to_array(c->s, v);
-    for (int i = 0; i < 7; i++)
-        if (fsr_write_f64_attr(mg, fsr_summary_names[i], v[i], r->path) < 0) goto done;
+    for (int i = 0; i < FSR_SUMMARY_DOUBLES; i++)
+        if (fsr_write_f64_attr(mg, fsr_summary_doubles[i].name,
+                               *(const double *)(const void *)((const char *)c->s +
+                                                               fsr_summary_doubles[i].offset),
+                               r->path) < 0)
+            goto done;
+    if (fsr_write_i32_attr(mg, "clients_evaluated", c->s->clients_evaluated, r->path) < 0) goto done;
     char now[64];
     fsr_iso_now(now, sizeof now);
     if (fsr_write_str_attr(mg, "finished", now, r->path) < 0 ||

@@ -5,7 +5,8 @@
  *   /<cell>/<method>/      attrs config_yaml, complete (0 running, 1 finished),
  *                          started, finished, and the summary: mean_acc,
  *                          worst_acc, global_acc, upload_mb, download_mb,
- *                          client_storage_mb, seconds (written by finish)
+ *                          client_storage_mb, seconds, sample_weighted_acc,
+ *                          clients_evaluated (written by finish; see fs_summary)
  *       rounds             compound [rows]: round, client (-1 = aggregate row),
  *                          train_loss, test_acc, global_acc, bytes_up,
  *                          bytes_down, seconds; grows with each append
@@ -47,8 +48,14 @@ typedef struct {
     double test_acc, global_acc;
 } fs_final_row;
 
+/* Accuracies are fractions in [0, 1] at the last round. mean_acc and
+ * worst_acc are over the clients that have test items (an unweighted mean:
+ * every client counts once); sample_weighted_acc pools their test items
+ * (Flower's default: a client counts by its number of test items). */
 typedef struct {
     double mean_acc, worst_acc, global_acc, upload_mb, download_mb, client_storage_mb, seconds;
+    double sample_weighted_acc;
+    int32_t clients_evaluated; /* clients with at least one test item */
 } fs_summary;
 
 typedef struct fs_results fs_results;

@@ -3,6 +3,7 @@
 #include "results_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,27 +11,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-const char *const fsr_summary_names[7] = {"mean_acc",    "worst_acc",         "global_acc",
-                                          "upload_mb",   "download_mb",       "client_storage_mb",
-                                          "seconds"};
-
-void fsr_summary_to_array(const fs_summary *s, double out[7])
-{
-    const double v[7] = {s->mean_acc,    s->worst_acc,         s->global_acc, s->upload_mb,
-                         s->download_mb, s->client_storage_mb, s->seconds};
-    memcpy(out, v, sizeof v);
-}
-
-void fsr_summary_from_array(const double in[7], fs_summary *s)
-{
-    s->mean_acc = in[0];
-    s->worst_acc = in[1];
-    s->global_acc = in[2];
-    s->upload_mb = in[3];
-    s->download_mb = in[4];
-    s->client_storage_mb = in[5];
-    s->seconds = in[6];
-}
+#define SUMMARY_DOUBLE(f) {#f, offsetof(fs_summary, f)}
+const fsr_summary_double fsr_summary_doubles[FSR_SUMMARY_DOUBLES] = {
+    SUMMARY_DOUBLE(mean_acc),  SUMMARY_DOUBLE(worst_acc),   SUMMARY_DOUBLE(global_acc),
+    SUMMARY_DOUBLE(upload_mb), SUMMARY_DOUBLE(download_mb), SUMMARY_DOUBLE(client_storage_mb),
+    SUMMARY_DOUBLE(seconds),   SUMMARY_DOUBLE(sample_weighted_acc)};
 
 void fsr_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 

@@ -109,9 +109,13 @@ extern int fsr_test_crash_countdown;
 /* Current UTC time as ISO 8601 ("2024-05-01T12:34:56Z"). */
 void fsr_iso_now(char *buf, size_t cap);
 
-/* The summary attribute names, in fs_summary field order. */
-extern const char *const fsr_summary_names[7];
-void fsr_summary_to_array(const fs_summary *s, double out[7]);
-void fsr_summary_from_array(const double in[7], fs_summary *s);
+/* The floating-point summary attributes: name and fs_summary field
+ * (clients_evaluated, an integer, is written beside them). */
+enum { FSR_SUMMARY_DOUBLES = 8 };
+typedef struct {
+    const char *name;
+    size_t offset;
+} fsr_summary_double;
+extern const fsr_summary_double fsr_summary_doubles[FSR_SUMMARY_DOUBLES];
 
 #endif

@@ -3,6 +3,7 @@
  * sweep writes the same path is safe (the writer replaces it by rename). */
 #include "results_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +17,20 @@ static int read_entry(hid_t mg, const char *path, fs_result_entry *e)
     if (ex > 0 && fsr_read_i32_attr(mg, "complete", &done, path) < 0) return -1;
     e->complete = done != 0;
     if (e->complete) {
-        double v[7] = {0};
-        for (int i = 0; i < 7; i++) {
-            ex = H5Aexists(mg, fsr_summary_names[i]);
+        /* Files written before an attribute existed read it as NaN (-1 for the count). */
+        for (int i = 0; i < FSR_SUMMARY_DOUBLES; i++) {
+            double *v = (double *)(void *)((char *)&e->summary + fsr_summary_doubles[i].offset);
+            *v = NAN;
+            ex = H5Aexists(mg, fsr_summary_doubles[i].name);
             if (ex < 0) return fsr_fail_h5(path, "cannot read /%s/%s", e->cell, e->method);
-            if (ex > 0 && fsr_read_f64_attr(mg, fsr_summary_names[i], &v[i], path) < 0) return -1;
+            if (ex > 0 && fsr_read_f64_attr(mg, fsr_summary_doubles[i].name, v, path) < 0) return -1;
         }
-        fsr_summary_from_array(v, &e->summary);
+        e->summary.clients_evaluated = -1;
+        ex = H5Aexists(mg, "clients_evaluated");
+        if (ex < 0) return fsr_fail_h5(path, "cannot read /%s/%s", e->cell, e->method);
+        if (ex > 0 && fsr_read_i32_attr(mg, "clients_evaluated", &e->summary.clients_evaluated,
+                                        path) < 0)
+            return -1;
     }
     ex = H5Aexists(mg, "config_yaml");
     if (ex < 0) return fsr_fail_h5(path, "cannot read /%s/%s", e->cell, e->method);

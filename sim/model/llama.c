@@ -104,6 +104,7 @@ fs_llm_acts *fs_llm_acts_new(const fs_mllm *m, int max_rows, int max_targets)
 
 const float *fs_llm_logits(const fs_llm_acts *a) { return a->logits; }
 const float *fs_llm_row_losses(const fs_llm_acts *a) { return a->loss_rows; }
+const float *fs_llm_target_hidden(const fs_llm_acts *a) { return a->h_sel; }
 
 void fs_mllm_embed_tokens(const fs_mllm *m, const fs_llm_batch *b, float *embeds)
 {
@@ -179,6 +180,7 @@ double fs_llm_forward(const fs_mllm *m, fs_llm_acts *a, const fs_llm_batch *b,
     fs_tensor hf = rows_view(a->h_f, N, d);
     o->embedding_fwd(a->h_sel, b->target_rows, &hf, M, d);
     o->linear_fwd(a->logits, a->h_sel, &m->llm.lm_head, NULL, M, d, V);
+    if (b->logit_bias) o->add(a->logits, a->logits, b->logit_bias, (long)M * V);
     if (!b->n_valid_targets) return 0.0;
     o->xent_fwd(a->loss_rows, a->logits, b->target_ids, M, V);
     return o->sum(a->loss_rows, M) / b->n_valid_targets;

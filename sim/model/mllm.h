@@ -155,6 +155,10 @@ typedef struct {
     const int32_t *target_rows; /* [n_targets] row b*T+t whose logits predict target_ids */
     const int32_t *target_ids;  /* [n_targets] next token; < 0 = logits wanted but no loss */
     int n_valid_targets;        /* host: number of target_ids >= 0 (loss normaliser) */
+    /* [n_targets x vocab] added to the logits before the loss, or NULL. A
+     * large negative entry takes a token out of the softmax: the loss and its
+     * gradient are then those of the softmax over the remaining tokens. */
+    const float *logit_bias;
 } fs_llm_batch;
 
 typedef struct fs_llm_acts fs_llm_acts;
@@ -177,6 +181,9 @@ double fs_llm_forward(const fs_mllm *m, fs_llm_acts *a, const fs_llm_batch *b,
                       const float *embeds);
 /* Logits [n_targets, vocab] of the last forward (backend memory). */
 const float *fs_llm_logits(const fs_llm_acts *a);
+/* Final-norm hidden states [n_targets, hidden] at the target rows of the last
+ * forward (backend memory): the last-layer state that predicts each target. */
+const float *fs_llm_target_hidden(const fs_llm_acts *a);
 /* Per-target cross-entropy of the last forward [n_targets] (backend memory; 0 for targets < 0). */
 const float *fs_llm_row_losses(const fs_llm_acts *a);
 /* Backpropagates L = sum_i w_i loss_i of the last forward, with w = target_weights
