@@ -2,6 +2,7 @@
  * results file with every method, report prints the table, the same seed
  * gives identical numbers, a sweep resumes, bad input exits non-zero with a
  * message naming the file. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,20 @@ Test(cli, run_writes_every_method_and_report_prints_the_table)
         cr_assert(e[i].complete);
         cr_assert(e[i].summary.mean_acc >= 0 && e[i].summary.mean_acc <= 1);
         cr_assert_eq(e[i].n_rounds_rows, 3 * 4, "rounds 0..2 x (3 clients + aggregate)");
+    }
+    /* Round 0 is the untuned model for every method (FedDPA-F's local
+     * adapters are not trained before it). */
+    double round0[7];
+    for (int i = 0; i < 7; i++) {
+        fs_round_row *rows;
+        int nrows;
+        cr_assert_eq(fs_results_read_rounds(h5, e[i].cell, e[i].method, &rows, &nrows), 0);
+        round0[i] = NAN;
+        for (int r = 0; r < nrows; r++)
+            if (rows[r].round == 0 && rows[r].client == -1) round0[i] = rows[r].test_acc;
+        free(rows);
+        cr_assert(round0[i] == round0[0], "%s round 0 %.4f, fedavg %.4f", methods[i], round0[i],
+                  round0[0]);
     }
     cr_assert_gt(e[3].summary.upload_mb, e[0].summary.upload_mb, "FedNano uploads adapters + Fisher");
     cr_assert_eq(e[5].summary.upload_mb, 0, "centralized communicates nothing");
