@@ -101,7 +101,7 @@ static const char *const LEGEND =
     ";\n"
     "  — = no " FS_REPORT_REFERENCE_METHOD " run on these seeds. upload MB, time s: means over seeds.\n";
 
-enum { COLUMNS = 9 };
+enum { COLUMNS = 9, CELL_TEXT = 256 /* a cell group has at most 255 bytes */ };
 
 static void print_row(const char *const cols[COLUMNS], const int width[COLUMNS])
 {
@@ -119,7 +119,7 @@ static int print_table(const char *path, const fs_result_entry *e, const fs_run_
     int most = 1;
     for (int j = 0; j < gs->n; j++) most = gs->group[j].n > most ? gs->group[j].n : most;
     double *a = malloc((size_t)most * sizeof *a), *b = malloc((size_t)most * sizeof *b);
-    char(*cells)[COLUMNS][256] = malloc((size_t)(gs->n ? gs->n : 1) * sizeof *cells);
+    char(*cells)[COLUMNS][CELL_TEXT] = malloc((size_t)(gs->n ? gs->n : 1) * sizeof *cells);
     if (!a || !b || !cells) {
         free(a), free(b), free(cells);
         return fs_fail("out of memory printing the table of %s", path);
@@ -131,16 +131,17 @@ static int print_table(const char *path, const fs_result_entry *e, const fs_run_
     for (int c = 0; c < COLUMNS; c++) width[c] = display_width(head[c]);
     for (int j = 0; j < gs->n; j++) {
         const fs_run_group *g = &gs->group[j];
-        char(*row)[256] = cells[j];
-        snprintf(row[0], 256, "%s", j && !strcmp(gs->group[j - 1].cell_group, g->cell_group) ? "" : g->cell_group);
-        snprintf(row[1], 256, "%s", g->method);
-        snprintf(row[2], 256, "%d", g->n);
-        format_interval(group_interval(e, g, mean_acc_pct, a), false, row[3], 256);
-        format_difference(e, gs, g, a, b, row[4], 256);
-        format_interval(group_interval(e, g, worst_acc_pct, a), false, row[5], 256);
-        format_interval(group_interval(e, g, global_acc_pct, a), false, row[6], 256);
-        snprintf(row[7], 256, "%.3f", group_interval(e, g, upload_mb, a).mean);
-        snprintf(row[8], 256, "%.1f", group_interval(e, g, seconds, a).mean);
+        char(*row)[CELL_TEXT] = cells[j];
+        bool same_cell_group = j && !strcmp(gs->group[j - 1].cell_group, g->cell_group);
+        snprintf(row[0], CELL_TEXT, "%s", same_cell_group ? "" : g->cell_group);
+        snprintf(row[1], CELL_TEXT, "%s", g->method);
+        snprintf(row[2], CELL_TEXT, "%d", g->n);
+        format_interval(group_interval(e, g, mean_acc_pct, a), false, row[3], CELL_TEXT);
+        format_difference(e, gs, g, a, b, row[4], CELL_TEXT);
+        format_interval(group_interval(e, g, worst_acc_pct, a), false, row[5], CELL_TEXT);
+        format_interval(group_interval(e, g, global_acc_pct, a), false, row[6], CELL_TEXT);
+        snprintf(row[7], CELL_TEXT, "%.3f", group_interval(e, g, upload_mb, a).mean);
+        snprintf(row[8], CELL_TEXT, "%.1f", group_interval(e, g, seconds, a).mean);
         for (int c = 0; c < COLUMNS; c++)
             if (display_width(row[c]) > width[c]) width[c] = display_width(row[c]);
     }

@@ -310,10 +310,10 @@ static int plot_cell_group(const char *path, const fs_result_entry *e, const fs_
         }
         if (!o->quiet) printf("plot: %s\n", final[k]);
     }
-    if (!x.any_acc || !x.any_loss || !any_upload)
-        printf("plot: %s: no %s figure (%s)\n", g[0].cell_group,
-               !x.any_acc ? "accuracy" : !x.any_loss ? "loss" : "accuracy-vs-upload",
-               !x.any_acc ? "no evaluated round" : !x.any_loss ? "no training loss" : "no method uploads");
+    if (!x.any_acc) printf("plot: %s: no accuracy figures (no round was evaluated)\n", g[0].cell_group);
+    if (!x.any_loss) printf("plot: %s: no loss figure (no training loss)\n", g[0].cell_group);
+    if (x.any_acc && !any_upload)
+        printf("plot: %s: no accuracy-vs-upload figure (no method uploads)\n", g[0].cell_group);
     rc = 0;
     goto done;
 oom:
@@ -339,6 +339,14 @@ int fs_report_plots(const char *path, const fs_result_entry *e, const fs_run_gro
         printf("(gnuplot not found: no figures; apt-get install gnuplot-nox)\n");
         return 0;
     }
+    /* gp_string cannot carry a line break, and a changed path would draw
+     * somewhere else */
+    const char *paths[2] = {o->plot_prefix, o->first_acc_png};
+    for (int i = 0; i < 2; i++)
+        for (const char *p = paths[i]; p && *p; p++)
+            if ((unsigned char)*p < 0x20)
+                return fs_fail("figure path '%s' holds a control character, which gnuplot cannot be "
+                               "given; choose another --plots/--plot path", paths[i]);
     char(*slugs)[128] = calloc((size_t)gs->n, sizeof *slugs);
     if (!slugs) return fs_fail("out of memory drawing the figures of %s", path);
     int rc = 0, n_slugs = 0;
