@@ -55,9 +55,10 @@ static void write_run(fs_results *r, const char *cell, const char *method, long 
 }
 
 /* Group alpha=0.5: fedavg and fednano over seeds 0-2 (fedavg 40/42/47 %,
- * fednano 44/45/49 %: paired differences 4, 3, 2); group alpha=1.0: fedavg
+ * fednano 44/45/49 %: paired differences 4, 3, 2; fedprox 41/42/43 % on seeds 1-3);
+ * group alpha=1.0: fedavg
  * and local on seed 0 only; group alpha=5.0 (with a tag axis holding a
- * comma): fednano alone; one unfinished run. 9 finished runs. */
+ * comma): fednano alone; one unfinished run. 12 finished runs. */
 static const char *make_results(const char *dir)
 {
     const char *path = tu_path_in(dir, "sweep.h5");
@@ -69,6 +70,9 @@ static const char *make_results(const char *dir)
         snprintf(cell, sizeof cell, "data.partition.dirichlet_alpha=0.5,seed=%d", s);
         write_run(r, cell, "fedavg", s, fedavg[s], 1000);
         write_run(r, cell, "fednano", s, fednano[s], 2000);
+        /* seeds 1-3: only 1 and 2 pair with fedavg */
+        snprintf(cell, sizeof cell, "data.partition.dirichlet_alpha=0.5,seed=%d", s + 1);
+        write_run(r, cell, "fedprox", s + 1, 0.41 + 0.01 * s, 1000);
     }
     write_run(r, "data.partition.dirichlet_alpha=1.0,seed=0", "fedavg", 0, 0.50, 1000);
     write_run(r, "data.partition.dirichlet_alpha=1.0,seed=0", "local", 0, 0.35, 0);
@@ -133,6 +137,9 @@ Test(report, table_states_seeds_intervals_and_paired_differences)
     /* fednano 44, 45, 49: 46.00 ± 6.57 (sd sqrt(7)); paired difference +3.00 ± 2.48, significant */
     table_line(rep, "dirichlet_alpha=0.5", "fednano", line, sizeof line);
     cr_assert(strstr(line, "46.00 ± 6.57") && strstr(line, "+3.00 ± 2.48 *"), "%s", line);
+    /* paired on seeds 1 and 2 only: 41 - 42 and 42 - 47, mean -3.00 */
+    table_line(rep, "dirichlet_alpha=0.5", "fedprox", line, sizeof line);
+    cr_assert(strstr(line, "-3.00 ± ") && strstr(line, "[2/3 seeds]") && !strstr(line, "*"), "%s", line);
     /* 1 seed: no interval, the difference on that seed */
     table_line(rep, "dirichlet_alpha=1.0", "local", line, sizeof line);
     cr_assert(strstr(line, "35.00 (1 seed)") && strstr(line, "-15.00 (1 seed)"), "%s", line);
@@ -234,7 +241,7 @@ Test(report, export_writes_a_tidy_csv)
         }
         if (!strcmp(f[5], "0")) cr_assert_str_eq(f[8], "", "round 0's missing loss is an empty field");
     }
-    cr_assert_eq(rows, 9 * ROWS_PER_RUN, "%d rows, want 9 finished runs x %d", rows, ROWS_PER_RUN);
+    cr_assert_eq(rows, 12 * ROWS_PER_RUN, "%d rows, want 12 finished runs x %d", rows, ROWS_PER_RUN);
     cr_assert_eq(checked, 1);
     cr_assert_eq(quoted, ROWS_PER_RUN, "the tag value with a comma survives quoting");
     free(text);

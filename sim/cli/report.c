@@ -87,7 +87,7 @@ static void format_difference(const fs_result_entry *e, const fs_run_groups *gs,
     format_interval(d, true, iv, sizeof iv);
     int k = snprintf(out, len, "%s%s", iv, fs_interval_excludes_zero(d) ? " *" : "");
     if (d.n < g->n && k >= 0 && (size_t)k < len)
-        snprintf(out + k, len - (size_t)k, " [%d seed%s]", d.n, d.n > 1 ? "s" : "");
+        snprintf(out + k, len - (size_t)k, " [%d/%d seeds]", d.n, g->n);
 }
 
 static const char *const LEGEND =
@@ -97,9 +97,9 @@ static const char *const LEGEND =
     "Δ " FS_REPORT_REFERENCE_METHOD " (points): mean acc minus " FS_REPORT_REFERENCE_METHOD
     "'s in the same cell group and seed (the seed\n"
     "  fixes the partition), mean ± 95 % CI of these paired differences; * = the interval\n"
-    "  excludes 0 (significant at 5 %); [k seeds] = only k seeds shared with " FS_REPORT_REFERENCE_METHOD
-    ";\n"
-    "  — = no " FS_REPORT_REFERENCE_METHOD " run on these seeds. upload MB, time s: means over seeds.\n";
+    "  excludes 0 (significant at 5 %); [k/n seeds] = only k of the row's n seeds have\n"
+    "  a " FS_REPORT_REFERENCE_METHOD " run;"
+    " — = none has. upload MB, time s: means over seeds.\n";
 
 enum { COLUMNS = 9, CELL_TEXT = 256 /* a cell group has at most 255 bytes */ };
 
