@@ -144,34 +144,44 @@ typedef struct {
     bool *uploads; /* per method of the group: a cumulative upload > 0 */
 } group_extent;
 
-/* Data file: one block per method (gnuplot `index m`), one line per round:
- * round, acc mean/min/max (%), loss mean/min/max, cumulative upload mean
- * (NaN where zero: no point on a log axis). */
+/* Data file: per method two blocks (gnuplot `index`), so that a round with
+ * only one of the two values does not break the other's line: block m holds
+ * the rounds with an accuracy (round, mean, min, max in %, cumulative upload
+ * mean, NaN where zero: no point on a log axis), block n_methods + m the
+ * rounds with a training loss (round, mean, min, max). An empty block gets a
+ * NaN line so that the block numbering holds. */
 static int write_data(const char *path, const char *dat, const fs_result_entry *e,
                       const fs_run_group *g, int n_methods, group_extent *x)
 {
     FILE *f = fopen(dat, "w");
     if (!f) return fs_fail("%s: cannot write plot data: %s", dat, strerror(errno));
-    int rc = 0;
-    for (int m = 0; m < n_methods && !rc; m++) {
-        fs_group_curves c;
-        if ((rc = fs_group_curves_load(path, e, &g[m], &c))) break;
-        fprintf(f, "%s# %s\n", m ? "\n\n" : "", g[m].method);
-        for (int r = 0; r < c.n_rounds; r++) {
-            double acc[3], loss[3], up[3];
-            bool has_acc = over_runs(c.test_acc, c.n_runs, c.n_rounds, r, 100, acc);
-            bool has_loss = over_runs(c.train_loss, c.n_runs, c.n_rounds, r, 1, loss);
-            over_runs(c.cum_bytes_up, c.n_runs, c.n_rounds, r, 1, up);
-            if (!has_acc && !has_loss) continue;
-            if (!(up[0] > 0)) up[0] = NAN;
-            x->any_acc |= has_acc, x->any_loss |= has_loss;
-            x->uploads[m] |= has_acc && up[0] > 0;
+    fs_group_curves *c = calloc((size_t)n_methods, sizeof *c);
+    int rc = c ? 0 : fs_fail("out of memory drawing the figures of %s", path);
+    for (int m = 0; m < n_methods && !rc; m++) rc = fs_group_curves_load(path, e, &g[m], &c[m]);
+    for (int block = 0; block < 2 * n_methods && !rc; block++) {
+        const fs_group_curves *cm = &c[block % n_methods];
+        bool accuracy = block < n_methods, any = false;
+        const double *v = accuracy ? cm->test_acc : cm->train_loss;
+        fprintf(f, "%s", block ? "\n\n" : "");
+        for (int r = 0; r < cm->n_rounds; r++) {
+            double stat[3], up[3];
+            if (!over_runs(v, cm->n_runs, cm->n_rounds, r, accuracy ? 100 : 1, stat)) continue;
+            any = true;
             x->max_round = r > x->max_round ? r : x->max_round;
-            fprintf(f, "%d %.6g %.6g %.6g %.8g %.8g %.8g %.6g\n", r, acc[0], acc[1], acc[2], loss[0],
-                    loss[1], loss[2], up[0]);
+            fprintf(f, "%d %.8g %.8g %.8g", r, stat[0], stat[1], stat[2]);
+            if (accuracy) {
+                over_runs(cm->cum_bytes_up, cm->n_runs, cm->n_rounds, r, 1, up);
+                x->uploads[block] |= up[0] > 0;
+                fprintf(f, " %.8g", up[0] > 0 ? up[0] : NAN);
+            }
+            fprintf(f, "\n");
         }
-        fs_group_curves_free(&c);
+        if (!any) fprintf(f, "0 NaN NaN NaN%s\n", accuracy ? " NaN" : "");
+        if (accuracy) x->any_acc |= any;
+        else x->any_loss |= any;
     }
+    for (int m = 0; c && m < n_methods; m++) fs_group_curves_free(&c[m]);
+    free(c);
     int closed = close_checked(f, dat);
     return rc ? rc : closed;
 }
@@ -185,18 +195,18 @@ static long round_tick_step(int max_round)
     return step;
 }
 
-/* Plots a mean line with its min..max band for each method: columns
- * mean_col, mean_col + 1 (min) and mean_col + 2 (max) against x_col. */
-static void plot_lines(FILE *f, const char *dat, const fs_run_group *g, int n_methods, int x_col,
-                       int mean_col, bool bands, const bool *include)
+/* Plots, for each method m, block first_block + m: the mean (column 2)
+ * against x_col as a line, and with bands its min..max (columns 3 and 4). */
+static void plot_lines(FILE *f, const char *dat, const fs_run_group *g, int n_methods, int first_block,
+                       int x_col, bool bands, const bool *include)
 {
     const char *sep = "plot ";
     for (int m = 0; m < n_methods && bands; m++) {
         if (include && !include[m]) continue;
         fprintf(f, "%s", sep);
         gp_string(f, dat);
-        fprintf(f, " index %d using %d:%d:%d with filledcurves lc %d notitle", m, x_col, mean_col + 1,
-                mean_col + 2, m + 1);
+        fprintf(f, " index %d using %d:3:4 with filledcurves lc %d notitle", first_block + m, x_col,
+                m + 1);
         sep = ", \\\n     ";
     }
     for (int m = 0; m < n_methods; m++) {
@@ -205,8 +215,8 @@ static void plot_lines(FILE *f, const char *dat, const fs_run_group *g, int n_me
         snprintf(title, sizeof title, "%s (%d seed%s)", g[m].method, g[m].n, g[m].n > 1 ? "s" : "");
         fprintf(f, "%s", sep);
         gp_string(f, dat);
-        fprintf(f, " index %d using %d:%d with linespoints lc %d pt 7 ps 0.6 title ", m, x_col,
-                mean_col, m + 1);
+        fprintf(f, " index %d using %d:2 with linespoints lc %d pt 7 ps 0.6 title ", first_block + m,
+                x_col, m + 1);
         gp_string(f, title);
         sep = ", \\\n     ";
     }
@@ -238,7 +248,7 @@ static void round_figure(FILE *f, const char *out, const char *dat, const fs_run
                 auto_range ? "set autoscale y" : "set yrange [0:100]");
     else
         fprintf(f, "set ylabel 'training loss (mean over clients)'\nset autoscale y\n");
-    plot_lines(f, dat, g, n_methods, 1, accuracy ? 2 : 5, true, NULL);
+    plot_lines(f, dat, g, n_methods, accuracy ? 0 : n_methods, 1, true, NULL);
 }
 
 static void upload_figure(FILE *f, const char *out, const char *dat, const fs_run_group *g,
@@ -256,7 +266,7 @@ static void upload_figure(FILE *f, const char *out, const char *dat, const fs_ru
             snprintf(what + strlen(what), sizeof what - strlen(what), "%s%s",
                      strstr(what, "no upload:") ? ", " : "; no upload: ", g[m].method);
     set_title(f, g[0].cell_group, what);
-    plot_lines(f, dat, g, n_methods, 8, 2, false, x->uploads);
+    plot_lines(f, dat, g, n_methods, 0, 5, false, x->uploads);
 }
 
 /* Draws the figures of the n_methods groups g (one cell group). */
