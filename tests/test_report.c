@@ -43,14 +43,29 @@ static void write_run(fs_results *r, const char *cell, const char *method, long 
     int n = 0;
     for (int round = 0; round < ROUNDS; round++) {
         for (int c = 0; c < CLIENTS; c++)
-            rows[n++] = (fs_round_row){round, c, round ? 1.0 / round : NAN, round_acc(acc, round) + 0.01 * c,
-                                       0.3, round ? up_per_round / CLIENTS : 0, 10, 0.5 * round};
-        rows[n++] = (fs_round_row){round, -1, round ? 1.0 / round : NAN, round_acc(acc, round), 0.3,
-                                   round ? up_per_round : 0, 20, 0.5 * round};
+            rows[n++] = (fs_round_row){round,
+                                       c,
+                                       round ? 1.0 / round : NAN,
+                                       round_acc(acc, round) + 0.01 * c,
+                                       0.3,
+                                       round ? up_per_round / CLIENTS : 0,
+                                       10,
+                                       0.5 * round};
+        rows[n++] = (fs_round_row){round,
+                                   -1,
+                                   round ? 1.0 / round : NAN,
+                                   round_acc(acc, round),
+                                   0.3,
+                                   round ? up_per_round : 0,
+                                   20,
+                                   0.5 * round};
     }
     cr_assert_eq(fs_results_append_rounds(r, rows, n), 0, "%s", fs_last_error());
-    fs_summary s = {.mean_acc = acc, .worst_acc = acc - 0.1, .global_acc = acc - 0.05,
-                    .upload_mb = up_per_round * 2e-6, .seconds = 1};
+    fs_summary s = {.mean_acc = acc,
+                    .worst_acc = acc - 0.1,
+                    .global_acc = acc - 0.05,
+                    .upload_mb = up_per_round * 2e-6,
+                    .seconds = 1};
     cr_assert_eq(fs_results_finish(r, NULL, 0, &s), 0, "%s", fs_last_error());
 }
 
@@ -78,7 +93,8 @@ static const char *make_results(const char *dir)
     write_run(r, "data.partition.dirichlet_alpha=1.0,seed=0", "local", 0, 0.35, 0);
     write_run(r, "data.partition.dirichlet_alpha=5.0,tag=x,y,seed=0", "fednano", 0, 0.60, 2000);
     cr_assert_eq(fs_results_begin(r, "data.partition.dirichlet_alpha=5.0,tag=x,y,seed=1", "fednano",
-                                  "seed: 1\n"), 0);
+                                  "seed: 1\n"),
+                 0);
     fs_results_close(r);
     return path;
 }
@@ -132,14 +148,16 @@ Test(report, table_states_seeds_intervals_and_paired_differences)
     char *rep = slurp(out), line[512];
     /* 3 seeds: 43.00 ± 8.96 (hand computation in test_stats.c) */
     table_line(rep, "dirichlet_alpha=0.5", "fedavg", line, sizeof line);
-    cr_assert(strstr(line, " 3 ") && strstr(line, "43.00 ± 8.96") && strstr(line, "(reference)"), "%s",
-              line);
-    /* fednano 44, 45, 49: 46.00 ± 6.57 (sd sqrt(7)); paired difference +3.00 ± 2.48, significant */
+    cr_assert(strstr(line, " 3 ") && strstr(line, "43.00 ± 8.96") && strstr(line, "(reference)"),
+              "%s", line);
+    /* fednano 44, 45, 49: 46.00 ± 6.57 (sd sqrt(7)); paired difference
+     * +3.00 ± 2.48, significant */
     table_line(rep, "dirichlet_alpha=0.5", "fednano", line, sizeof line);
     cr_assert(strstr(line, "46.00 ± 6.57") && strstr(line, "+3.00 ± 2.48 *"), "%s", line);
     /* paired on seeds 1 and 2 only: 41 - 42 and 42 - 47, mean -3.00 */
     table_line(rep, "dirichlet_alpha=0.5", "fedprox", line, sizeof line);
-    cr_assert(strstr(line, "-3.00 ± ") && strstr(line, "[2/3 seeds]") && !strstr(line, "*"), "%s", line);
+    cr_assert(strstr(line, "-3.00 ± ") && strstr(line, "[2/3 seeds]") && !strstr(line, "*"), "%s",
+              line);
     /* 1 seed: no interval, the difference on that seed */
     table_line(rep, "dirichlet_alpha=1.0", "local", line, sizeof line);
     cr_assert(strstr(line, "35.00 (1 seed)") && strstr(line, "-15.00 (1 seed)"), "%s", line);
@@ -157,7 +175,8 @@ static void assert_png(const char *path)
     FILE *f = fopen(path, "rb");
     cr_assert(f, "no figure %s", path);
     unsigned char sig[8];
-    cr_assert(fread(sig, 1, 8, f) == 8 && !memcmp(sig, "\x89PNG\r\n\x1a\n", 8), "%s is no PNG", path);
+    cr_assert(fread(sig, 1, 8, f) == 8 && !memcmp(sig, "\x89PNG\r\n\x1a\n", 8), "%s is no PNG",
+              path);
     fclose(f);
 }
 
@@ -170,7 +189,8 @@ Test(report, figures_per_cell_group_with_descriptive_names)
     const char *prefix = tu_path_in(dir, "fig");
     cr_assert_eq(sh("'%s' report %s --plots %s > /dev/null 2>&1", fedsim, h5, prefix), 0);
     char path[1024];
-    const char *groups[] = {"dirichlet_alpha-0.5", "dirichlet_alpha-1.0", "dirichlet_alpha-5.0_tag-x_y"};
+    const char *groups[] = {"dirichlet_alpha-0.5", "dirichlet_alpha-1.0",
+                            "dirichlet_alpha-5.0_tag-x_y"};
     const char *figures[] = {"acc-vs-round", "loss-vs-round", "acc-vs-upload"};
     for (int g = 0; g < 3; g++)
         for (int k = 0; k < 3; k++) {
@@ -178,7 +198,8 @@ Test(report, figures_per_cell_group_with_descriptive_names)
             assert_png(path);
         }
     /* nothing left behind: 9 figures + the results file */
-    cr_assert_eq(sh("test $(ls %s | wc -l) -eq 10%s%s", dir, "", ""), 0, "temporary files left in %s", dir);
+    cr_assert_eq(sh("test $(ls %s | wc -l) -eq 10%s%s", dir, "", ""), 0,
+                 "temporary files left in %s", dir);
     /* --plot: the first group's accuracy figure also at the given path */
     const char *extra = tu_path_in(dir, "main.png");
     cr_assert_eq(sh("'%s' report %s --plot %s > /dev/null 2>&1", fedsim, h5, extra), 0);
@@ -219,11 +240,13 @@ static int csv_fields(char *line, char **field, int max)
 Test(report, export_writes_a_tidy_csv)
 {
     const char *dir = tu_tmpdir_tracked();
-    const char *h5 = make_results(dir), *csv = tu_path_in(dir, "rows.csv"), *log = tu_path_in(dir, "log");
+    const char *h5 = make_results(dir), *csv = tu_path_in(dir, "rows.csv"),
+               *log = tu_path_in(dir, "log");
     cr_assert_eq(sh("'%s' export %s --csv %s 2> /dev/null", fedsim, h5, csv), 0);
     char *text = slurp(csv);
-    const char *header = "cell,data.partition.dirichlet_alpha,tag,seed,method,round,client,row_kind,"
-                         "train_loss,test_acc,global_acc,bytes_up,bytes_down,seconds\n";
+    const char *header =
+        "cell,data.partition.dirichlet_alpha,tag,seed,method,round,client,row_kind,"
+        "train_loss,test_acc,global_acc,bytes_up,bytes_down,seconds\n";
     cr_assert(!strncmp(text, header, strlen(header)), "header:\n%.300s", text);
     int rows = 0, checked = 0, quoted = 0;
     char *save, *line = strtok_r(text + strlen(header), "\n", &save);
@@ -232,16 +255,19 @@ Test(report, export_writes_a_tidy_csv)
         cr_assert_eq(csv_fields(line, f, 16), 14, "row %d has not 14 fields", rows);
         quoted += !strcmp(f[2], "x,y");
         /* fednano, seed 1, round 2, aggregate: accuracy 0.45 exactly */
-        if (!strcmp(f[4], "fednano") && !strcmp(f[3], "1") && !strcmp(f[5], "2") && !strcmp(f[6], "-1")) {
+        if (!strcmp(f[4], "fednano") && !strcmp(f[3], "1") && !strcmp(f[5], "2") &&
+            !strcmp(f[6], "-1")) {
             cr_assert_str_eq(f[1], "0.5");
             cr_assert_str_eq(f[7], "aggregate");
             cr_assert_eq(strtod(f[9], NULL), round_acc(0.45, 2));
             cr_assert_str_eq(f[11], "2000");
             checked++;
         }
-        if (!strcmp(f[5], "0")) cr_assert_str_eq(f[8], "", "round 0's missing loss is an empty field");
+        if (!strcmp(f[5], "0"))
+            cr_assert_str_eq(f[8], "", "round 0's missing loss is an empty field");
     }
-    cr_assert_eq(rows, 12 * ROWS_PER_RUN, "%d rows, want 12 finished runs x %d", rows, ROWS_PER_RUN);
+    cr_assert_eq(rows, 12 * ROWS_PER_RUN, "%d rows, want 12 finished runs x %d", rows,
+                 ROWS_PER_RUN);
     cr_assert_eq(checked, 1);
     cr_assert_eq(quoted, ROWS_PER_RUN, "the tag value with a comma survives quoting");
     free(text);

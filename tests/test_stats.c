@@ -11,7 +11,8 @@
 
 static void assert_near(double got, double want, double tol, const char *what)
 {
-    cr_assert(fabs(got - want) <= tol, "%s: got %.9g, want %.9g (tolerance %g)", what, got, want, tol);
+    cr_assert(fabs(got - want) <= tol, "%s: got %.9g, want %.9g (tolerance %g)", what, got, want,
+              tol);
 }
 
 Test(stats, mean_and_sample_sd)
@@ -72,7 +73,8 @@ Test(stats, paired_difference_by_hand)
     const double noisy[] = {41, 41, 47.5};
     fs_interval n = fs_paired_ci95(noisy, reference, 3);
     assert_near(n.mean, 1.0 / 6, 1e-12, "mean difference");
-    cr_assert(!fs_interval_excludes_zero(n), "%.3f ± %.3f is not significant", n.mean, n.half_width);
+    cr_assert(!fs_interval_excludes_zero(n), "%.3f ± %.3f is not significant", n.mean,
+              n.half_width);
     /* the pairing matters: unpaired, the same samples would overlap widely */
     fs_interval unpaired = fs_ci95(method, 3);
     cr_assert_gt(unpaired.half_width, d.half_width);
@@ -81,8 +83,9 @@ Test(stats, paired_difference_by_hand)
 Test(cell_label, axes_of_a_sweep_label)
 {
     fs_cell_label l;
-    cr_assert_eq(fs_cell_label_parse("data.partition.dirichlet_alpha=0.5,data.partition.clients=5,seed=1",
-                                     &l), 0);
+    cr_assert_eq(fs_cell_label_parse(
+                     "data.partition.dirichlet_alpha=0.5,data.partition.clients=5,seed=1", &l),
+                 0);
     cr_assert_eq(l.n, 3);
     cr_assert_str_eq(l.axis[0].key, "data.partition.dirichlet_alpha");
     cr_assert_str_eq(l.axis[0].value, "0.5");
@@ -104,7 +107,8 @@ Test(cell_label, axes_of_a_sweep_label)
 Test(cell_label, cell_groups_drop_seed_and_method)
 {
     char g[256];
-    fs_cell_group("data.partition.dirichlet_alpha=0.5,data.partition.clients=5,seed=1", g, sizeof g);
+    fs_cell_group("data.partition.dirichlet_alpha=0.5,data.partition.clients=5,seed=1", g,
+                  sizeof g);
     cr_assert_str_eq(g, "dirichlet_alpha=0.5,clients=5");
     fs_cell_group("seed=2,methods=fedavg", g, sizeof g);
     cr_assert_str_eq(g, "all");

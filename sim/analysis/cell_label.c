@@ -66,8 +66,10 @@ int fs_cell_group(const char *label, char *out, size_t len)
         if (k < 0 || (size_t)k >= len - used) break;
         used += (size_t)k;
     }
-    if (l.n == 0) snprintf(out, len, "%s", label);
-    else if (!used) snprintf(out, len, "all");
+    if (l.n == 0)
+        snprintf(out, len, "%s", label);
+    else if (!used)
+        snprintf(out, len, "all");
     fs_cell_label_free(&l);
     return 0;
 }

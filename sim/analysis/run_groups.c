@@ -126,7 +126,8 @@ int fs_group_curves_load(const char *path, const fs_result_entry *e, const fs_ru
         const fs_result_entry *en = &e[g->run[s].entry];
         if (fs_results_read_rounds(path, en->cell, en->method, &rows[s], &n_rows[s])) goto done;
         for (int i = 0; i < n_rows[s]; i++)
-            if (rows[s][i].client == -1 && rows[s][i].round > max_round) max_round = rows[s][i].round;
+            if (rows[s][i].client == -1 && rows[s][i].round > max_round)
+                max_round = rows[s][i].round;
     }
     out->n_runs = g->n;
     out->n_rounds = max_round + 1;

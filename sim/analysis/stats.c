@@ -89,8 +89,10 @@ double fs_student_t_quantile(double p, double df)
     while (fs_student_t_cdf(hi, df) < p && hi < 1e300) lo = hi, hi *= 2;
     for (int i = 0; i < 200 && hi - lo > 1e-15 * hi; i++) {
         double mid = 0.5 * (lo + hi);
-        if (fs_student_t_cdf(mid, df) < p) lo = mid;
-        else hi = mid;
+        if (fs_student_t_cdf(mid, df) < p)
+            lo = mid;
+        else
+            hi = mid;
     }
     return 0.5 * (lo + hi);
 }

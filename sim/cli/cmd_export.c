@@ -80,8 +80,8 @@ static int collect_axes(const fs_cell_label *labels, const fs_result_entry *e, i
     return 0;
 }
 
-static int write_rows(FILE *f, const char *path, const fs_result_entry *en, const fs_cell_label *label,
-                      const char *const *axes, int n_axes)
+static int write_rows(FILE *f, const char *path, const fs_result_entry *en,
+                      const fs_cell_label *label, const char *const *axes, int n_axes)
 {
     fs_round_row *rows;
     int n;
@@ -103,7 +103,8 @@ static int write_rows(FILE *f, const char *path, const fs_result_entry *en, cons
         if (has_seed) fprintf(f, "%ld", seed);
         fputc(',', f);
         csv_text(f, en->method);
-        fprintf(f, ",%d,%d,%s,", (int)r->round, (int)r->client, r->client < 0 ? "aggregate" : "client");
+        fprintf(f, ",%d,%d,%s,", (int)r->round, (int)r->client,
+                r->client < 0 ? "aggregate" : "client");
         csv_number(f, r->train_loss);
         fputc(',', f);
         csv_number(f, r->test_acc);
@@ -174,8 +175,9 @@ static int export_csv(const char *path, const char *out, int *unfinished)
         rc = write_csv(f, path, unfinished);
         bool bad = fflush(f) || ferror(f);
         if (!to_stdout) bad |= fclose(f) != 0;
-        if (!rc && bad) rc = fs_fail("%s: write failed: %s", to_stdout ? "standard output" : tmp,
-                                     strerror(errno ? errno : EIO));
+        if (!rc && bad)
+            rc = fs_fail("%s: write failed: %s", to_stdout ? "standard output" : tmp,
+                         strerror(errno ? errno : EIO));
         if (!rc && !to_stdout && rename(tmp, out))
             rc = fs_fail("%s: cannot rename %s into place: %s", out, tmp, strerror(errno));
         if (rc && !to_stdout) remove(tmp);
@@ -195,7 +197,7 @@ int fs_cmd_export(int argc, char **argv)
             csv = argv[++i];
         } else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
             format = argv[++i];
-        } else if ((argv[i][0] != '-' || !argv[i][1]) && !file) {
+        } else if (argv[i][0] != '-' && !file) {
             file = argv[i];
         } else {
             fprintf(stderr, "fedsim export: unknown option or missing value: '%s' (see --help)\n",
@@ -215,7 +217,8 @@ int fs_cmd_export(int argc, char **argv)
         return 2;
     }
     if (!file || !csv) {
-        fprintf(stderr, "fedsim export: %s\n\n", !file ? "no results file given" : "--csv FILE is required");
+        fprintf(stderr, "fedsim export: %s\n\n",
+                !file ? "no results file given" : "--csv FILE is required");
         export_usage(stderr);
         return 2;
     }

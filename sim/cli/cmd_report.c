@@ -10,22 +10,24 @@
 static void report_usage(FILE *f)
 {
     fprintf(f,
-            "usage: fedsim report FILE.h5 [--plots PREFIX | --no-plot] [--plot OUT.png] [--auto-range]\n"
+            "usage: fedsim report FILE.h5 [--plots PREFIX | --no-plot] [--plot OUT.png]\n"
+            "                     [--auto-range]\n"
             "\n"
-            "Prints one row per cell group (the cell label without seed=) and method: the mean\n"
-            "over seeds of the mean-client, worst-client and global accuracy with its 95 %%\n"
-            "confidence interval (Student t), the paired difference of mean accuracy to\n"
-            FS_REPORT_REFERENCE_METHOD " on the same seeds (* = its interval excludes 0), upload and time;\n"
+            "Prints one row per cell group (the cell label without seed=) and method: the\n"
+            "mean over seeds of the mean-client, worst-client and global accuracy with its\n"
+            "95 %% confidence interval (Student t), the paired difference of mean accuracy\n"
+            "to %s on the same seeds (* = its interval excludes 0), upload and time;\n"
             "a legend under the table explains each column.\n"
             "\n"
-            "Draws, per cell group, PREFIX.<group>.acc-vs-round.png, PREFIX.<group>.loss-vs-round.png\n"
-            "and PREFIX.<group>.acc-vs-upload.png (<group>: the cell group with '=' as '-' and\n"
-            "',' as '_').\n"
+            "Draws, per cell group, PREFIX.<group>.acc-vs-round.png,\n"
+            "PREFIX.<group>.loss-vs-round.png and PREFIX.<group>.acc-vs-upload.png\n"
+            "(<group>: the cell group with '=' as '-' and ',' as '_').\n"
             "\n"
             "  --plots PREFIX  where the figures go (default: FILE without .h5)\n"
             "  --plot OUT.png  also draw the first cell group's accuracy-vs-round figure there\n"
             "  --no-plot       the table only\n"
-            "  --auto-range    accuracy axes fit the data (default: 0-100 %%)\n");
+            "  --auto-range    accuracy axes fit the data (default: 0-100 %%)\n",
+            FS_REPORT_REFERENCE_METHOD);
 }
 
 int fs_cmd_report(int argc, char **argv)

@@ -23,8 +23,10 @@ static int display_width(const char *s)
 static void print_padded(const char *s, int width, bool right)
 {
     int pad = width - display_width(s);
-    if (right) printf("%*s%s", pad > 0 ? pad : 0, "", s);
-    else printf("%s%*s", s, pad > 0 ? pad : 0, "");
+    if (right)
+        printf("%*s%s", pad > 0 ? pad : 0, "", s);
+    else
+        printf("%s%*s", s, pad > 0 ? pad : 0, "");
 }
 
 typedef double (*summary_field)(const fs_summary *s);
@@ -40,8 +42,10 @@ static void format_interval(fs_interval iv, bool signed_mean, char *out, size_t 
     const char *fmt = signed_mean ? "%+.2f" : "%.2f";
     int k = snprintf(out, len, fmt, iv.mean);
     if (k < 0 || (size_t)k >= len) return;
-    if (iv.n >= 2) snprintf(out + k, len - (size_t)k, " ± %.2f", iv.half_width);
-    else snprintf(out + k, len - (size_t)k, " (1 seed)");
+    if (iv.n >= 2)
+        snprintf(out + k, len - (size_t)k, " ± %.2f", iv.half_width);
+    else
+        snprintf(out + k, len - (size_t)k, " (1 seed)");
 }
 
 static fs_interval group_interval(const fs_result_entry *e, const fs_run_group *g, summary_field f,
@@ -70,8 +74,8 @@ static fs_interval paired_to_reference(const fs_result_entry *e, const fs_run_gr
 }
 
 /* The Δ column of group g. */
-static void format_difference(const fs_result_entry *e, const fs_run_groups *gs, const fs_run_group *g,
-                              double *a, double *b, char *out, size_t len)
+static void format_difference(const fs_result_entry *e, const fs_run_groups *gs,
+                              const fs_run_group *g, double *a, double *b, char *out, size_t len)
 {
     if (!strcmp(g->method, FS_REPORT_REFERENCE_METHOD)) {
         snprintf(out, len, "(reference)");
@@ -98,8 +102,7 @@ static const char *const LEGEND =
     "'s in the same cell group and seed (the seed\n"
     "  fixes the partition), mean ± 95 % CI of these paired differences; * = the interval\n"
     "  excludes 0 (significant at 5 %); [k/n seeds] = only k of the row's n seeds have\n"
-    "  a " FS_REPORT_REFERENCE_METHOD " run;"
-    " — = none has. upload MB, time s: means over seeds.\n";
+    "  a " FS_REPORT_REFERENCE_METHOD " run; — = none has. upload MB, time s: means over seeds.\n";
 
 enum { COLUMNS = 9, CELL_TEXT = 256 /* a cell group has at most 255 bytes */ };
 
@@ -124,9 +127,9 @@ static int print_table(const char *path, const fs_result_entry *e, const fs_run_
         free(a), free(b), free(cells);
         return fs_fail("out of memory printing the table of %s", path);
     }
-    const char *head[COLUMNS] = {"cell group", "method", "seeds", "mean acc %",
-                                 "Δ " FS_REPORT_REFERENCE_METHOD, "worst acc %", "global acc %",
-                                 "upload MB", "time s"};
+    const char *head[COLUMNS] = {
+        "cell group",  "method",       "seeds",     "mean acc %", "Δ " FS_REPORT_REFERENCE_METHOD,
+        "worst acc %", "global acc %", "upload MB", "time s"};
     int width[COLUMNS];
     for (int c = 0; c < COLUMNS; c++) width[c] = display_width(head[c]);
     for (int j = 0; j < gs->n; j++) {
@@ -167,7 +170,8 @@ int fs_report_file(const char *path, const fs_report_options *o)
     if (!rc) {
         rc = print_table(path, e, &gs);
         if (gs.incomplete)
-            printf("(%d unfinished run%s not shown)\n", gs.incomplete, gs.incomplete > 1 ? "s" : "");
+            printf("(%d unfinished run%s not shown)\n", gs.incomplete,
+                   gs.incomplete > 1 ? "s" : "");
         fflush(stdout);
         if (!rc && o->plot_prefix && gs.n) rc = fs_report_plots(path, e, &gs, o);
         fs_run_groups_free(&gs);
@@ -194,8 +198,8 @@ int fs_report(const char *results_path, const char *png_path, bool quiet)
 {
     char *prefix = fs_report_default_prefix(results_path);
     if (!prefix) return -1;
-    fs_report_options o = {.plot_prefix = png_path ? prefix : NULL, .first_acc_png = png_path,
-                           .quiet = quiet};
+    fs_report_options o = {
+        .plot_prefix = png_path ? prefix : NULL, .first_acc_png = png_path, .quiet = quiet};
     int rc = fs_report_file(results_path, &o);
     free(prefix);
     return rc;

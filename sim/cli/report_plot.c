@@ -54,8 +54,10 @@ static void gp_string(FILE *f, const char *s)
 {
     fputc('\'', f);
     for (; *s; s++) {
-        if (*s == '\'') fputs("''", f);
-        else fputc((unsigned char)*s < 0x20 ? '?' : *s, f);
+        if (*s == '\'')
+            fputs("''", f);
+        else
+            fputc((unsigned char)*s < 0x20 ? '?' : *s, f);
     }
     fputc('\'', f);
 }
@@ -71,7 +73,8 @@ static char *concat(const char *a, const char *b, const char *c, const char *d)
 static int close_checked(FILE *f, const char *path)
 {
     bool bad = ferror(f);
-    if (fclose(f) || bad) return fs_fail("%s: write failed: %s", path, strerror(errno ? errno : EIO));
+    if (fclose(f) || bad)
+        return fs_fail("%s: write failed: %s", path, strerror(errno ? errno : EIO));
     return 0;
 }
 
@@ -105,7 +108,8 @@ static int run_gnuplot(const char *script)
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) return fs_fail("waiting for gnuplot: %s", strerror(errno));
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
-    return fs_fail("gnuplot failed (%s %d) running %s", WIFEXITED(status) ? "exit status" : "signal",
+    return fs_fail("gnuplot failed (%s %d) running %s",
+                   WIFEXITED(status) ? "exit status" : "signal",
                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), script);
 }
 
@@ -133,7 +137,8 @@ static bool over_runs(const double *v, int runs, int rounds, int r, double scale
         if (isnan(x)) continue;
         n++, sum += x, lo = fmin(lo, x), hi = fmax(hi, x);
     }
-    out[0] = n ? scale * sum / n : NAN, out[1] = n ? scale * lo : NAN, out[2] = n ? scale * hi : NAN;
+    out[0] = n ? scale * sum / n : NAN, out[1] = n ? scale * lo : NAN,
+    out[2] = n ? scale * hi : NAN;
     return n > 0;
 }
 
@@ -177,8 +182,10 @@ static int write_data(const char *path, const char *dat, const fs_result_entry *
             fprintf(f, "\n");
         }
         if (!any) fprintf(f, "0 NaN NaN NaN%s\n", accuracy ? " NaN" : "");
-        if (accuracy) x->any_acc |= any;
-        else x->any_loss |= any;
+        if (accuracy)
+            x->any_acc |= any;
+        else
+            x->any_loss |= any;
     }
     for (int m = 0; c && m < n_methods; m++) fs_group_curves_free(&c[m]);
     free(c);
@@ -197,8 +204,8 @@ static long round_tick_step(int max_round)
 
 /* Plots, for each method m, block first_block + m: the mean (column 2)
  * against x_col as a line, and with bands its min..max (columns 3 and 4). */
-static void plot_lines(FILE *f, const char *dat, const fs_run_group *g, int n_methods, int first_block,
-                       int x_col, bool bands, const bool *include)
+static void plot_lines(FILE *f, const char *dat, const fs_run_group *g, int n_methods,
+                       int first_block, int x_col, bool bands, const bool *include)
 {
     const char *sep = "plot ";
     for (int m = 0; m < n_methods && bands; m++) {
@@ -215,8 +222,8 @@ static void plot_lines(FILE *f, const char *dat, const fs_run_group *g, int n_me
         snprintf(title, sizeof title, "%s (%d seed%s)", g[m].method, g[m].n, g[m].n > 1 ? "s" : "");
         fprintf(f, "%s", sep);
         gp_string(f, dat);
-        fprintf(f, " index %d using %d:2 with linespoints lc %d pt 7 ps 0.6 title ", first_block + m,
-                x_col, m + 1);
+        fprintf(f, " index %d using %d:2 with linespoints lc %d pt 7 ps 0.6 title ",
+                first_block + m, x_col, m + 1);
         gp_string(f, title);
         sep = ", \\\n     ";
     }
@@ -237,12 +244,14 @@ static void round_figure(FILE *f, const char *out, const char *dat, const fs_run
 {
     fprintf(f, "set output ");
     gp_string(f, out);
-    fprintf(f, "\nunset logscale x\nset format x '%%g'\nset xlabel 'round'\n"
-               "set xrange [0:%d]\nset xtics 0,%ld\n", x->max_round > 0 ? x->max_round : 1,
-            round_tick_step(x->max_round));
+    fprintf(f,
+            "\nunset logscale x\nset format x '%%g'\nset xlabel 'round'\n"
+            "set xrange [0:%d]\nset xtics 0,%ld\n",
+            x->max_round > 0 ? x->max_round : 1, round_tick_step(x->max_round));
     set_title(f, g[0].cell_group,
-              accuracy ? "accuracy vs round (line: mean over seeds; band: min-max over seeds)"
-                       : "training loss vs round (line: mean over seeds; band: min-max over seeds)");
+              accuracy
+                  ? "accuracy vs round (line: mean over seeds; band: min-max over seeds)"
+                  : "training loss vs round (line: mean over seeds; band: min-max over seeds)");
     if (accuracy)
         fprintf(f, "set ylabel 'mean client accuracy (%%)'\n%s\n",
                 auto_range ? "set autoscale y" : "set yrange [0:100]");
@@ -256,9 +265,10 @@ static void upload_figure(FILE *f, const char *out, const char *dat, const fs_ru
 {
     fprintf(f, "set output ");
     gp_string(f, out);
-    fprintf(f, "\nset logscale x\nset autoscale x\nset xtics autofreq\nset format x '%%.0s %%cB'\n"
-               "set xlabel 'cumulative upload of all clients (bytes, log scale)'\n"
-               "set ylabel 'mean client accuracy (%%)'\n%s\n",
+    fprintf(f,
+            "\nset logscale x\nset autoscale x\nset xtics autofreq\nset format x '%%.0s %%cB'\n"
+            "set xlabel 'cumulative upload of all clients (bytes, log scale)'\n"
+            "set ylabel 'mean client accuracy (%%)'\n%s\n",
             auto_range ? "set autoscale y" : "set yrange [0:100]");
     char what[512] = "accuracy vs cumulative upload (mean over seeds)";
     for (int m = 0; m < n_methods; m++)
@@ -305,10 +315,13 @@ static int plot_cell_group(const char *path, const fs_result_entry *e, const fs_
     fprintf(f, "set terminal pngcairo size 960,600 font 'sans,11' noenhanced\n"
                "set datafile missing 'NaN'\nset key outside right\nset grid\n"
                "set style fill transparent solid 0.2 noborder\n");
-    if (made[ACC_VS_ROUND]) round_figure(f, tmp[ACC_VS_ROUND], dat, g, n_methods, &x, true, o->auto_range);
+    if (made[ACC_VS_ROUND])
+        round_figure(f, tmp[ACC_VS_ROUND], dat, g, n_methods, &x, true, o->auto_range);
     if (made[FIGURES]) round_figure(f, tmp[FIGURES], dat, g, n_methods, &x, true, o->auto_range);
-    if (made[LOSS_VS_ROUND]) round_figure(f, tmp[LOSS_VS_ROUND], dat, g, n_methods, &x, false, false);
-    if (made[ACC_VS_UPLOAD]) upload_figure(f, tmp[ACC_VS_UPLOAD], dat, g, n_methods, &x, o->auto_range);
+    if (made[LOSS_VS_ROUND])
+        round_figure(f, tmp[LOSS_VS_ROUND], dat, g, n_methods, &x, false, false);
+    if (made[ACC_VS_UPLOAD])
+        upload_figure(f, tmp[ACC_VS_UPLOAD], dat, g, n_methods, &x, o->auto_range);
     if (close_checked(f, gp) || run_gnuplot(gp)) goto done;
     for (int k = 0; k <= FIGURES; k++)
         if (made[k] && check_png(tmp[k], final[k])) goto done;
@@ -320,7 +333,8 @@ static int plot_cell_group(const char *path, const fs_result_entry *e, const fs_
         }
         if (!o->quiet) printf("plot: %s\n", final[k]);
     }
-    if (!x.any_acc) printf("plot: %s: no accuracy figures (no round was evaluated)\n", g[0].cell_group);
+    if (!x.any_acc)
+        printf("plot: %s: no accuracy figures (no round was evaluated)\n", g[0].cell_group);
     if (!x.any_loss) printf("plot: %s: no loss figure (no training loss)\n", g[0].cell_group);
     if (x.any_acc && !any_upload)
         printf("plot: %s: no accuracy-vs-upload figure (no method uploads)\n", g[0].cell_group);
@@ -331,7 +345,8 @@ oom:
 done:
     if (rc)
         fs_fail_context("drawing the figures of cell group '%s' (%s.*.png); the results file is "
-                        "complete and 'fedsim report' redraws them", g[0].cell_group, stem ? stem : "");
+                        "complete and 'fedsim report' redraws them",
+                        g[0].cell_group, stem ? stem : "");
     for (int k = 0; k <= FIGURES; k++) {
         if (tmp[k]) unlink(tmp[k]);
         free(final[k]), free(tmp[k]);
@@ -355,8 +370,10 @@ int fs_report_plots(const char *path, const fs_result_entry *e, const fs_run_gro
     for (int i = 0; i < 2; i++)
         for (const char *p = paths[i]; p && *p; p++)
             if ((unsigned char)*p < 0x20)
-                return fs_fail("figure path '%s' holds a control character, which gnuplot cannot be "
-                               "given; choose another --plots/--plot path", paths[i]);
+                return fs_fail(
+                    "figure path '%s' holds a control character, which gnuplot cannot be "
+                    "given; choose another --plots/--plot path",
+                    paths[i]);
     char(*slugs)[128] = calloc((size_t)gs->n, sizeof *slugs);
     if (!slugs) return fs_fail("out of memory drawing the figures of %s", path);
     int rc = 0, n_slugs = 0;
