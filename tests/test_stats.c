@@ -1,12 +1,14 @@
 /* The statistics of `fedsim report` (mean, sample sd, Student-t quantiles,
  * 95 % intervals, paired differences) against hand-computed values and
- * published t tables, and the cell-label parsing that groups runs and finds
- * their seeds. */
+ * published t tables; the cell-label parsing that finds groups and seeds;
+ * the grouping of runs (a cell group's methods adjacent, unfinished runs out). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "sim/analysis/cell_label.h"
+#include "sim/analysis/run_groups.h"
 #include "sim/analysis/stats.h"
 
 static void assert_near(double got, double want, double tol, const char *what)
@@ -127,4 +129,45 @@ Test(cell_label, seed_from_config_then_label)
     cr_assert(fs_run_seed("seed: abc\n", "seed=4", &seed) && seed == 4);
     cr_assert(!fs_run_seed(NULL, "quickstart", &seed), "no seed anywhere");
     cr_assert(!fs_run_seed("", "seed=x1", &seed), "not an integer");
+}
+
+/* A fs_result_entry of a finished run (only what grouping reads). */
+static fs_result_entry finished(const char *cell, const char *method, char *config)
+{
+    fs_result_entry e = {.complete = true, .config_yaml = config};
+    snprintf(e.cell, sizeof e.cell, "%s", cell);
+    snprintf(e.method, sizeof e.method, "%s", method);
+    return e;
+}
+
+Test(run_groups, a_cell_groups_methods_are_adjacent_and_seeds_known)
+{
+    /* a sweep whose methods axis varies slowest: cells interleave methods */
+    char s0[] = "seed: 0\n", s1[] = "seed: 1\n";
+    fs_result_entry e[] = {
+        finished("methods=fedavg,alpha=0.1,seed=0", "fedavg", s0),
+        finished("methods=fedavg,alpha=0.5,seed=0", "fedavg", s0),
+        finished("methods=local,alpha=0.1,seed=0", "local", s0),
+        finished("methods=local,alpha=0.5,seed=0", "local", s0),
+        finished("methods=fedavg,alpha=0.1,seed=1", "fedavg", s1),
+        finished("methods=fedavg,alpha=0.1,seed=2", "fedavg", NULL),
+    };
+    e[5].complete = false;
+    fs_run_groups g;
+    cr_assert_eq(fs_run_groups_build(e, 6, &g), 0);
+    cr_assert_eq(g.n, 4);
+    cr_assert_eq(g.incomplete, 1);
+    const char *want[4][2] = {{"alpha=0.1", "fedavg"},
+                              {"alpha=0.1", "local"},
+                              {"alpha=0.5", "fedavg"},
+                              {"alpha=0.5", "local"}};
+    for (int i = 0; i < 4; i++) {
+        cr_assert_str_eq(g.group[i].cell_group, want[i][0], "group %d", i);
+        cr_assert_str_eq(g.group[i].method, want[i][1], "group %d", i);
+    }
+    cr_assert_eq(g.group[0].n, 2, "seeds 0 and 1 pool");
+    cr_assert(g.group[0].run[1].seed_known && g.group[0].run[1].seed == 1);
+    cr_assert_eq(fs_run_groups_find(&g, "alpha=0.5", "local"), 3);
+    cr_assert_eq(fs_run_groups_find(&g, "alpha=0.5", "fednano"), -1);
+    fs_run_groups_free(&g);
 }
