@@ -108,9 +108,9 @@ static int run_gnuplot(const char *script)
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR) return fs_fail("waiting for gnuplot: %s", strerror(errno));
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
-    return fs_fail("gnuplot failed (%s %d) running %s",
+    return fs_fail("gnuplot failed (%s %d; its own message is above)",
                    WIFEXITED(status) ? "exit status" : "signal",
-                   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), script);
+                   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 }
 
 /* A whole PNG: the signature first and the IEND chunk last. */
