@@ -41,25 +41,19 @@ static void write_run(fs_results *r, const char *cell, const char *method, long 
     cr_assert_eq(fs_results_begin(r, cell, method, cfg), 0, "%s", fs_last_error());
     fs_round_row rows[ROWS_PER_RUN];
     int n = 0;
-    for (int round = 0; round < ROUNDS; round++) {
-        for (int c = 0; c < CLIENTS; c++)
-            rows[n++] = (fs_round_row){round,
-                                       c,
-                                       round ? 1.0 / round : NAN,
-                                       round_acc(acc, round) + 0.01 * c,
-                                       0.3,
-                                       round ? up_per_round / CLIENTS : 0,
-                                       10,
-                                       0.5 * round};
-        rows[n++] = (fs_round_row){round,
-                                   -1,
-                                   round ? 1.0 / round : NAN,
-                                   round_acc(acc, round),
-                                   0.3,
-                                   round ? up_per_round : 0,
-                                   20,
-                                   0.5 * round};
-    }
+    for (int round = 0; round < ROUNDS; round++)
+        for (int c = 0; c <= CLIENTS; c++) {
+            bool aggregate = c == CLIENTS; /* the last row of a round: client -1 */
+            rows[n++] =
+                (fs_round_row){.round = round,
+                               .client = aggregate ? -1 : c,
+                               .train_loss = round ? 1.0 / round : NAN,
+                               .test_acc = round_acc(acc, round) + (aggregate ? 0 : 0.01 * c),
+                               .global_acc = 0.3,
+                               .bytes_up = round ? up_per_round / (aggregate ? 1 : CLIENTS) : 0,
+                               .bytes_down = aggregate ? 20 : 10,
+                               .seconds = 0.5 * round};
+        }
     cr_assert_eq(fs_results_append_rounds(r, rows, n), 0, "%s", fs_last_error());
     fs_summary s = {.mean_acc = acc,
                     .worst_acc = acc - 0.1,
@@ -266,8 +260,13 @@ Test(report, export_writes_a_tidy_csv)
         if (!strcmp(f[5], "0"))
             cr_assert_str_eq(f[8], "", "round 0's missing loss is an empty field");
     }
-    cr_assert_eq(rows, 12 * ROWS_PER_RUN, "%d rows, want 12 finished runs x %d", rows,
-                 ROWS_PER_RUN);
+    fs_result_entry *e;
+    int n_entries, listed_rows = 0;
+    cr_assert_eq(fs_results_list(h5, &e, &n_entries), 0);
+    for (int i = 0; i < n_entries; i++) listed_rows += e[i].complete ? e[i].n_rounds_rows : 0;
+    fs_results_list_free(e, n_entries);
+    cr_assert_eq(rows, listed_rows, "%d rows, the finished runs hold %d", rows, listed_rows);
+    cr_assert_eq(rows, 12 * ROWS_PER_RUN, "12 finished runs x %d rows", ROWS_PER_RUN);
     cr_assert_eq(checked, 1);
     cr_assert_eq(quoted, ROWS_PER_RUN, "the tag value with a comma survives quoting");
     free(text);
