@@ -10,7 +10,8 @@ attribute) and at round 0 (the untuned model: per-client rows of round 0 in
 `rounds`). Each table entry is averaged over the finished runs of every cell;
 +- is the standard deviation over those runs. A run's time is its `seconds`
 attribute. `fedsim report` gives the per-cell
-view (mean +- std over seeds).
+view (mean +- 95 % CI over seeds, paired difference to fedavg with its
+significance); `fedsim export --csv` gives every round row as a tidy table.
 """
 import math
 import re

@@ -1,4 +1,4 @@
-/* fedsim run | sweep | report */
+/* fedsim run | sweep */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,38 +197,3 @@ fail:
 
 int fs_cmd_run(int argc, char **argv) { return run_or_sweep(argc, argv, false); }
 int fs_cmd_sweep(int argc, char **argv) { return run_or_sweep(argc, argv, true); }
-
-int fs_cmd_report(int argc, char **argv)
-{
-    const char *file = NULL, *png = NULL;
-    bool no_plot = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: fedsim report FILE.h5 [--plot OUT.png | --no-plot]\n\n"
-                   "Prints method x accuracy (mean ± std over seeds), upload and time per cell,\n"
-                   "and draws accuracy vs round (default: FILE.png).\n");
-            return 0;
-        } else if (!strcmp(argv[i], "--plot") && i + 1 < argc) {
-            png = argv[++i];
-        } else if (!strcmp(argv[i], "--no-plot")) {
-            no_plot = true;
-        } else if (argv[i][0] != '-' && !file) {
-            file = argv[i];
-        } else {
-            fprintf(stderr, "fedsim report: unknown option '%s' (see --help)\n", argv[i]);
-            return 2;
-        }
-    }
-    if (!file) {
-        fprintf(stderr, "usage: fedsim report FILE.h5 [--plot OUT.png | --no-plot]\n");
-        return 2;
-    }
-    char def[4200];
-    size_t len = strlen(file);
-    snprintf(def, sizeof def, "%.*s.png", (int)(len > 3 && !strcmp(file + len - 3, ".h5") ? len - 3 : len), file);
-    if (fs_report(file, no_plot ? NULL : png ? png : def, false)) {
-        fprintf(stderr, "fedsim report: %s\n", fs_last_error());
-        return 1;
-    }
-    return 0;
-}

@@ -9,6 +9,7 @@ int fs_cmd_info(int argc, char **argv);
 int fs_cmd_run(int argc, char **argv);
 int fs_cmd_sweep(int argc, char **argv);
 int fs_cmd_report(int argc, char **argv);
+int fs_cmd_export(int argc, char **argv);
 int fs_cmd_data(int argc, char **argv);
 int fs_cmd_pretrain(int argc, char **argv);
 

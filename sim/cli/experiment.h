@@ -31,9 +31,11 @@ void fs_experiment_free(fs_experiment *x);
 int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *results,
                            const char *cell, bool skip_complete);
 
-/* Prints the method x accuracy table of a results file (mean +- std over
- * seeds when cells differ only by seed) and writes a PNG of accuracy vs round
- * next to it with gnuplot (skipped with a note when gnuplot is absent). */
+/* Prints the statistics table of a results file (per cell group and method:
+ * mean over seeds with 95 % intervals, paired difference to FedAvg) and, when
+ * png_path is given, draws its figures next to it (sim/cli/report.h) plus the
+ * first cell group's accuracy-vs-round figure at png_path (skipped with a
+ * note when gnuplot is absent). */
 int fs_report(const char *results_path, const char *png_path, bool quiet);
 
 #endif

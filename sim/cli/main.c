@@ -16,7 +16,9 @@ static void usage(FILE *f)
             "commands:\n"
             "  run       run the methods of an experiment config (YAML) -> HDF5 results, table, plot\n"
             "  sweep     run every cell of a config's sweep: section (resumable)\n"
-            "  report    table and plot of a results file\n"
+            "  report    statistics table (mean ± 95 %% CI over seeds, paired difference to fedavg)\n"
+            "            and figures of a results file\n"
+            "  export    a results file's round rows as one tidy CSV table (pandas.read_csv)\n"
             "  pretrain  train the tiny LLaVA model on the synthetic source-domain corpus\n"
             "  info      parameter and byte accounting of a model directory\n"
             "  data      make synthetic datasets, show dataset statistics\n"
@@ -47,6 +49,7 @@ int main(int argc, char **argv)
         return rc;
     }
     if (!strcmp(argv[1], "report")) return fs_cmd_report(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "export")) return fs_cmd_export(argc - 1, argv + 1);
     if (!strcmp(argv[1], "data")) return fs_cmd_data(argc - 1, argv + 1);
     if (!strcmp(argv[1], "pretrain")) return fs_cmd_pretrain(argc - 1, argv + 1);
     if (!strcmp(argv[1], "demo")) return fs_cmd_demo(argc - 1, argv + 1);

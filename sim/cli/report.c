@@ -1,199 +1,206 @@
-/* The results table (method x accuracy, mean +- std over seeds) and the
- * accuracy-vs-round plot of a results file. */
-#include <errno.h>
+/* The results table of a results file: per cell group and method, the mean
+ * over seeds with its 95 % confidence interval, and the paired difference to
+ * FedAvg on the same seeds (the seed fixes the partition, so pairing removes
+ * the partition's share of the spread). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
+#include "sim/analysis/stats.h"
 #include "sim/cli/experiment.h"
+#include "sim/cli/report.h"
 #include "sim/io/error.h"
 
-typedef struct {
-    char cell[256], method[64];
-    int n;
-    double acc[64], worst[64], global[64], upload, seconds;
-    int entry[64];
-} group;
-
-/* The cell label without its seed=... component, so seeds pool together,
- * and each "a.b.key=value" shortened to "key=value" to keep the table narrow. */
-static void strip_seed(const char *cell, char *out, size_t len)
+/* Characters, not bytes: the table holds UTF-8 (±, —, Δ). */
+static int display_width(const char *s)
 {
-    out[0] = 0;
-    const char *p = cell;
-    while (*p) {
-        const char *end = strchr(p, ',');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        const char *eq = memchr(p, '=', n), *dot = p;
-        for (const char *q = p; eq && q < eq; q++)
-            if (*q == '.') dot = q + 1;
-        n -= (size_t)(dot - p);
-        p = dot;
-        if (!(n >= 5 && !strncmp(p, "seed=", 5))) {
-            size_t used = strlen(out);
-            if (used && used + 1 < len) strcat(out, ",");
-            used = strlen(out);
-            if (used + n < len) strncat(out, p, n);
-        }
-        p += n + (end ? 1 : 0);
-    }
-    if (!out[0]) snprintf(out, len, "%s", strncmp(cell, "seed=", 5) ? cell : "all");
+    int w = 0;
+    for (; *s; s++) w += ((unsigned char)*s & 0xC0) != 0x80;
+    return w;
 }
 
-static void mean_std(const double *x, int n, double *mean, double *sd)
+static void print_padded(const char *s, int width, bool right)
 {
-    double m = 0, v = 0;
-    for (int i = 0; i < n; i++) m += x[i] / n;
-    for (int i = 0; i < n; i++) v += (x[i] - m) * (x[i] - m);
-    *mean = m;
-    *sd = n > 1 ? sqrt(v / (n - 1)) : 0;
+    int pad = width - display_width(s);
+    if (right)
+        printf("%*s%s", pad > 0 ? pad : 0, "", s);
+    else
+        printf("%s%*s", s, pad > 0 ? pad : 0, "");
 }
 
-static int plot(const char *path, const group *g, int ng, const fs_result_entry *e,
-                const char *cell_group, const char *png)
+typedef double (*summary_field)(const fs_summary *s);
+static double mean_acc_pct(const fs_summary *s) { return 100 * s->mean_acc; }
+static double worst_acc_pct(const fs_summary *s) { return 100 * s->worst_acc; }
+static double global_acc_pct(const fs_summary *s) { return 100 * s->global_acc; }
+static double upload_mb(const fs_summary *s) { return s->upload_mb; }
+static double seconds(const fs_summary *s) { return s->seconds; }
+
+/* "43.00 ± 8.96", or "40.00 (1 seed)" where one seed gives no interval. */
+static void format_interval(fs_interval iv, bool signed_mean, char *out, size_t len)
 {
-    char data[4200], script[4200];
-    snprintf(data, sizeof data, "%s.plot.dat", png);
-    snprintf(script, sizeof script, "%s.plot.gp", png);
-    FILE *f = fopen(data, "w");
-    if (!f) return fs_fail("%s: cannot write plot data", data);
-    int ncols = 0, max_round = 0;
-    double *acc[64] = {0};
-    int cnt_rounds = 0;
-    for (int i = 0; i < ng && ncols < 64; i++) {
-        if (strcmp(g[i].cell, cell_group)) continue;
-        /* mean over seeds of the aggregate row's accuracy, per round */
-        acc[ncols] = calloc(4096, sizeof(double));
-        int *cnt = calloc(4096, sizeof(int));
-        for (int s = 0; s < g[i].n; s++) {
-            fs_round_row *rows;
-            int n;
-            if (fs_results_read_rounds(path, e[g[i].entry[s]].cell, g[i].method, &rows, &n)) continue;
-            for (int r = 0; r < n; r++)
-                if (rows[r].client == -1 && !isnan(rows[r].test_acc) && rows[r].round < 4096) {
-                    acc[ncols][rows[r].round] += rows[r].test_acc;
-                    cnt[rows[r].round]++;
-                    if (rows[r].round > max_round) max_round = rows[r].round;
-                }
-            free(rows);
-        }
-        for (int r = 0; r < 4096; r++) acc[ncols][r] = cnt[r] ? 100 * acc[ncols][r] / cnt[r] : NAN;
-        free(cnt);
-        fprintf(f, "%s%s", ncols ? "\t" : "round\t", g[i].method);
-        ncols++;
+    const char *fmt = signed_mean ? "%+.2f" : "%.2f";
+    int k = snprintf(out, len, fmt, iv.mean);
+    if (k < 0 || (size_t)k >= len) return;
+    if (iv.n >= 2)
+        snprintf(out + k, len - (size_t)k, " ± %.2f", iv.half_width);
+    else
+        snprintf(out + k, len - (size_t)k, " (1 seed)");
+}
+
+static fs_interval group_interval(const fs_result_entry *e, const fs_run_group *g, summary_field f,
+                                  double *scratch)
+{
+    for (int i = 0; i < g->n; i++) scratch[i] = f(&e[g->run[i].entry].summary);
+    return fs_ci95(scratch, g->n);
+}
+
+/* The paired difference of g's mean accuracy to the reference group's on
+ * the seeds both have; n == 0 when they share none. */
+static fs_interval paired_to_reference(const fs_result_entry *e, const fs_run_group *g,
+                                       const fs_run_group *ref, double *a, double *b)
+{
+    int pairs = 0;
+    for (int i = 0; i < g->n; i++) {
+        if (!g->run[i].seed_known) continue;
+        for (int j = 0; j < ref->n; j++)
+            if (ref->run[j].seed_known && ref->run[j].seed == g->run[i].seed) {
+                a[pairs] = mean_acc_pct(&e[g->run[i].entry].summary);
+                b[pairs++] = mean_acc_pct(&e[ref->run[j].entry].summary);
+                break;
+            }
     }
-    fprintf(f, "\n");
-    for (int r = 0; r <= max_round; r++) {
-        int any = 0;
-        for (int c = 0; c < ncols; c++) any |= !isnan(acc[c][r]);
-        if (!any) continue;
-        fprintf(f, "%d", r);
-        for (int c = 0; c < ncols; c++) fprintf(f, "\t%.4f", acc[c][r]);
-        fprintf(f, "\n");
-        cnt_rounds++;
+    return pairs ? fs_paired_ci95(a, b, pairs) : (fs_interval){.n = 0};
+}
+
+/* The Δ column of group g. */
+static void format_difference(const fs_result_entry *e, const fs_run_groups *gs,
+                              const fs_run_group *g, double *a, double *b, char *out, size_t len)
+{
+    if (!strcmp(g->method, FS_REPORT_REFERENCE_METHOD)) {
+        snprintf(out, len, "(reference)");
+        return;
     }
-    fclose(f);
-    for (int c = 0; c < ncols; c++) free(acc[c]);
-    f = fopen(script, "w");
-    if (!f) return fs_fail("%s: cannot write the gnuplot script", script);
-    fprintf(f,
-            "set terminal pngcairo size 960,600 font 'sans,11'\nset output '%s'\n"
-            "set datafile missing 'NaN'\nset key outside right\nset grid\n"
-            "set title \"%s\" noenhanced\nset xlabel 'round'\n"
-            "set ylabel 'mean client accuracy (%%)'\n"
-            "plot for [i=2:%d] '%s' using 1:i with linespoints title columnheader(i) noenhanced\n",
-            png, cell_group, ncols + 1, data);
-    fclose(f);
-    char cmd[9000];
-    snprintf(cmd, sizeof cmd, "gnuplot '%s' 2>&1", script);
-    int rc = cnt_rounds ? system(cmd) : 0;
-    unlink(script);
-    unlink(data);
-    if (rc == -1) return fs_fail("cannot start gnuplot to draw %s: %s", png, strerror(errno));
-    if (rc)
-        return fs_fail("gnuplot failed (%s %d) drawing %s; the results file is complete, and 'fedsim "
-                       "report' redraws the plot", WIFEXITED(rc) ? "exit status" : "signal",
-                       WIFEXITED(rc) ? WEXITSTATUS(rc) : WTERMSIG(rc), png);
+    int r = fs_run_groups_find(gs, g->cell_group, FS_REPORT_REFERENCE_METHOD);
+    fs_interval d = r < 0 ? (fs_interval){.n = 0} : paired_to_reference(e, g, &gs->group[r], a, b);
+    if (d.n == 0) {
+        snprintf(out, len, "—");
+        return;
+    }
+    char iv[64];
+    format_interval(d, true, iv, sizeof iv);
+    int k = snprintf(out, len, "%s%s", iv, fs_interval_excludes_zero(d) ? " *" : "");
+    if (d.n < g->n && k >= 0 && (size_t)k < len)
+        snprintf(out + k, len - (size_t)k, " [%d/%d seeds]", d.n, g->n);
+}
+
+static const char *const LEGEND =
+    "mean/worst/global acc %: mean client accuracy, worst client's accuracy and accuracy on\n"
+    "  the global test set at the last round, as mean over seeds ± half-width of the 95 %\n"
+    "  Student-t confidence interval (df = seeds - 1); \"1 seed\": no interval.\n"
+    "Δ " FS_REPORT_REFERENCE_METHOD " (points): mean acc minus " FS_REPORT_REFERENCE_METHOD
+    "'s in the same cell group and seed (the seed\n"
+    "  fixes the partition), mean ± 95 % CI of these paired differences; * = the interval\n"
+    "  excludes 0 (significant at 5 %); [k/n seeds] = only k of the row's n seeds have\n"
+    "  a " FS_REPORT_REFERENCE_METHOD " run; — = none has. upload MB, time s: means over seeds.\n";
+
+enum { COLUMNS = 9, CELL_TEXT = 256 /* a cell group has at most 255 bytes */ };
+
+static void print_row(const char *const cols[COLUMNS], const int width[COLUMNS])
+{
+    /* text columns left-aligned, numbers right-aligned */
+    static const bool right[COLUMNS] = {false, false, true, false, false, false, false, true, true};
+    for (int c = 0; c < COLUMNS; c++) {
+        if (c) printf("  ");
+        print_padded(cols[c], width[c], right[c]);
+    }
+    printf("\n");
+}
+
+static int print_table(const char *path, const fs_result_entry *e, const fs_run_groups *gs)
+{
+    int most = 1;
+    for (int j = 0; j < gs->n; j++) most = gs->group[j].n > most ? gs->group[j].n : most;
+    double *a = malloc((size_t)most * sizeof *a), *b = malloc((size_t)most * sizeof *b);
+    char(*cells)[COLUMNS][CELL_TEXT] = malloc((size_t)(gs->n ? gs->n : 1) * sizeof *cells);
+    if (!a || !b || !cells) {
+        free(a), free(b), free(cells);
+        return fs_fail("out of memory printing the table of %s", path);
+    }
+    const char *head[COLUMNS] = {
+        "cell group",  "method",       "seeds",     "mean acc %", "Δ " FS_REPORT_REFERENCE_METHOD,
+        "worst acc %", "global acc %", "upload MB", "time s"};
+    int width[COLUMNS];
+    for (int c = 0; c < COLUMNS; c++) width[c] = display_width(head[c]);
+    for (int j = 0; j < gs->n; j++) {
+        const fs_run_group *g = &gs->group[j];
+        char(*row)[CELL_TEXT] = cells[j];
+        bool same_cell_group = j && !strcmp(gs->group[j - 1].cell_group, g->cell_group);
+        snprintf(row[0], CELL_TEXT, "%s", same_cell_group ? "" : g->cell_group);
+        snprintf(row[1], CELL_TEXT, "%s", g->method);
+        snprintf(row[2], CELL_TEXT, "%d", g->n);
+        format_interval(group_interval(e, g, mean_acc_pct, a), false, row[3], CELL_TEXT);
+        format_difference(e, gs, g, a, b, row[4], CELL_TEXT);
+        format_interval(group_interval(e, g, worst_acc_pct, a), false, row[5], CELL_TEXT);
+        format_interval(group_interval(e, g, global_acc_pct, a), false, row[6], CELL_TEXT);
+        snprintf(row[7], CELL_TEXT, "%.3f", group_interval(e, g, upload_mb, a).mean);
+        snprintf(row[8], CELL_TEXT, "%.1f", group_interval(e, g, seconds, a).mean);
+        for (int c = 0; c < COLUMNS; c++)
+            if (display_width(row[c]) > width[c]) width[c] = display_width(row[c]);
+    }
+    printf("\n%s\n", path);
+    print_row(head, width);
+    for (int j = 0; j < gs->n; j++) {
+        const char *row[COLUMNS];
+        for (int c = 0; c < COLUMNS; c++) row[c] = cells[j][c];
+        print_row(row, width);
+    }
+    printf("%s", LEGEND);
+    free(a), free(b), free(cells);
     return 0;
 }
 
-int fs_report(const char *path, const char *png_path, bool quiet)
+int fs_report_file(const char *path, const fs_report_options *o)
 {
     fs_result_entry *e;
     int n;
     if (fs_results_list(path, &e, &n)) return -1;
-    group *g = calloc((size_t)(n ? n : 1), sizeof *g);
-    if (!g) {
-        fs_results_list_free(e, n);
-        return fs_fail("out of memory");
+    fs_run_groups gs;
+    int rc = fs_run_groups_build(e, n, &gs);
+    if (!rc) {
+        rc = print_table(path, e, &gs);
+        if (gs.incomplete)
+            printf("(%d unfinished run%s not shown)\n", gs.incomplete,
+                   gs.incomplete > 1 ? "s" : "");
+        fflush(stdout);
+        if (!rc && o->plot_prefix && gs.n) rc = fs_report_plots(path, e, &gs, o);
+        fs_run_groups_free(&gs);
     }
-    int ng = 0, incomplete = 0;
-    for (int i = 0; i < n; i++) {
-        if (!e[i].complete) {
-            incomplete++;
-            continue;
-        }
-        char cell[256];
-        strip_seed(e[i].cell, cell, sizeof cell);
-        int j = 0;
-        while (j < ng && (strcmp(g[j].cell, cell) || strcmp(g[j].method, e[i].method))) j++;
-        if (j == ng) {
-            snprintf(g[ng].cell, sizeof g[ng].cell, "%s", cell);
-            snprintf(g[ng].method, sizeof g[ng].method, "%s", e[i].method);
-            ng++;
-        }
-        if (g[j].n == 64) continue;
-        const fs_summary *s = &e[i].summary;
-        g[j].acc[g[j].n] = 100 * s->mean_acc, g[j].worst[g[j].n] = 100 * s->worst_acc;
-        g[j].global[g[j].n] = 100 * s->global_acc;
-        g[j].upload += s->upload_mb, g[j].seconds += s->seconds;
-        g[j].entry[g[j].n++] = i;
-    }
-    int width = 4;
-    for (int j = 0; j < ng; j++) width = (int)strlen(g[j].cell) > width ? (int)strlen(g[j].cell) : width;
-    printf("\n%s\n", path);
-    printf("%-*s %-12s %5s  %-15s %-15s %-15s %10s %8s\n", width, "cell", "method", "seeds",
-           "mean acc %", "worst acc %", "global acc %", "upload MB", "time s");
-    const char *prev = "";
-    for (int j = 0; j < ng; j++) {
-        double am, as, wm, ws, gm, gs;
-        mean_std(g[j].acc, g[j].n, &am, &as);
-        mean_std(g[j].worst, g[j].n, &wm, &ws);
-        mean_std(g[j].global, g[j].n, &gm, &gs);
-        char a[32], w[32], gl[32];
-        snprintf(a, sizeof a, "%6.2f ± %-5.2f", am, as);
-        snprintf(w, sizeof w, "%6.2f ± %-5.2f", wm, ws);
-        snprintf(gl, sizeof gl, "%6.2f ± %-5.2f", gm, gs);
-        printf("%-*s %-12s %5d  %-16s %-16s %-16s %10.3f %8.1f\n", width,
-               strcmp(prev, g[j].cell) ? g[j].cell : "", g[j].method, g[j].n, a, w, gl,
-               g[j].upload / g[j].n, g[j].seconds / g[j].n);
-        prev = g[j].cell;
-    }
-    if (incomplete) printf("(%d unfinished run%s not shown)\n", incomplete, incomplete > 1 ? "s" : "");
-    int rc = 0;
-    if (png_path && ng) {
-        if (system("command -v gnuplot >/dev/null 2>&1")) {
-            printf("(gnuplot not found: no plot; apt-get install gnuplot-nox)\n");
-        } else {
-            /* one plot per cell group; the first gets png_path, the others a suffix */
-            int made = 0;
-            for (int j = 0; j < ng && !rc; j++) {
-                int first = 1;
-                for (int k = 0; k < j; k++) first &= strcmp(g[k].cell, g[j].cell) != 0;
-                if (!first) continue;
-                char png[4096];
-                if (made == 0) snprintf(png, sizeof png, "%s", png_path);
-                else snprintf(png, sizeof png, "%.*s-%d.png", (int)strlen(png_path) - 4, png_path, made);
-                rc = plot(path, g, ng, e, g[j].cell, png);
-                if (!rc && !quiet) printf("plot: %s\n", png);
-                made++;
-            }
-        }
-    }
-    free(g);
     fs_results_list_free(e, n);
+    return rc;
+}
+
+char *fs_report_default_prefix(const char *results_path)
+{
+    size_t len = strlen(results_path);
+    if (len > 3 && !strcmp(results_path + len - 3, ".h5")) len -= 3;
+    char *prefix = malloc(len + 1);
+    if (!prefix) {
+        fs_fail("out of memory");
+        return NULL;
+    }
+    memcpy(prefix, results_path, len);
+    prefix[len] = 0;
+    return prefix;
+}
+
+int fs_report(const char *results_path, const char *png_path, bool quiet)
+{
+    char *prefix = fs_report_default_prefix(results_path);
+    if (!prefix) return -1;
+    fs_report_options o = {
+        .plot_prefix = png_path ? prefix : NULL, .first_acc_png = png_path, .quiet = quiet};
+    int rc = fs_report_file(results_path, &o);
+    free(prefix);
     return rc;
 }
