@@ -59,7 +59,9 @@ static void write_run(fs_results *r, const char *cell, const char *method, long 
                     .worst_acc = acc - 0.1,
                     .global_acc = acc - 0.05,
                     .upload_mb = up_per_round * 2e-6,
-                    .seconds = 1};
+                    .seconds = 1,
+                    .sample_weighted_acc = acc - 0.02,
+                    .clients_evaluated = CLIENTS};
     cr_assert_eq(fs_results_finish(r, NULL, 0, &s), 0, "%s", fs_last_error());
 }
 
@@ -142,7 +144,8 @@ Test(report, table_states_seeds_intervals_and_paired_differences)
     char *rep = slurp(out), line[512];
     /* 3 seeds: 43.00 ± 8.96 (hand computation in test_stats.c) */
     table_line(rep, "dirichlet_alpha=0.5", "fedavg", line, sizeof line);
-    cr_assert(strstr(line, " 3 ") && strstr(line, "43.00 ± 8.96") && strstr(line, "(reference)"),
+    cr_assert(strstr(line, " 3 ") && strstr(line, "43.00 ± 8.96") && strstr(line, "(reference)") &&
+                  strstr(line, "41.00 ± 8.96"), /* the pooled (sample-weighted) column */
               "%s", line);
     /* fednano 44, 45, 49: 46.00 ± 6.57 (sd sqrt(7)); paired difference
      * +3.00 ± 2.48, significant */

@@ -31,6 +31,7 @@ static void print_padded(const char *s, int width, bool right)
 
 typedef double (*summary_field)(const fs_summary *s);
 static double mean_acc_pct(const fs_summary *s) { return 100 * s->mean_acc; }
+static double pooled_acc_pct(const fs_summary *s) { return 100 * s->sample_weighted_acc; }
 static double worst_acc_pct(const fs_summary *s) { return 100 * s->worst_acc; }
 static double global_acc_pct(const fs_summary *s) { return 100 * s->global_acc; }
 static double upload_mb(const fs_summary *s) { return s->upload_mb; }
@@ -95,21 +96,25 @@ static void format_difference(const fs_result_entry *e, const fs_run_groups *gs,
 }
 
 static const char *const LEGEND =
-    "mean/worst/global acc %: mean client accuracy, worst client's accuracy and accuracy on\n"
-    "  the global test set at the last round, as mean over seeds ± half-width of the 95 %\n"
-    "  Student-t confidence interval (df = seeds - 1); \"1 seed\": no interval.\n"
+    "mean/worst/global acc %: unweighted mean of the clients' accuracies on their own test\n"
+    "  items (clients without test items left out), the worst client's, and the accuracy on\n"
+    "  the global test set, at the last round; pooled acc %: the clients' test items pooled\n"
+    "  (each client weighted by its test items, Flower's default). Each is the mean over\n"
+    "  seeds ± half-width of its 95 % Student-t confidence interval (df = seeds - 1);\n"
+    "  \"1 seed\": no interval.\n"
     "Δ " FS_REPORT_REFERENCE_METHOD " (points): mean acc minus " FS_REPORT_REFERENCE_METHOD
     "'s in the same cell group and seed (the seed\n"
     "  fixes the partition), mean ± 95 % CI of these paired differences; * = the interval\n"
     "  excludes 0 (significant at 5 %); [k/n seeds] = only k of the row's n seeds have\n"
     "  a " FS_REPORT_REFERENCE_METHOD " run; — = none has. upload MB, time s: means over seeds.\n";
 
-enum { COLUMNS = 9, CELL_TEXT = 256 /* a cell group has at most 255 bytes */ };
+enum { COLUMNS = 10, CELL_TEXT = 256 /* a cell group has at most 255 bytes */ };
 
 static void print_row(const char *const cols[COLUMNS], const int width[COLUMNS])
 {
     /* text columns left-aligned, numbers right-aligned */
-    static const bool right[COLUMNS] = {false, false, true, false, false, false, false, true, true};
+    static const bool right[COLUMNS] = {false, false, true,  false, false,
+                                        false, false, false, true,  true};
     for (int c = 0; c < COLUMNS; c++) {
         if (c) printf("  ");
         print_padded(cols[c], width[c], right[c]);
@@ -129,7 +134,7 @@ static int print_table(const char *path, const fs_result_entry *e, const fs_run_
     }
     const char *head[COLUMNS] = {
         "cell group",  "method",       "seeds",     "mean acc %", "Δ " FS_REPORT_REFERENCE_METHOD,
-        "worst acc %", "global acc %", "upload MB", "time s"};
+        "pooled acc %", "worst acc %", "global acc %", "upload MB", "time s"};
     int width[COLUMNS];
     for (int c = 0; c < COLUMNS; c++) width[c] = display_width(head[c]);
     for (int j = 0; j < gs->n; j++) {
@@ -141,10 +146,11 @@ static int print_table(const char *path, const fs_result_entry *e, const fs_run_
         snprintf(row[2], CELL_TEXT, "%d", g->n);
         format_interval(group_interval(e, g, mean_acc_pct, a), false, row[3], CELL_TEXT);
         format_difference(e, gs, g, a, b, row[4], CELL_TEXT);
-        format_interval(group_interval(e, g, worst_acc_pct, a), false, row[5], CELL_TEXT);
-        format_interval(group_interval(e, g, global_acc_pct, a), false, row[6], CELL_TEXT);
-        snprintf(row[7], CELL_TEXT, "%.3f", group_interval(e, g, upload_mb, a).mean);
-        snprintf(row[8], CELL_TEXT, "%.1f", group_interval(e, g, seconds, a).mean);
+        format_interval(group_interval(e, g, pooled_acc_pct, a), false, row[5], CELL_TEXT);
+        format_interval(group_interval(e, g, worst_acc_pct, a), false, row[6], CELL_TEXT);
+        format_interval(group_interval(e, g, global_acc_pct, a), false, row[7], CELL_TEXT);
+        snprintf(row[8], CELL_TEXT, "%.3f", group_interval(e, g, upload_mb, a).mean);
+        snprintf(row[9], CELL_TEXT, "%.1f", group_interval(e, g, seconds, a).mean);
         for (int c = 0; c < COLUMNS; c++)
             if (display_width(row[c]) > width[c]) width[c] = display_width(row[c]);
     }
