@@ -32,6 +32,18 @@ Test(shipped_configs, paper_sweep_has_the_study_grid)
     cr_assert_eq(cell.n_sweep, 0);
 }
 
+Test(shipped_configs, quickstart_seeds_is_the_quickstart_over_three_seeds_and_both_datasets)
+{
+    fs_config c, q;
+    load("configs/quickstart-seeds.yaml", &c);
+    load("configs/quickstart.yaml", &q);
+    cr_assert_eq(fs_config_sweep_cells(&c), 2 * 3, "datasets x seeds");
+    cr_assert_eq(c.n_methods, q.n_methods);
+    cr_assert(c.clients == q.clients && c.rounds == q.rounds && c.lr == q.lr &&
+              c.max_train_samples == q.max_train_samples && c.rank == q.rank,
+              "the seeds study must keep the quickstart's budget");
+}
+
 Test(shipped_configs, example_loads)
 {
     fs_config c;
