@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sim/io/error.h"
 #include "sim/io/results.h"
 #include "tests/helpers/cli_helpers.h"
 #include "tests/helpers/testutil.h"
@@ -74,6 +75,46 @@ Test(cli, run_writes_every_method_and_report_prints_the_table)
     }
     if (cli_sh("command -v h5dump > /dev/null") == 0)
         cr_assert_eq(cli_sh("h5dump -H %s > /dev/null", h5), 0, "h5dump cannot read %s", h5);
+}
+
+/* At alpha 0.1 over 12 clients some clients get no test items: they are
+ * left out of the mean and the worst client (not scored 0), and the summary
+ * counts the clients that were evaluated. */
+Test(cli, clients_without_test_items_are_left_out_not_scored_zero)
+{
+    cli_write_config("sparse", "sparse", " [fedavg]", "sparse", "");
+    char log[600], h5[600];
+    snprintf(log, sizeof log, "%s/sparse.txt", cli_dir);
+    cr_assert_eq(cli_sh("'%s' run %s/sparse.yaml --quiet --set data.partition.clients=12 "
+                        "--set data.partition.dirichlet_alpha=0.1 --set data.partition.min_samples=1 "
+                        "--set federation.rounds=1 > %s 2>&1",
+                        cli_fedsim, cli_dir, log),
+                 0, "%s", cli_slurp_log(log));
+    snprintf(h5, sizeof h5, "%s/sparse/sparse.h5", cli_dir);
+    fs_final_row *f;
+    int n, without = 0;
+    cr_assert_eq(fs_results_read_final(h5, "sparse", "fedavg", &f, &n), 0, "%s", fs_last_error());
+    cr_assert_eq(n, 12);
+    double sum = 0, worst = INFINITY, right = 0, items = 0;
+    for (int k = 0; k < n; k++) {
+        if (f[k].n_test == 0) {
+            cr_assert(isnan(f[k].test_acc), "client %d has no test items but accuracy %g", k,
+                      f[k].test_acc);
+            without++;
+            continue;
+        }
+        sum += f[k].test_acc, worst = fmin(worst, f[k].test_acc);
+        right += f[k].test_acc * f[k].n_test, items += f[k].n_test;
+    }
+    free(f);
+    cr_assert_gt(without, 0, "every client got test items: the case is not exercised");
+    fs_result_entry *e;
+    cr_assert_eq(fs_results_list(h5, &e, &n), 0);
+    cr_assert_eq(e[0].summary.clients_evaluated, 12 - without);
+    cr_assert_float_eq(e[0].summary.mean_acc, sum / (12 - without), 1e-12);
+    cr_assert_float_eq(e[0].summary.worst_acc, worst, 1e-12);
+    cr_assert_float_eq(e[0].summary.sample_weighted_acc, right / items, 1e-12);
+    fs_results_list_free(e, n);
 }
 
 Test(cli, same_seed_same_numbers)

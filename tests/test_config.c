@@ -307,6 +307,45 @@ static void assert_same_config(const fs_config *a, const fs_config *b)
     cr_assert(!memcmp(&x, &y, sizeof x), "configs differ");
 }
 
+/* The parameters that make FedDPA-F, FedNano-EF and Centralized what their
+ * papers compute (docs/METHODS.md): defaults, values, --set, round trip, errors. */
+Test(config, method_fidelity_parameters)
+{
+    fs_config *c = load_ok("model: {path: m}\nmethods: [feddpa_f, fednano_ef, centralized]\n", NULL, 0);
+    cr_assert_float_eq(c->methods[0].dpa_mix, 0.5, 0);
+    cr_assert_eq(c->methods[0].dpa_instances, 5);
+    cr_assert_float_eq(c->methods[0].dpa_scale, 0.5, 0);
+    cr_assert(!c->methods[1].ef_at_final, "at: last_epoch by default");
+    cr_assert(!c->methods[2].central_compute, "budget: data by default");
+    free(c);
+    const char *text = "model: {path: m}\nmethods:\n"
+                       "  - {name: feddpa_f, mix: 0.25, instances: 7, scale: 1.5}\n"
+                       "  - {name: fednano_ef, at: final}\n"
+                       "  - {name: centralized, budget: compute}\n";
+    c = load_ok(text, NULL, 0);
+    cr_assert_float_eq(c->methods[0].dpa_mix, 0.25, 0);
+    cr_assert_eq(c->methods[0].dpa_instances, 7);
+    cr_assert_float_eq(c->methods[0].dpa_scale, 1.5, 0);
+    cr_assert(c->methods[1].ef_at_final);
+    cr_assert(c->methods[2].central_compute);
+    char *yaml = fs_config_to_yaml(c);
+    fs_config *b = malloc(sizeof *b);
+    cr_assert_eq(fs_config_load_string(yaml, "mem", NULL, 0, b), 0, "%s\n%s", fs_last_error(), yaml);
+    assert_same_config(c, b);
+    cr_assert_eq(fs_config_set(b, "methods.fednano_ef.at", "last_epoch"), 0, "%s", fs_last_error());
+    cr_assert(!b->methods[1].ef_at_final);
+    cr_assert_eq(fs_config_set(b, "methods.feddpa_f.mix", "1"), 0, "%s", fs_last_error());
+    cr_assert_float_eq(b->methods[0].dpa_mix, 1.0, 0);
+    free(yaml), free(b), free(c);
+    expect_error("model: {path: m}\nmethods:\n  - {name: feddpa_f, mix: 1.5}\n", 3, NULL,
+                 "a fraction in [0, 1]");
+    expect_error("model: {path: m}\nmethods:\n  - {name: centralized, budget: steps}\n", 3, NULL,
+                 "one of data | compute");
+    expect_error("model: {path: m}\nmethods:\n  - {name: feddpa_f, top_k: 5}\n", 3, NULL, "top_k");
+    expect_set_error("model: {path: m}\nmethods: [fednano_ef]\n", "methods.fednano_ef.at=middle",
+                     "one of last_epoch | final");
+}
+
 Test(config, to_yaml_round_trips_exactly)
 {
     const char *ov[] = {"federation.optimizer.lr=0.00012345678901234567",
