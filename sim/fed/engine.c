@@ -309,8 +309,10 @@ static int check_uses(fs_engine *e, const fs_adapter_use *uses, int nuses)
     return 0;
 }
 
-int fs_engine_forward(fs_engine *e, const fs_item *items, int n, const fs_adapter_use *uses,
-                      int nuses, float *loss, float *logp)
+/* Frozen-model passes over items, chunk by chunk, reading what is asked for
+ * (each output may be NULL). */
+static int forward_passes(fs_engine *e, const fs_item *items, int n, const fs_adapter_use *uses,
+                          int nuses, float *loss, float *logp, float *hidden)
 {
     if (check_uses(e, uses, nuses)) return -1;
     for (int off = 0; off < n;) {
@@ -321,28 +323,26 @@ int fs_engine_forward(fs_engine *e, const fs_item *items, int n, const fs_adapte
         apply_adapters(e, items + off, k, T, chunk_uses, nuses);
         fs_llm_forward(e->m, e->acts, &e->bb.batch, e->x);
         read_outputs(e, k, loss ? loss + off : NULL, logp ? logp + (size_t)off * FS_MAX_CHOICES : NULL);
+        if (hidden) {
+            e->o->to_host(hidden + (size_t)off * e->d, fs_llm_target_hidden(e->acts),
+                          (size_t)k * e->d * sizeof(float));
+            e->o->synchronize();
+        }
         off += k;
     }
     return 0;
 }
 
+int fs_engine_forward(fs_engine *e, const fs_item *items, int n, const fs_adapter_use *uses,
+                      int nuses, float *loss, float *logp)
+{
+    return forward_passes(e, items, n, uses, nuses, loss, logp, NULL);
+}
+
 int fs_engine_last_hidden(fs_engine *e, const fs_item *items, int n, const fs_adapter_use *uses,
                           int nuses, float *hidden)
 {
-    if (check_uses(e, uses, nuses)) return -1;
-    for (int off = 0; off < n;) {
-        int k = chunk_len(e, items + off, n - off), T;
-        fs_adapter_use chunk_uses[MAX_USES];
-        uses_from(uses, nuses, off, chunk_uses);
-        if (prepare_inputs(e, items + off, k, NULL, &T)) return -1;
-        apply_adapters(e, items + off, k, T, chunk_uses, nuses);
-        fs_llm_forward(e->m, e->acts, &e->bb.batch, e->x);
-        e->o->to_host(hidden + (size_t)off * e->d, fs_llm_target_hidden(e->acts),
-                      (size_t)k * e->d * sizeof(float));
-        e->o->synchronize();
-        off += k;
-    }
-    return 0;
+    return forward_passes(e, items, n, uses, nuses, NULL, NULL, hidden);
 }
 
 int fs_engine_backward(fs_engine *e, const fs_item *items, int n, const fs_adapter_use *uses,
