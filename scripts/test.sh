@@ -12,6 +12,6 @@ export FEDSIM_VENV="${FEDSIM_VENV:-$HOME/.cache/fedsim/venv}"
 export FEDSIM_KILLS="${FEDSIM_KILLS:-3}"
 ctest --test-dir build --verbose --timeout 900 "$@"
 # The end-to-end suites only fork the fedsim binary, which the suites above cover.
-FEDSIM_ASAN_EXCLUDE="test_cli|test_interrupt|test_model_parity|test_mpi" bash scripts/test-sanitize.sh
+FEDSIM_ASAN_EXCLUDE="test_cli|test_bounds|test_interrupt|test_model_parity|test_mpi" bash scripts/test-sanitize.sh
 bash scripts/fuzz.sh 10
 bash scripts/cuda-sanitize.sh
