@@ -31,6 +31,22 @@ static int read_entry(hid_t mg, const char *path, fs_result_entry *e)
     } else if (!(e->config_yaml = strdup(""))) {
         return fsr_fail(path, "out of memory");
     }
+    /* Written since identities exist; absent (left "") in older files. */
+    const char *ids[2] = {"identity", "cell_identity"};
+    char *dst[2] = {e->identity, e->cell_identity};
+    for (int i = 0; i < 2; i++) {
+        char *v = NULL;
+        if ((ex = H5Aexists(mg, ids[i])) < 0)
+            return fsr_fail_h5(path, "cannot read /%s/%s", e->cell, e->method);
+        if (ex > 0 && fsr_read_str_attr(mg, ids[i], &v, path) < 0) return -1;
+        snprintf(dst[i], sizeof e->identity, "%s", v ? v : "");
+        free(v);
+    }
+    if ((ex = H5Aexists(mg, "provenance")) < 0)
+        return fsr_fail_h5(path, "cannot read /%s/%s", e->cell, e->method);
+    if (ex > 0 ? fsr_read_str_attr(mg, "provenance", &e->provenance, path) < 0
+               : !(e->provenance = strdup("")))
+        return ex > 0 ? -1 : fsr_fail(path, "out of memory");
     ex = H5Lexists(mg, "rounds", H5P_DEFAULT);
     if (ex < 0) return fsr_fail_h5(path, "cannot read /%s/%s", e->cell, e->method);
     if (ex > 0) {
@@ -63,6 +79,7 @@ int fs_results_list(const char *path, fs_result_entry **entries, int *n)
         }
         if (fsr_list_groups(cg, path, &methods, &nmethods) < 0) goto done;
         for (int j = 0; j < nmethods; j++) {
+            if (methods[j][0] == FSR_PENDING) continue; /* a replacement in progress */
             if (count == cap) {
                 int nc = cap ? 2 * cap : 16;
                 fs_result_entry *p = realloc(out, (size_t)nc * sizeof *p);
@@ -108,7 +125,7 @@ done:
 void fs_results_list_free(fs_result_entry *e, int n)
 {
     if (!e) return;
-    for (int i = 0; i < n; i++) free(e[i].config_yaml);
+    for (int i = 0; i < n; i++) free(e[i].config_yaml), free(e[i].provenance);
     free(e);
 }
 
