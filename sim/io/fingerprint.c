@@ -1,5 +1,5 @@
 /* Content fingerprints (fingerprint.h). */
-#define _DEFAULT_SOURCE /* DT_* */
+#define _DEFAULT_SOURCE /* pread, strdup, DIR */
 #include "sim/io/fingerprint.h"
 
 #include <dirent.h>

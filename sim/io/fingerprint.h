@@ -10,7 +10,9 @@
 #define FS_HASH64_SEED 0xCBF29CE484222325ull
 
 /* FNV-1a over 64-bit words (the tail bytewise), continuing from h: a check
- * for changed or damaged content, not a cryptographic hash. */
+ * for changed or damaged content, not a cryptographic hash. Multiplying by an
+ * odd constant is a bijection, so a single changed word always changes the
+ * result. (Checkpoints use it too: its values must not change.) */
 uint64_t fs_hash64(uint64_t h, const void *data, size_t n);
 
 /* Files up to this size are hashed whole; larger ones are sampled. */
