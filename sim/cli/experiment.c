@@ -148,7 +148,8 @@ void fs_experiment_free(fs_experiment *x)
     x->quiet = quiet;
 }
 
-/* Hex digest of an identity text and the provenance. */
+/* The identity of cfg's methods[method] (-1: of the cell): a hex digest of
+ * fs_config_identity_yaml and x->provenance. */
 static int identity_of(const fs_experiment *x, const fs_config *cfg, int method, char out[17])
 {
     char *yaml = fs_config_identity_yaml(cfg, method);
@@ -240,7 +241,8 @@ int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *r
             int m = -1;
             for (int i = 0; i < cfg->n_methods; i++)
                 if (!strcmp(e[j].method, names[i])) m = i;
-            bool same = !strcmp(e[j].cell_identity, cell_id) && (m < 0 || !strcmp(e[j].identity, ids[m]));
+            bool same = !strcmp(e[j].cell_identity, cell_id) &&
+                        (m < 0 || !strcmp(e[j].identity, ids[m]));
             if (same && m >= 0) done[m] = true;
             if (same) continue;
             if (!conflicts++) conflict = &e[j], conflict_method = m;
