@@ -121,7 +121,8 @@ typedef struct {
  * until a new method of the cell is complete). */
 int fs_results_set_stamp(fs_results *r, const fs_results_stamp *stamp);
 
-/* True when /<cell>/<method> exists and was finished (false on any error). */
+/* True when /<cell>/<method> exists and was finished (false on any error),
+ * whatever its identity; re-runs compare identities via fs_results_list. */
 bool fs_results_is_complete(fs_results *r, const char *cell, const char *method);
 
 /* Starts /<cell>/<method> and makes it the target of the calls below. An
