@@ -64,6 +64,7 @@ Test(results_cli, a_sweep_rerun_under_another_config_is_refused_then_forced)
     cr_assert(strstr(out, "federation.rounds 2 -> 3") && strstr(out, "adapter.rank 4 -> 8") &&
               strstr(out, "--force"), "%s", out);
     cr_assert(!strstr(out, "already complete"), "%s", out);
+    cr_assert(!strstr(out, "loading model"), "refused only after loading the model:\n%s", out);
     groups(h5_of("sw", "sw"), after, sizeof after);
     cr_assert_str_eq(after, before);
 
@@ -98,6 +99,31 @@ Test(results_cli, two_runs_of_one_name_with_other_settings_do_not_mix)
     cr_assert_eq(fedsim("mix3", &out, args), 0, "%s", out);
     groups(h5_of("mix", "mix"), got, sizeof got);
     cr_assert_str_eq(got, "mix/fedavg:12;mix/local:12;");
+}
+
+/* Other weights under the same config (model.path moved to a copy with one
+ * weight changed): the model's fingerprint tells them apart; the same
+ * weights under another path are the same computation. */
+Test(results_cli, other_model_weights_are_refused_and_a_moved_model_is_not)
+{
+    const char *cfg = cli_write_config("w", "w", " [fedavg]", "w", "");
+    char args[1600], got[2048];
+    const char *out;
+    snprintf(args, sizeof args, "run %s --quiet", cfg);
+    cr_assert_eq(fedsim("w1", &out, args), 0, "%s", out);
+    cr_assert_eq(cli_sh("cp -r '%s' '%s/moved' && cp -r '%s' '%s/edited' && "
+                        "printf '\\000\\000\\200\\077' | dd of='%s/edited/model.safetensors' "
+                        "bs=1 seek=$(( $(stat -c %%s '%s/edited/model.safetensors') - 4 )) "
+                        "conv=notrunc 2> /dev/null",
+                        cli_model, cli_dir, cli_model, cli_dir, cli_dir, cli_dir), 0);
+    snprintf(args, sizeof args, "run %s --set model.path=%s/moved", cfg, cli_dir);
+    cr_assert_eq(fedsim("w2", &out, args), 0, "%s", out);
+    cr_assert(strstr(out, "already complete"), "a moved model re-ran:\n%s", out);
+    snprintf(args, sizeof args, "run %s --set model.path=%s/edited --quiet", cfg, cli_dir);
+    cr_assert_neq(fedsim("w3", &out, args), 0, "other weights reused the results:\n%s", out);
+    cr_assert(strstr(out, "model ") && strstr(out, " -> model "), "%s", out);
+    groups(h5_of("w", "w"), got, sizeof got);
+    cr_assert_str_eq(got, "w/fedavg:12;");
 }
 
 /* The pid in path (a lock file), 0 while it holds none. */

@@ -174,52 +174,104 @@ static int provenance_line(const char *p, const char *word, const char **at)
     return 0;
 }
 
-/* Fails with what differs between the stored entry e and this run. */
-static int refuse(const fs_experiment *x, const fs_config *cfg, const char *path,
-                  const fs_result_entry *e, int method, int others)
+/* The config keys (and with this run's provenance, when given, the model,
+ * data, backend and version) that differ between stored entry e and cfg,
+ * as text into what; how many. */
+static int differences(const char *path, const fs_result_entry *e, const fs_config *cfg,
+                       int method, const char *provenance, char *what, size_t cap)
 {
-    char what[2048] = "";
-    if (!e->identity[0]) {
+    fs_config *was = malloc(sizeof *was);
+    char where[600];
+    int n = 0;
+    what[0] = 0;
+    snprintf(where, sizeof where, "%s:/%s/%s", path, e->cell, e->method);
+    if (was && !fs_config_load_string(e->config_yaml, where, NULL, 0, was))
+        n = fs_config_diff(was, cfg, method, what, cap);
+    free(was);
+    static const char *const parts[] = {"fedsim", "backend", "model", "data"};
+    for (int i = 0; provenance && i < 4; i++) {
+        const char *a = NULL, *b = NULL;
+        int na = provenance_line(e->provenance, parts[i], &a);
+        int nb = provenance_line(provenance, parts[i], &b);
+        if (na == nb && (!na || !strncmp(a, b, (size_t)na))) continue;
+        size_t used = strlen(what);
+        snprintf(what + used, cap - used, "%s%.*s -> %.*s", used ? ", " : "", na ? na : 4,
+                 na ? a : "none", nb, b);
+        n++;
+    }
+    return n < 0 ? 0 : n;
+}
+
+/* Fails naming what differs between the stored entry e and this run
+ * (provenance NULL: the config only, before anything is loaded). */
+static int refuse(const char *path, const fs_result_entry *e, const fs_config *cfg, int method,
+                  const char *provenance, bool others)
+{
+    char what[2048];
+    if (!e->identity[0])
         snprintf(what, sizeof what, "it was written by a fedsim that did not record what its "
                  "numbers depend on");
-    } else {
-        fs_config *was = malloc(sizeof *was);
-        char where[600];
-        snprintf(where, sizeof where, "%s:/%s/%s", path, e->cell, e->method);
-        if (was && !fs_config_load_string(e->config_yaml, where, NULL, 0, was))
-            fs_config_diff(was, cfg, method, what, sizeof what);
-        free(was);
-        static const char *const parts[] = {"fedsim", "backend", "model", "data"};
-        for (int i = 0; i < 4; i++) {
-            const char *a = NULL, *b = NULL;
-            int na = provenance_line(e->provenance, parts[i], &a);
-            int nb = provenance_line(x->provenance, parts[i], &b);
-            if (na == nb && (!na || !strncmp(a, b, (size_t)na))) continue;
-            size_t used = strlen(what);
-            snprintf(what + used, sizeof what - used, "%s%.*s -> %.*s", used ? ", " : "",
-                     na ? na : 4, na ? a : "none", nb, b);
-        }
-        if (!what[0]) snprintf(what, sizeof what, "its identity %s is not this run's", e->identity);
-    }
+    else if (!differences(path, e, cfg, method, provenance, what, sizeof what))
+        snprintf(what, sizeof what, "its identity %s is not this run's", e->identity);
     return fs_fail("results file '%s' already holds /%s/%s%s, computed under another "
                    "configuration: %s. Re-run with --force to replace %s (the old results stay "
                    "until the new ones are complete), or write elsewhere (--set output.dir=DIR "
                    "or --set name=NAME)",
-                   path, e->cell, e->method,
-                   others ? " (and other methods of this cell)" : "", what,
-                   others ? "them" : "it");
+                   path, e->cell, e->method, others ? " (and other methods of this cell)" : "",
+                   what, others ? "them" : "it");
+}
+
+/* The index of method name in cfg, or -1. */
+static int method_index(const fs_config *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->n_methods; i++)
+        if (!strcmp(name, fs_method_name(cfg->methods[i].kind))) return i;
+    return -1;
+}
+
+/* Settings that differ are told before the model and data load (minutes for
+ * a 7B model): the finished methods of the cell whose stored config differs
+ * from cfg, or that predate identities. -1 (with the message) when one does
+ * and there is no --force. */
+static int refuse_other_settings(const char *path, const fs_result_entry *e, int n,
+                                 const char *group, const fs_config *cfg, bool force)
+{
+    const fs_result_entry *first = NULL;
+    int count = 0, first_method = -1;
+    char what[2048];
+    for (int j = 0; j < n && !force; j++) {
+        if (strcmp(e[j].cell, group) || !e[j].complete) continue;
+        int m = method_index(cfg, e[j].method);
+        if (e[j].identity[0] && !differences(path, &e[j], cfg, m, NULL, what, sizeof what))
+            continue;
+        if (!count++) first = &e[j], first_method = m;
+    }
+    return first ? refuse(path, first, cfg, first_method, NULL, count > 1) : 0;
 }
 
 int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *results,
                            const char *cell, const fs_cell_opts *opts)
 {
+    char group[256];
+    fs_result_entry *e = NULL;
+    int n = 0;
+    /* Rank 0's results decide (the other ranks have none): every rank must
+     * run the same methods. */
+    if (results && (fs_results_group_name(cell, group, sizeof group) ||
+                    fs_results_list(fs_results_path(results), &e, &n) ||
+                    refuse_other_settings(fs_results_path(results), e, n, group, cfg, opts->force))) {
+        fs_results_list_free(e, n);
+        return -1;
+    }
     fs_partition_plan plan;
-    if (fs_experiment_prepare(x, cfg) || fs_plan_partition(&x->task, cfg, &plan)) return -1;
+    if (fs_experiment_prepare(x, cfg) || fs_plan_partition(&x->task, cfg, &plan)) {
+        fs_results_list_free(e, n);
+        return -1;
+    }
     char cell_id[17], ids[FS_MAX_METHODS][17];
     const char *names[FS_MAX_METHODS], *idp[FS_MAX_METHODS];
     bool done[FS_MAX_METHODS] = {0};
-    fs_result_entry *e = NULL;
-    int n = 0, rc = -1, ran = 0;
+    int rc = -1, ran = 0;
     char *cell_yaml = fs_config_to_yaml(cfg);
     if (!cell_yaml || identity_of(x, cfg, -1, cell_id)) goto out;
     for (int i = 0; i < cfg->n_methods; i++) {
@@ -227,20 +279,12 @@ int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *r
         idp[i] = ids[i];
         if (identity_of(x, cfg, i, ids[i])) goto out;
     }
-    /* Rank 0's results decide (the other ranks have none): every rank must
-     * run the same methods. */
     if (results) {
-        char group[256];
-        if (fs_results_group_name(cell, group, sizeof group) ||
-            fs_results_list(fs_results_path(results), &e, &n))
-            goto out;
         const fs_result_entry *conflict = NULL;
         int conflict_method = -1, conflicts = 0;
         for (int j = 0; j < n; j++) {
             if (strcmp(e[j].cell, group) || !e[j].complete) continue;
-            int m = -1;
-            for (int i = 0; i < cfg->n_methods; i++)
-                if (!strcmp(e[j].method, names[i])) m = i;
+            int m = method_index(cfg, e[j].method);
             bool same = !strcmp(e[j].cell_identity, cell_id) &&
                         (m < 0 || !strcmp(e[j].identity, ids[m]));
             if (same && m >= 0) done[m] = true;
@@ -252,7 +296,8 @@ int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *r
                         : "it goes once a new method of the cell is complete");
         }
         if (conflicts && !opts->force) {
-            refuse(x, cfg, fs_results_path(results), conflict, conflict_method, conflicts - 1);
+            refuse(fs_results_path(results), conflict, cfg, conflict_method, x->provenance,
+                   conflicts > 1);
             goto out;
         }
         fs_results_stamp stamp = {.cell = cell, .cell_identity = cell_id, .config_yaml = cell_yaml,
