@@ -122,13 +122,12 @@ int fs_experiment_prepare(fs_experiment *x, const fs_config *cfg)
     if (load_task(x, cfg)) return -1;
     x->have_task = true;
     if (describe_provenance(x, cfg)) return -1;
-    double t0 = fs_now();
-    if (!x->quiet)
-        fprintf(stderr, "fedsim: caching the image features of %d images ...\n", x->task.n_images);
+    fs_progress bar;
+    fs_progress_start_count(&bar, "image features", "images", x->task.n_images, x->quiet);
     if (!(x->engine = fs_engine_new(x->model, &x->task, cfg->rows_per_pass)) ||
-        fs_engine_cache_features(x->engine))
+        fs_engine_cache_features_progress(x->engine, &bar))
         return -1;
-    if (!x->quiet) fprintf(stderr, "fedsim: features cached in %.1f s\n", fs_now() - t0);
+    fs_progress_finish_count(&bar);
     snprintf(x->task_key, sizeof x->task_key, "%s", task_key);
     if (!x->quiet)
         fprintf(stderr, "fedsim: %s on %s: %d examples, %d images cached, %d categories (%s)\n",
