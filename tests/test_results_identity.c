@@ -134,6 +134,11 @@ Test(results_identity, finishing_under_a_new_config_drops_the_cells_stale_method
     cr_assert(!strcmp(e[1].cell, "other"));
     fs_results_list_free(e, n);
     check_rounds(path, CELL, "fedavg", 3, 3);
+    cr_assert_eq(fs_results_list_cell(path, "other", &e, &n), 0, "%s", fs_last_error());
+    cr_assert(n == 1 && !strcmp(e[0].method, "local"), "one cell's listing: %d groups", n);
+    fs_results_list_free(e, n);
+    cr_assert_eq(fs_results_list_cell(path, "absent", &e, &n), 0, "%s", fs_last_error());
+    cr_assert_eq(n, 0);
 }
 
 /* A rounds table of the layout before is_aggregate and units (written here

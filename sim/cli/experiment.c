@@ -229,17 +229,17 @@ static int method_index(const fs_config *cfg, const char *name)
 }
 
 /* Settings that differ are told before the model and data load (minutes for
- * a 7B model): the finished methods of the cell whose stored config differs
- * from cfg, or that predate identities. -1 (with the message) when one does
- * and there is no --force. */
+ * a 7B model): the finished methods of the cell (e[0..n)) whose stored config
+ * differs from cfg, or that predate identities. -1 (with the message) when
+ * one does and there is no --force. */
 static int refuse_other_settings(const char *path, const fs_result_entry *e, int n,
-                                 const char *group, const fs_config *cfg, bool force)
+                                 const fs_config *cfg, bool force)
 {
     const fs_result_entry *first = NULL;
     int count = 0, first_method = -1;
     char what[2048];
     for (int j = 0; j < n && !force; j++) {
-        if (strcmp(e[j].cell, group) || !e[j].complete) continue;
+        if (!e[j].complete) continue;
         int m = method_index(cfg, e[j].method);
         if (e[j].identity[0] && !differences(path, &e[j], cfg, m, NULL, what, sizeof what))
             continue;
@@ -251,14 +251,12 @@ static int refuse_other_settings(const char *path, const fs_result_entry *e, int
 int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *results,
                            const char *cell, const fs_cell_opts *opts)
 {
-    char group[256];
     fs_result_entry *e = NULL;
     int n = 0;
     /* Rank 0's results decide (the other ranks have none): every rank must
      * run the same methods. */
-    if (results && (fs_results_group_name(cell, group, sizeof group) ||
-                    fs_results_list(fs_results_path(results), &e, &n) ||
-                    refuse_other_settings(fs_results_path(results), e, n, group, cfg, opts->force))) {
+    if (results && (fs_results_list_cell(fs_results_path(results), cell, &e, &n) ||
+                    refuse_other_settings(fs_results_path(results), e, n, cfg, opts->force))) {
         fs_results_list_free(e, n);
         return -1;
     }
@@ -282,7 +280,7 @@ int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *r
         const fs_result_entry *conflict = NULL;
         int conflict_method = -1, conflicts = 0;
         for (int j = 0; j < n; j++) {
-            if (strcmp(e[j].cell, group) || !e[j].complete) continue;
+            if (!e[j].complete) continue;
             int m = method_index(cfg, e[j].method);
             bool same = !strcmp(e[j].cell_identity, cell_id) &&
                         (m < 0 || !strcmp(e[j].identity, ids[m]));

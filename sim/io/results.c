@@ -102,11 +102,6 @@ void fs_results_close(fs_results *r) { free_handle(r); }
 
 const char *fs_results_path(const fs_results *r) { return r ? r->path : ""; }
 
-int fs_results_group_name(const char *name, char *out, size_t cap)
-{
-    return fsr_sanitize(name, out, cap, "cell or method", "(any)");
-}
-
 /* ---- state of a group ---- */
 
 enum { ABSENT = 0, INCOMPLETE = 1, COMPLETE = 2 };

@@ -87,10 +87,7 @@ fs_results *fs_results_open(const char *path);
 void fs_results_close(fs_results *r);
 /* The file the handle writes (symbolic links resolved). */
 const char *fs_results_path(const fs_results *r);
-/* The group name a cell or method name is stored and listed under ('/'
- * becomes '_', "." alone "_"); -1 with a message when empty or longer than
- * cap - 1. */
-int fs_results_group_name(const char *name, char *out, size_t cap);
+
 
 /* One sweep key of a cell and the cell's value of it. */
 typedef struct {
@@ -174,6 +171,9 @@ typedef struct {
  * ~<method>, is left out). *entries is malloc'd (NULL
  * when *n == 0); free with fs_results_list_free. */
 int fs_results_list(const char *path, fs_result_entry **entries, int *n);
+/* The same for one cell only (none when it is absent): what a sweep checks
+ * before each cell, without reading the whole file each time. */
+int fs_results_list_cell(const char *path, const char *cell, fs_result_entry **entries, int *n);
 void fs_results_list_free(fs_result_entry *e, int n);
 
 /* The rounds table; *rows is malloc'd (NULL when *n == 0). */

@@ -62,7 +62,8 @@ static int read_entry(hid_t mg, const char *path, fs_result_entry *e)
     return 0;
 }
 
-int fs_results_list(const char *path, fs_result_entry **entries, int *n)
+/* The groups of every cell, or of the one named only (absent: none). */
+static int list_groups(const char *path, const char *only, fs_result_entry **entries, int *n)
 {
     *entries = NULL;
     *n = 0;
@@ -71,7 +72,20 @@ int fs_results_list(const char *path, fs_result_entry **entries, int *n)
     char **cells = NULL, **methods = NULL;
     int ncells = 0, nmethods = 0, count = 0, cap = 0, rc = -1;
     fs_result_entry *out = NULL;
-    if (fsr_list_groups(f, path, &cells, &ncells) < 0) goto done;
+    htri_t e = only ? H5Lexists(f, only, H5P_DEFAULT) : 1;
+    if (e < 0) {
+        fsr_fail_h5(path, "cannot look up cell '%s'", only);
+        goto done;
+    }
+    if (!only) {
+        if (fsr_list_groups(f, path, &cells, &ncells) < 0) goto done;
+    } else if (e > 0) {
+        if (!(cells = calloc(1, sizeof *cells)) || !(cells[0] = strdup(only))) {
+            fsr_fail(path, "out of memory listing results");
+            goto done;
+        }
+        ncells = 1;
+    }
     for (int i = 0; i < ncells; i++) {
         if ((cg = H5Gopen2(f, cells[i], H5P_DEFAULT)) < 0) {
             fsr_fail_h5(path, "cannot open cell '%s'", cells[i]);
@@ -120,6 +134,20 @@ done:
     *entries = out;
     *n = count;
     return 0;
+}
+
+int fs_results_list(const char *path, fs_result_entry **entries, int *n)
+{
+    return list_groups(path, NULL, entries, n);
+}
+
+int fs_results_list_cell(const char *path, const char *cell, fs_result_entry **entries, int *n)
+{
+    char c[FSR_CELL_MAX];
+    *entries = NULL;
+    *n = 0;
+    if (fsr_sanitize(cell, c, sizeof c, "cell", path) < 0) return -1;
+    return list_groups(path, c, entries, n);
 }
 
 void fs_results_list_free(fs_result_entry *e, int n)
