@@ -1,6 +1,7 @@
 /* Results store: exact round trips of every table and attribute, appends in
- * several calls, restart of a killed method, many cells and methods in one
- * file, concurrent writer processes, clear errors for bad files, h5dump and
+ * several calls, restart of a killed method, replacement of a finished one,
+ * many cells and methods in one file, one writer at a time, clear errors for
+ * bad files, h5dump and
  * h5py readability, and kill -9 (at random moments, before every commit step,
  * and before every write HDF5 makes) never leaving a file that is damaged or
  * has lost a completed call. */
@@ -21,122 +22,9 @@
 #include "sim/io/error.h"
 #include "sim/io/results.h"
 #include "sim/io/results_internal.h"
+#include "tests/helpers/results_helpers.h"
 #include "tests/helpers/testutil.h"
 
-static const char *CELL = "alpha=0.1,clients=5,seed=0";
-
-static char *path_in(const char *dir, const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", dir, name);
-    return p;
-}
-
-static long file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? (long)st.st_size : -1;
-}
-
-static bool exists(const char *path) { return file_size(path) >= 0; }
-
-static void copy_to(const char *src, const char *dst)
-{
-    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
-    cr_assert(in && out, "cannot copy %s to %s", src, dst);
-    char buf[8192];
-    size_t k;
-    while ((k = fread(buf, 1, sizeof buf, in)) > 0) cr_assert_eq(fwrite(buf, 1, k, out), k);
-    fclose(in);
-    cr_assert_eq(fclose(out), 0);
-}
-
-/* Open HDF5 files, groups, datasets, attributes, named types: the same
- * before and after a call means the call left nothing open. */
-static long id_census(void) { return (long)H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL); }
-
-/* Deterministic rows: row k of method m (any value checks exactness). */
-static fs_round_row make_row(int m, int k)
-{
-    fs_round_row r = {.round = k / 3,
-                      .client = k % 3 == 2 ? -1 : k % 3,
-                      .train_loss = 1.0 / (k + 1) + m,
-                      .test_acc = 0.1 * k + 1e-17 * m,
-                      .global_acc = -0.0 + k * 0.3333333333333333,
-                      .bytes_up = (int64_t)1 << 40 | k,
-                      .bytes_down = 1000000007LL * k + m,
-                      .seconds = 0.25 * k + 1e-9};
-    return r;
-}
-
-static fs_summary make_summary(int m)
-{
-    fs_summary s = {0.5 + m, 0.25 + m, 0.75 + m, 1.5 * m, 2.5 * m, 3.25, 10.0 / 3.0 + m,
-                    0.375 + m, 3 + m};
-    return s;
-}
-
-static void assert_row_eq(const fs_round_row *a, const fs_round_row *b, int i)
-{
-    cr_assert(memcmp(a, b, sizeof *a) == 0 ||
-                  (a->round == b->round && a->client == b->client &&
-                   a->train_loss == b->train_loss && a->test_acc == b->test_acc &&
-                   a->global_acc == b->global_acc && a->bytes_up == b->bytes_up &&
-                   a->bytes_down == b->bytes_down && a->seconds == b->seconds),
-              "round row %d differs", i);
-}
-
-static void assert_summary_eq(const fs_summary *a, const fs_summary *b)
-{
-    cr_assert(a->mean_acc == b->mean_acc && a->worst_acc == b->worst_acc &&
-              a->global_acc == b->global_acc && a->upload_mb == b->upload_mb &&
-              a->download_mb == b->download_mb && a->client_storage_mb == b->client_storage_mb &&
-              a->seconds == b->seconds && a->sample_weighted_acc == b->sample_weighted_acc &&
-              a->clients_evaluated == b->clients_evaluated);
-}
-
-/* Writes a complete method: partition, rows in chunks, final, summary. */
-static void write_method(fs_results *r, const char *cell, const char *method, int m, int nrows,
-                         bool finish)
-{
-    char cfg[128];
-    snprintf(cfg, sizeof cfg, "method: %s\nrank: 16\nnote: \"é ∑\"\n", method);
-    cr_assert_eq(fs_results_begin(r, cell, method, cfg), 0, "%s", fs_last_error());
-    int32_t counts[3 * 4];
-    for (int i = 0; i < 12; i++) counts[i] = i * 7 + m;
-    const char *names[4] = {"natural science", "social", "language", ""};
-    cr_assert_eq(fs_results_write_partition(r, counts, 3, 4, names, "category"), 0, "%s",
-                 fs_last_error());
-    for (int k = 0; k < nrows;) {
-        fs_round_row rows[4];
-        int n = 0;
-        for (; n < 4 && k < nrows; n++, k++) rows[n] = make_row(m, k);
-        cr_assert_eq(fs_results_append_rounds(r, rows, n), 0, "%s", fs_last_error());
-    }
-    if (!finish) return;
-    fs_final_row fin[3];
-    for (int c = 0; c < 3; c++)
-        fin[c] = (fs_final_row){c, 100 + c, 20 + c, 0.1 * c + m, 0.9 - 0.01 * c};
-    fs_summary s = make_summary(m);
-    cr_assert_eq(fs_results_finish(r, fin, 3, &s), 0, "%s", fs_last_error());
-}
-
-static void check_rounds(const char *path, const char *cell, const char *method, int m,
-                         int nrows)
-{
-    fs_round_row *rows = NULL;
-    int n = -1;
-    cr_assert_eq(fs_results_read_rounds(path, cell, method, &rows, &n), 0, "%s",
-                 fs_last_error());
-    cr_assert_eq(n, nrows);
-    for (int k = 0; k < n; k++) {
-        fs_round_row want = make_row(m, k);
-        assert_row_eq(&rows[k], &want, k);
-    }
-    free(rows);
-}
 
 Test(results, round_trip_exact)
 {
@@ -334,26 +222,44 @@ Test(results, finish_leaves_no_dead_space)
     check_rounds(path, CELL, "fedavg", 0, 40);
 }
 
-Test(results, finished_group_is_protected_and_removable)
+/* A re-run of a finished method keeps the old results, listed and
+ * readable, until it finishes (they used to be deleted at the start of a
+ * re-run, so a kill lost them); a kill before that leaves the old ones and
+ * hides the partial new ones. */
+Test(results, a_finished_method_is_replaced_only_when_its_rerun_finishes)
 {
     const char *path = path_in(tu_tmpdir(), "p.h5");
     fs_results *r = fs_results_open(path);
     write_method(r, CELL, "fedavg", 0, 3, true);
     write_method(r, "solo", "local", 1, 3, true);
-    cr_assert_eq(fs_results_begin(r, CELL, "fedavg", ""), -1);
-    cr_assert(strstr(fs_last_error(), "already holds a finished"), "%s", fs_last_error());
-    cr_assert(strstr(fs_last_error(), path), "%s", fs_last_error());
+    write_method(r, CELL, "fedavg", 7, 2, false); /* the re-run, killed before it finishes */
+    fs_result_entry *e;
+    int n;
+    cr_assert_eq(fs_results_list(path, &e, &n), 0, "%s", fs_last_error());
+    cr_assert_eq(n, 2, "the replacement in progress is listed");
+    cr_assert(e[0].complete && !strcmp(e[0].method, "fedavg"));
+    fs_summary old = make_summary(0);
+    assert_summary_eq(&e[0].summary, &old);
+    fs_results_list_free(e, n);
     check_rounds(path, CELL, "fedavg", 0, 3);
+    fs_results_close(r);
+
+    r = fs_results_open(path); /* the next run starts it over, then finishes */
+    write_method(r, CELL, "fedavg", 5, 2, true);
+    cr_assert_eq(fs_results_list(path, &e, &n), 0, "%s", fs_last_error());
+    cr_assert_eq(n, 2);
+    cr_assert(e[0].complete && !strcmp(e[0].method, "fedavg"));
+    fs_summary want = make_summary(5);
+    assert_summary_eq(&e[0].summary, &want);
+    fs_results_list_free(e, n);
+    check_rounds(path, CELL, "fedavg", 5, 2);
+
     cr_assert_eq(fs_results_remove(r, "solo", "local"), 0, "%s", fs_last_error());
     cr_assert_eq(fs_results_remove(r, "solo", "local"), 0, "%s", fs_last_error());
     cr_assert_eq(fs_results_remove(r, CELL, "fedavg"), 0, "%s", fs_last_error());
-    fs_result_entry *e;
-    int n;
     cr_assert_eq(fs_results_list(path, &e, &n), 0);
     cr_assert_eq(n, 0);
     cr_assert_null(e);
-    write_method(r, CELL, "fedavg", 5, 2, true);
-    check_rounds(path, CELL, "fedavg", 5, 2);
     fs_results_close(r);
 }
 
@@ -528,47 +434,39 @@ Test(results, stale_tmp_is_ignored)
     cr_assert(!exists(tmp));
 }
 
-Test(results, concurrent_writers_lose_nothing, .timeout = 60)
+/* One writer per file: a second open, from another process or this one, is
+ * refused at once naming the holder's pid (two writers used to interleave
+ * methods and leave one marked complete with the wrong rows); the holder
+ * goes on, and once it closes the file opens again. */
+Test(results, a_second_writer_is_refused_naming_the_holder, .timeout = 60)
 {
     const char *path = path_in(tu_tmpdir(), "shared.h5");
     fs_results *r = fs_results_open(path);
-    cr_assert(r);
+    cr_assert(r, "%s", fs_last_error());
+    write_method(r, CELL, "fedavg", 0, 3, false);
+    char pid[32];
+    snprintf(pid, sizeof pid, "process %ld", (long)getpid());
+    pid_t child = fork();
+    cr_assert(child >= 0);
+    if (child == 0) {
+        fs_results *other = fs_results_open(path);
+        _exit(other ? 1 : !strstr(fs_last_error(), pid) ? 2 : !strstr(fs_last_error(), ".lock") ? 3 : 0);
+    }
+    int st;
+    cr_assert_eq(waitpid(child, &st, 0), child);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "the second writer was %s", WEXITSTATUS(st) == 1 ? "let in" : "refused without the holder's pid and lock file");
+    cr_assert_null(fs_results_open(path), "the same process opened it twice");
+    cr_assert(strstr(fs_last_error(), pid), "%s", fs_last_error());
+    fs_round_row more[3] = {make_row(0, 3), make_row(0, 4), make_row(0, 5)};
+    cr_assert_eq(fs_results_append_rounds(r, more, 3), 0, "%s", fs_last_error());
+    fs_summary s = make_summary(0);
+    cr_assert_eq(fs_results_finish(r, NULL, 0, &s), 0, "%s", fs_last_error());
     fs_results_close(r);
-    enum { WRITERS = 3, CALLS = 25 };
-    pid_t pids[WRITERS];
-    for (int w = 0; w < WRITERS; w++) {
-        pids[w] = fork();
-        cr_assert(pids[w] >= 0);
-        if (pids[w] == 0) {
-            char cell[16];
-            snprintf(cell, sizeof cell, "w%d", w);
-            fs_results *cr = fs_results_open(path);
-            if (!cr || fs_results_begin(cr, cell, "fedavg", "") != 0) _exit(2);
-            for (int k = 0; k < CALLS; k++) {
-                fs_round_row row = make_row(w, k);
-                if (fs_results_append_rounds(cr, &row, 1) != 0) _exit(3);
-            }
-            fs_summary sm = make_summary(w);
-            if (fs_results_finish(cr, NULL, 0, &sm) != 0) _exit(4);
-            fs_results_close(cr);
-            _exit(0);
-        }
-    }
-    for (int w = 0; w < WRITERS; w++) {
-        int st;
-        cr_assert_eq(waitpid(pids[w], &st, 0), pids[w]);
-        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "writer %d failed", w);
-    }
-    fs_result_entry *e;
-    int n;
-    cr_assert_eq(fs_results_list(path, &e, &n), 0, "%s", fs_last_error());
-    cr_assert_eq(n, WRITERS, "%d of %d cells survived", n, WRITERS);
-    for (int i = 0; i < n; i++) {
-        int w = e[i].cell[1] - '0';
-        cr_assert(e[i].complete);
-        check_rounds(path, e[i].cell, "fedavg", w, CALLS);
-    }
-    fs_results_list_free(e, n);
+    check_rounds(path, CELL, "fedavg", 0, 6);
+    r = fs_results_open(path);
+    cr_assert(r, "closing did not release the lock: %s", fs_last_error());
+    fs_results_close(r);
 }
 
 Test(results, follows_a_symlink)
@@ -852,9 +750,6 @@ static void script_call(fs_results **r, const char *path, int i)
 /* A summary of what the file holds, with every rounds table checked. */
 static void signature(const char *path, char *out, size_t cap)
 {
-    fs_results *r = fs_results_open(path);
-    cr_assert(r, "%s", fs_last_error());
-    fs_results_close(r);
     fs_result_entry *e;
     int n;
     cr_assert_eq(fs_results_list(path, &e, &n), 0, "%s", fs_last_error());

@@ -7,40 +7,51 @@
 
 #include "sim/cli/commands.h"
 #include "sim/cli/experiment.h"
-#include "sim/fed/checkpoint.h"
 #include "sim/fed/comm.h"
 #include "sim/io/error.h"
 #include "sim/io/interrupt.h"
+#include "sim/io/progress.h"
 
-enum { MAX_OVERRIDES = 64 };
+enum { MAX_OVERRIDES = 64, MAX_CELLS_UNASKED = 10000 };
 
 typedef struct {
     const char *config;
     const char *overrides[MAX_OVERRIDES + 2];
     int n_overrides;
-    bool quiet;
+    const char *sweeps[FS_MAX_SWEEP_KEYS]; /* --sweep key=v1,v2 */
+    int n_sweeps;
+    bool quiet, force, yes;
 } run_args;
 
 static void run_usage(FILE *f, const char *cmd)
 {
     fprintf(f,
             "usage: fedsim %s CONFIG [--set key.sub=value]... [--backend cpu|cuda|auto]\n"
-            "                 [--threads N] [--quiet]\n"
+            "                 [--threads N] [--force] [--quiet]%s\n"
             "\n"
             "  CONFIG           YAML experiment (see configs/example.yaml)\n"
             "  --set k=v        override any key of the YAML (repeatable), e.g. --set federation.rounds=3\n"
             "  --backend NAME   same as --set runtime.backend=NAME\n"
             "  --threads N      same as --set runtime.threads=N\n"
+            "  --force          re-run methods whose stored results came from another config\n"
+            "                   (without it such a re-run stops and names the keys that differ)\n"
+            "%s"
             "  --quiet          no progress lines\n"
             "%s"
             "Under 'mpirun -np N fedsim %s' the clients are shared out over N processes (one\n"
             "GPU each with the cuda backend), with the same results for any N.\n",
-            cmd,
+            cmd, !strcmp(cmd, "sweep") ? " [--sweep key=v1,v2]... [--yes]" : "",
+            !strcmp(cmd, "sweep")
+                ? "  --sweep k=v1,v2  sweep key k over these values (repeatable): replaces the\n"
+                  "                   config's sweep values of k, or adds k as an axis\n"
+                  "  --yes            run a sweep of more than 10,000 cells\n"
+                : "",
             !strcmp(cmd, "sweep")
                 ? "\nRuns every cell of the config's sweep: section (the cartesian product of its\n"
-                  "values) into one HDF5 file; a restarted sweep skips cells already finished.\n"
+                  "values) into one HDF5 file; a config without one runs as a single cell. A\n"
+                  "restarted sweep skips cells finished under the same config.\n"
                 : "\nRuns every listed method; writes <output.dir>/<name>.h5 and <name>.png and\n"
-                  "prints the results table.\n",
+                  "prints the results table. A re-run skips methods finished under the same config.\n",
             cmd);
 }
 
@@ -56,6 +67,21 @@ static int parse(int argc, char **argv, const char *cmd, run_args *a)
             return 1;
         } else if (!strcmp(s, "--quiet") || !strcmp(s, "-q")) {
             a->quiet = true;
+        } else if (!strcmp(s, "--force")) {
+            a->force = true;
+        } else if (!strcmp(s, "--yes") && !strcmp(cmd, "sweep")) {
+            a->yes = true;
+        } else if (!strcmp(s, "--sweep") && i + 1 < argc) {
+            if (strcmp(cmd, "sweep")) {
+                fprintf(stderr, "fedsim run: --sweep makes a sweep; use 'fedsim sweep CONFIG --sweep %s'\n",
+                        argv[i + 1]);
+                return 2;
+            }
+            if (a->n_sweeps == FS_MAX_SWEEP_KEYS) {
+                fprintf(stderr, "fedsim sweep: at most %d --sweep keys\n", FS_MAX_SWEEP_KEYS);
+                return 2;
+            }
+            a->sweeps[a->n_sweeps++] = argv[++i];
         } else if ((!strcmp(s, "--set") || !strcmp(s, "--backend") || !strcmp(s, "--threads")) &&
                    i + 1 < argc) {
             if (a->n_overrides == MAX_OVERRIDES) {
@@ -133,6 +159,14 @@ static int run_or_sweep(int argc, char **argv, bool sweep)
                 a.config);
         return 2;
     }
+    for (int i = 0; i < a.n_sweeps; i++)
+        if (fs_config_add_sweep(&cfg, a.sweeps[i])) return failed(cmd, 2);
+    long cells = fs_config_sweep_cells(&cfg);
+    if (sweep && cells > MAX_CELLS_UNASKED && !a.yes) {
+        fs_fail("%s: the sweep has %ld cells (over %d); pass --yes to run them all, or sweep "
+                "fewer values", a.config, cells, MAX_CELLS_UNASKED);
+        return failed(cmd, 2);
+    }
     char h5[4400], png[4400];
     snprintf(h5, sizeof h5, "%s/%s.h5", cfg.output_dir, cfg.name);
     snprintf(png, sizeof png, "%s/%s.png", cfg.output_dir, cfg.name);
@@ -142,10 +176,16 @@ static int run_or_sweep(int argc, char **argv, bool sweep)
     fs_results *res = NULL;
     fs_experiment x = {.quiet = a.quiet || !writer};
     int rc = 1;
+    if (sweep && !cfg.n_sweep && !x.quiet)
+        fprintf(stderr, "fedsim sweep: %s has no sweep: section (and no --sweep); running it as "
+                "one cell, '%s'\n", a.config, cfg.name);
+    /* The results file is locked first: a second writer is refused before
+     * any model is loaded. */
     if (fs_interrupt_install() ||
         (writer && (make_dir(cfg.output_dir) || !(res = fs_results_open(h5)))))
         goto fail;
-    long cells = sweep ? fs_config_sweep_cells(&cfg) : 1;
+    double run_seconds = 0;
+    int cells_run = 0;
     for (long c = 0; c < cells; c++) {
         if (fs_interrupted()) {
             fs_fail("interrupted before cell %ld of %ld", c + 1, cells);
@@ -153,23 +193,31 @@ static int run_or_sweep(int argc, char **argv, bool sweep)
         }
         fs_config cell_cfg = cfg;
         char label[256];
-        if (sweep) {
-            if (fs_config_sweep_cell(&cfg, c, &cell_cfg, label, sizeof label)) goto fail;
-            if (!x.quiet) fprintf(stderr, "fedsim sweep: cell %ld/%ld: %s\n", c + 1, cells, label);
+        fs_cell_axis axes[FS_MAX_SWEEP_KEYS];
+        const char *values[FS_MAX_SWEEP_KEYS];
+        fs_cell_opts opts = {.axes = axes, .n_axes = cfg.n_sweep, .force = a.force};
+        if (cfg.n_sweep) {
+            if (fs_config_sweep_cell(&cfg, c, &cell_cfg, label, sizeof label) ||
+                fs_config_sweep_values(&cfg, c, values))
+                goto fail;
+            for (int k = 0; k < cfg.n_sweep; k++)
+                axes[k] = (fs_cell_axis){cfg.sweep[k].key, values[k],
+                                         fs_config_key_type(cfg.sweep[k].key)};
         } else {
             snprintf(label, sizeof label, "%s", cfg.name);
         }
-        /* A run starts each method over unless it has a mid-run checkpoint
-         * to resume from; a sweep resumes. */
-        if (!sweep && writer)
-            for (int i = 0; i < cfg.n_methods; i++) {
-                fs_checkpoint ck;
-                if (fs_checkpoint_init(&ck, &cfg, label, &cfg.methods[i])) goto fail;
-                if (!fs_checkpoint_exists(&ck) &&
-                    fs_results_remove(res, label, fs_method_name(cfg.methods[i].kind)))
-                    goto fail;
-            }
-        if (fs_experiment_run_cell(&x, &cell_cfg, res, label, sweep)) goto fail;
+        if (sweep && !x.quiet) {
+            /* ETA from the cells that ran methods (skipped ones take no time). */
+            char eta[64] = "";
+            if (cells_run)
+                snprintf(eta, sizeof eta, ", ETA %.0f s", run_seconds / cells_run * (double)(cells - c));
+            fprintf(stderr, "fedsim sweep: cell %ld/%ld (%ld done%s): %s\n", c + 1, cells, c, eta,
+                    label);
+        }
+        double t0 = fs_now();
+        int ran = fs_experiment_run_cell(&x, &cell_cfg, res, label, &opts);
+        if (ran < 0) goto fail;
+        if (ran) run_seconds += fs_now() - t0, cells_run++;
     }
     fs_results_close(res);
     res = NULL;
@@ -184,10 +232,10 @@ fail:
     fprintf(stderr, "fedsim %s: %s\n", cmd, fs_last_error());
     if (fs_interrupted()) { /* every finished method is already durable in h5 */
         fprintf(stderr, "fedsim %s: stopped; finished methods are saved in %s; %s\n", cmd, h5,
-                sweep ? "run the same 'fedsim sweep' command again to resume (finished methods are skipped)"
-                : cfg.checkpoint_every > 0
-                    ? "run the same 'fedsim run' command again to resume from the last checkpoint"
-                    : "'fedsim run' starts over when run again");
+                cfg.checkpoint_every > 0
+                    ? "run the same command again to resume from the last checkpoint (finished "
+                      "methods are skipped)"
+                    : "run the same command again to resume (finished methods are skipped)");
         rc = fs_interrupt_exit_code();
     }
     if (res) fs_results_close(res);

@@ -19,6 +19,8 @@ typedef struct {
     bool have_task;
     fs_engine *engine;
     char model_key[4200], task_key[8600]; /* what is loaded, to reuse across cells */
+    char model_digest[17];                /* fingerprint of the model directory (hex) */
+    char provenance[1024]; /* what besides the config decides the numbers (results.h) */
     bool quiet;
 } fs_experiment;
 
@@ -26,10 +28,21 @@ typedef struct {
 int fs_experiment_prepare(fs_experiment *x, const fs_config *cfg);
 void fs_experiment_free(fs_experiment *x);
 
+typedef struct {
+    const fs_cell_axis *axes; /* the cell's sweep values (none for `fedsim run`) */
+    int n_axes;
+    bool force; /* re-run methods whose stored results came from another config */
+} fs_cell_opts;
+
 /* Runs every method of cfg as cell `cell` into results (NULL on MPI ranks
- * other than 0), skipping methods already complete there when skip_complete. */
+ * other than 0). A method whose finished results there carry the same
+ * identity (a digest of fs_config_identity_yaml and x->provenance) is
+ * skipped; one computed under another config, model, data or version stops
+ * the run with a message naming what differs, unless opts->force, which
+ * re-runs it (the old results stay until the new ones finish). Returns the
+ * number of methods run, or -1. */
 int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *results,
-                           const char *cell, bool skip_complete);
+                           const char *cell, const fs_cell_opts *opts);
 
 /* Prints the statistics table of a results file (per cell group and method:
  * mean over seeds with 95 % intervals, paired difference to FedAvg) and, when

@@ -11,12 +11,12 @@
 
 #include "sim/io/atomic_file.h"
 #include "sim/io/error.h"
+#include "sim/io/fingerprint.h" /* fs_hash64: a check against torn or damaged files */
 
 enum { VERSION = 1, NBANKS = 3, CHUNK_FLOATS = 1 << 20, NAME_MAX_BYTES = 255 };
 static const char MAGIC[8] = {'F', 'E', 'D', 'S', 'I', 'M', 'C', 'K'};
 static const char *const BANK_NAMES[NBANKS] = {"global adapter", "client adapters",
                                                "method's extra bank"};
-#define HASH_SEED 0xCBF29CE484222325ull
 
 typedef struct {
     char magic[8];
@@ -27,21 +27,6 @@ typedef struct {
     uint64_t bank_floats[NBANKS];
 } header;
 _Static_assert(sizeof(header) == 88, "the header is written as is: no padding");
-
-/* FNV-1a over 64-bit words (the tail bytewise): a check against torn or
- * damaged files, not a cryptographic hash. Multiplying by an odd constant is
- * a bijection, so a single damaged word always changes the result. */
-static uint64_t hash_bytes(uint64_t h, const void *data, size_t n)
-{
-    const unsigned char *p = data;
-    for (; n >= 8; p += 8, n -= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0x100000001B3ull;
-    }
-    for (; n; p++, n--) h = (h ^ *p) * 0x100000001B3ull;
-    return h;
-}
 
 int fs_checkpoint_init(fs_checkpoint *ck, const fs_config *cfg, const char *cell,
                        const fs_method_cfg *method)
@@ -56,7 +41,7 @@ int fs_checkpoint_init(fs_checkpoint *ck, const fs_config *cfg, const char *cell
     int room = NAME_MAX_BYTES - (int)strlen("--.ckpt.tmp") - (int)strlen(name);
     if ((int)strlen(safe) > room)
         snprintf(safe + room - 17, 18, "-%016llx",
-                 (unsigned long long)hash_bytes(HASH_SEED, cell, strlen(cell)));
+                 (unsigned long long)fs_hash64(FS_HASH64_SEED, cell, strlen(cell)));
     int n = snprintf(ck->path, sizeof ck->path, "%s/%s.ckpt/%s--%s.ckpt", cfg->output_dir,
                      cfg->name, safe, name);
     if (n < 0 || (size_t)n >= sizeof ck->path)
@@ -69,7 +54,7 @@ int fs_checkpoint_init(fs_checkpoint *ck, const fs_config *cfg, const char *cell
     char *yaml = fs_config_to_yaml(one);
     free(one);
     if (!yaml) return fs_fail_context("hashing the config of %s for its checkpoints", ck->path);
-    ck->config_hash = hash_bytes(HASH_SEED, yaml, strlen(yaml));
+    ck->config_hash = fs_hash64(FS_HASH64_SEED, yaml, strlen(yaml));
     free(yaml);
     return 0;
 }
@@ -102,14 +87,14 @@ typedef struct {
 
 static bool put(FILE *f, writer *w, const void *p, size_t n)
 {
-    w->sum = hash_bytes(w->sum, p, n);
+    w->sum = fs_hash64(w->sum, p, n);
     return fwrite(p, 1, n, f) == n;
 }
 
 static bool write_checkpoint(FILE *f, void *ctx)
 {
     writer *w = ctx;
-    w->sum = HASH_SEED;
+    w->sum = FS_HASH64_SEED;
     if (!put(f, w, &w->h, sizeof w->h)) return false;
     for (int b = 0; b < NBANKS; b++)
         for (size_t off = 0; off < w->h.bank_floats[b]; off += CHUNK_FLOATS) {
@@ -193,7 +178,7 @@ static int check_header(const fs_checkpoint *ck, const header *h, const fs_fed_r
 static int read_banks(const fs_checkpoint *ck, FILE *f, const header *h,
                       const fs_adapter_bank *const banks[NBANKS], float *staging)
 {
-    uint64_t sum = hash_bytes(HASH_SEED, h, sizeof *h), stored;
+    uint64_t sum = fs_hash64(FS_HASH64_SEED, h, sizeof *h), stored;
     for (int b = 0; b < NBANKS; b++)
         for (size_t off = 0; off < h->bank_floats[b]; off += CHUNK_FLOATS) {
             size_t n = h->bank_floats[b] - off < CHUNK_FLOATS ? h->bank_floats[b] - off
@@ -201,7 +186,7 @@ static int read_banks(const fs_checkpoint *ck, FILE *f, const header *h,
             if (fread(staging, sizeof(float), n, f) != n)
                 return unusable(ck, NULL, "cannot be read: %s",
                                 ferror(f) ? strerror(errno) : "it ended early");
-            sum = hash_bytes(sum, staging, n * sizeof(float));
+            sum = fs_hash64(sum, staging, n * sizeof(float));
             banks[b]->ops->to_device(banks[b]->data + off, staging, n * sizeof(float));
         }
     if (fread(&stored, sizeof stored, 1, f) != 1)

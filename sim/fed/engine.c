@@ -121,7 +121,9 @@ const fs_ops *fs_engine_ops(const fs_engine *e) { return e->o; }
 const fs_mllm *fs_engine_model(const fs_engine *e) { return e->m; }
 const fs_sample *fs_engine_sample(const fs_engine *e, int i) { return &e->task->samples[i]; }
 
-int fs_engine_cache_features(fs_engine *e)
+int fs_engine_cache_features(fs_engine *e) { return fs_engine_cache_features_progress(e, NULL); }
+
+int fs_engine_cache_features_progress(fs_engine *e, fs_progress *progress)
 {
     const fs_task *t = e->task;
     if (!t->n_images) return 0;
@@ -136,6 +138,7 @@ int fs_engine_cache_features(fs_engine *e)
             fs_vision_acts_free(e->m, va);
             return -1;
         }
+        if (progress) fs_progress_count(progress, i + n);
     }
     fs_vision_acts_free(e->m, va);
     e->o->synchronize();

@@ -11,6 +11,7 @@
 
 #include "sim/fed/adapter.h"
 #include "sim/fed/task.h"
+#include "sim/io/progress.h"
 #include "sim/model/batch.h"
 #include "sim/model/mllm.h"
 
@@ -35,6 +36,9 @@ fs_engine *fs_engine_new(const fs_mllm *m, const fs_task *task, int max_rows);
 void fs_engine_free(fs_engine *e);
 /* Encodes every image of the task once into the feature cache. */
 int fs_engine_cache_features(fs_engine *e);
+/* The same, reporting the images done on progress (NULL: silently): with
+ * a real dataset on a 7B model this takes minutes. */
+int fs_engine_cache_features_progress(fs_engine *e, fs_progress *progress);
 int fs_engine_dim(const fs_engine *e);
 /* Items of the task's longest sample that one pass holds (>= 1). */
 int fs_engine_items_per_pass(const fs_engine *e);

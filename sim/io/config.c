@@ -227,7 +227,7 @@ static void doc_to_config(const doc_config *d, fs_config *c)
 static int typed_load(const cfg_values *v, const char *name, fs_config *out)
 {
     size_t len;
-    char *yaml = cfg_emit(v, true, &len);
+    char *yaml = cfg_emit(v, true, NULL, &len);
     if (!yaml) return fs_fail_context("%s", name);
     cy_log_buf log = {{0}};
     cyaml_config_t cc = {.log_fn = cy_log, .log_ctx = &log, .mem_fn = cyaml_mem,
@@ -411,7 +411,7 @@ char *fs_config_to_yaml(const fs_config *c)
     cfg_values *v = calloc(1, sizeof *v);
     if (!v) return fs_fail("out of memory"), NULL;
     char *yaml = NULL;
-    if (!cfg_values_from_config(c, v)) yaml = cfg_emit(v, false, NULL);
+    if (!cfg_values_from_config(c, v)) yaml = cfg_emit(v, false, NULL, NULL);
     cfg_values_free(v);
     free(v);
     return yaml;
@@ -446,7 +446,8 @@ long fs_config_sweep_cells(const fs_config *c)
     return n;
 }
 
-int fs_config_sweep_cell(const fs_config *base, long cell, fs_config *out, char *label, int label_size)
+/* The value index of every axis in cell `cell` (the first axis varies slowest). */
+static int cell_indices(const fs_config *base, long cell, int idx[FS_MAX_SWEEP_KEYS])
 {
     if (base->n_sweep < 0 || base->n_sweep > FS_MAX_SWEEP_KEYS) return fs_fail("malformed sweep");
     for (int a = 0; a < base->n_sweep; a++)
@@ -455,12 +456,26 @@ int fs_config_sweep_cell(const fs_config *base, long cell, fs_config *out, char 
                            base->sweep[a].n_values);
     long n = fs_config_sweep_cells(base);
     if (cell < 0 || cell >= n) return fs_fail("sweep cell %ld out of range (0..%ld)", cell, n - 1);
-    int idx[FS_MAX_SWEEP_KEYS] = {0};
     long rest = cell;
     for (int a = base->n_sweep - 1; a >= 0; a--) {
         idx[a] = (int)(rest % base->sweep[a].n_values);
         rest /= base->sweep[a].n_values;
     }
+    return 0;
+}
+
+int fs_config_sweep_values(const fs_config *base, long cell, const char *values[FS_MAX_SWEEP_KEYS])
+{
+    int idx[FS_MAX_SWEEP_KEYS] = {0};
+    if (cell_indices(base, cell, idx)) return -1;
+    for (int a = 0; a < base->n_sweep; a++) values[a] = base->sweep[a].values[idx[a]];
+    return 0;
+}
+
+int fs_config_sweep_cell(const fs_config *base, long cell, fs_config *out, char *label, int label_size)
+{
+    int idx[FS_MAX_SWEEP_KEYS] = {0};
+    if (cell_indices(base, cell, idx)) return -1;
     fs_config *c = malloc(sizeof *c);
     if (!c) return fs_fail("out of memory");
     memcpy(c, base, sizeof *c);

@@ -6,6 +6,7 @@
 #define FEDSIM_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define FS_MAX_METHODS 16
@@ -121,5 +122,30 @@ long fs_config_sweep_cells(const fs_config *c);
  * "key=value,key=value" naming the cell, truncated to label_size. */
 int fs_config_sweep_cell(const fs_config *base, long cell, fs_config *out, char *label,
                          int label_size);
+
+/* The value of every sweep axis in cell `cell` of base (values[a] points
+ * into base->sweep[a]); -1 when cell is out of range. */
+int fs_config_sweep_values(const fs_config *base, long cell, const char *values[FS_MAX_SWEEP_KEYS]);
+
+/* Adds a sweep axis from the command line, "key=v1,v2,..." (`fedsim sweep
+ * --sweep`): it replaces the config's values of that key or adds the key.
+ * Each value is validated as fs_config_set would apply it; name and
+ * output.dir cannot be swept (nor can they in the YAML). Values are split at
+ * commas, so list-valued keys (adapter.targets) are swept in the YAML only. */
+int fs_config_add_sweep(fs_config *c, const char *spec);
+
+/* ---- results identity (sim/io/config_results.c) ---- */
+/* The resolved config as YAML without the keys that do not change a run's
+ * numbers (name, output.*, runtime.*, model.path, data.root: see
+ * config_results.c for why), with only methods[method] listed, or no methods
+ * at all when method is -1. What a result identity hashes (malloc'd). */
+char *fs_config_identity_yaml(const fs_config *c, int method);
+/* Writes "key old -> new, ..." for every key that decides the numbers and
+ * differs between was and now (with method >= 0: also the parameters of
+ * now's methods[method] against the same method in was). Returns how many
+ * differ, -1 on error. */
+int fs_config_diff(const fs_config *was, const fs_config *now, int method, char *out, size_t cap);
+/* How a key's values are typed when stored: 'i' integer, 'f' float, 's' string. */
+char fs_config_key_type(const char *key);
 
 #endif

@@ -187,7 +187,7 @@ static void leaves(emitter *e, const cfg_leaf *tab, const int *idx, int n, const
     for (; depth > 0; depth--) map_end(e);
 }
 
-char *cfg_emit(const cfg_values *v, bool for_cyaml, size_t *len)
+char *cfg_emit(const cfg_values *v, bool for_cyaml, const bool *skip, size_t *len)
 {
     emitter e = {.for_cyaml = for_cyaml, .ok = true};
     sbuf out = {0};
@@ -201,7 +201,7 @@ char *cfg_emit(const cfg_values *v, bool for_cyaml, size_t *len)
     map_start(&e, false);
     int idx[L_COUNT], n = 0;
     for (int i = 0; i < L_COUNT; i++)
-        if (i != L_SWEEP) idx[n++] = i;
+        if (i != L_SWEEP && !(skip && skip[i])) idx[n++] = i;
     leaves(&e, cfg_top, idx, n, (const char *const *)v->text, v, false);
     map_end(&e);
     emit(&e, &ev, yaml_document_end_event_initialize(&ev, 1));

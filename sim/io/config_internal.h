@@ -123,7 +123,12 @@ int cfg_walk_yaml(const char *text, size_t len, const char *name, cfg_values *v)
 /* ---- config_emit.c ---- */
 /* YAML text of the values (malloc'd, NUL-terminated). for_cyaml: the
  * normalised document libcyaml loads (every method parameter, words as 0,
- * null as ""); otherwise the human form of fs_config_to_yaml. */
-char *cfg_emit(const cfg_values *v, bool for_cyaml, size_t *len);
+ * null as ""); otherwise the human form of fs_config_to_yaml. skip (may be
+ * NULL): per top-level leaf, true to leave it out. */
+char *cfg_emit(const cfg_values *v, bool for_cyaml, const bool *skip, size_t *len);
+
+/* ---- config_results.c ---- */
+/* Why a top-level key cannot be a sweep axis, or NULL when it can. */
+const char *cfg_unsweepable(int leaf);
 
 #endif

@@ -296,6 +296,8 @@ static int walk_axis(walker *w, const yaml_node_t *keyn, const yaml_node_t *val)
         if (!strcmp(v->sweep[j].key, k))
             return fail_at(w, keyn, key, "duplicate key (first given at line %d)", v->sweep_line[j]);
     if (cfg_resolve_key(k, &ref, why, sizeof why)) return fail_at(w, keyn, key, "%s", why);
+    const char *no = ref.leaf >= 0 ? cfg_unsweepable(ref.leaf) : NULL;
+    if (no) return fail_at(w, keyn, key, "%s", no);
     if (v->n_sweep == FS_MAX_SWEEP_KEYS)
         return fail_at(w, keyn, key, "too many swept keys (at most %d)", FS_MAX_SWEEP_KEYS);
     const cfg_leaf *l = ref.leaf >= 0 ? &cfg_top[ref.leaf] : &cfg_mparam[ref.mparam];
@@ -344,6 +346,9 @@ static int walk_axis(walker *w, const yaml_node_t *keyn, const yaml_node_t *val)
 static int walk_sweep(walker *w, const yaml_node_t *val)
 {
     if (val->type != YAML_MAPPING_NODE) return expect(w, val, "sweep", cfg_top[L_SWEEP].what);
+    if (val->data.mapping.pairs.start == val->data.mapping.pairs.top)
+        return fail_at(w, val, "sweep", "empty: list at least one key with its values (e.g. "
+                       "seed: [0, 1]), or remove the section to run the config as one cell");
     for (yaml_node_pair_t *p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top; p++) {
         yaml_node_t *keyn = yaml_document_get_node(w->doc, p->key);
         yaml_node_t *v = yaml_document_get_node(w->doc, p->value);

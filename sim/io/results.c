@@ -1,5 +1,5 @@
 /* Results store, writing side: the public calls. Each mutating call goes
- * through fsr_edit / fsr_rewrite_without (results_cow.c), which make it
+ * through fsr_edit / fsr_rewrite (results_cow.c), which make it
  * atomic and durable; reading is in results_read.c. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "results_internal.h"
@@ -18,6 +18,8 @@
 static void free_handle(fs_results *r)
 {
     if (!r) return;
+    if (r->lock_fd >= 0) close(r->lock_fd); /* releases the writer's lock */
+    fsr_stamp_free(&r->stamp);
     free(r->path);
     free(r->tmp);
     free(r->dir);
@@ -40,6 +42,7 @@ fs_results *fs_results_open(const char *path)
     }
     if (real) path = real;
     fs_results *r = calloc(1, sizeof *r);
+    if (r) r->lock_fd = -1;
     size_t n = strlen(path);
     if (!r || !(r->path = strdup(path)) || !(r->tmp = malloc(n + 5)) || !(r->dir = strdup(path))) {
         fs_fail("results file '%s': out of memory", path);
@@ -58,8 +61,14 @@ fs_results *fs_results_open(const char *path)
     else
         *slash = 0;
 
-    int lk = -1;
-    if (stat(path, &st) == 0) {
+    /* The writer's lock comes before creating the file, so that two writers
+     * starting together cannot both create it. */
+    bool exists = stat(path, &st) == 0;
+    if (!exists && errno != ENOENT) {
+        fsr_fail(path, "cannot open: %s", strerror(errno));
+        goto fail;
+    }
+    if (exists) {
         hid_t f = fsr_open_ro(path);
         if (f < 0) goto fail;
         fsr_close(&f);
@@ -67,11 +76,10 @@ fs_results *fs_results_open(const char *path)
             fsr_fail(path, "cannot append to it: %s", strerror(errno));
             goto fail;
         }
-    } else if (errno == ENOENT) {
-        if ((lk = fsr_lock(r)) < 0) goto fail;
-        if (stat(path, &st) == 0) { /* another writer created it meanwhile */
-            fsr_unlock(lk);
-            lk = -1;
+    }
+    if (fsr_take_writer_lock(r) < 0) goto fail;
+    if (!exists) {
+        if (stat(path, &st) == 0) { /* another writer created it and has finished */
             hid_t f = fsr_open_ro(path);
             if (f < 0) goto fail;
             fsr_close(&f);
@@ -83,20 +91,16 @@ fs_results *fs_results_open(const char *path)
             unlink(r->tmp);
             goto fail;
         }
-        fsr_unlock(lk);
-        lk = -1;
-    } else {
-        fsr_fail(path, "cannot open: %s", strerror(errno));
-        goto fail;
     }
     return r;
 fail:
-    fsr_unlock(lk);
     free_handle(r);
     return NULL;
 }
 
 void fs_results_close(fs_results *r) { free_handle(r); }
+
+const char *fs_results_path(const fs_results *r) { return r ? r->path : ""; }
 
 /* ---- state of a group ---- */
 
@@ -147,6 +151,20 @@ bool fs_results_is_complete(fs_results *r, const char *cell, const char *method)
 
 /* ---- begin ---- */
 
+/* The method the started group will be listed as (without the ~ of a replacement). */
+static const char *final_name(const fs_results *r)
+{
+    return r->method[0] == FSR_PENDING ? r->method + 1 : r->method;
+}
+
+/* "~m" for method m; -1 when it does not fit. */
+static int pending_name(const char *m, char *out, size_t cap, const char *file)
+{
+    if (snprintf(out, cap, "%c%s", FSR_PENDING, m) >= (int)cap)
+        return fsr_fail(file, "method name '%s' is too long", m);
+    return 0;
+}
+
 static int begin_fn(fs_results *r, hid_t f, void *ctx)
 {
     const char *config = ctx;
@@ -167,13 +185,18 @@ static int begin_fn(fs_results *r, hid_t f, void *ctx)
         fsr_fail_h5(r->path, "cannot create cell '%s'", r->cell);
         goto done;
     }
+    /* A new cell describes itself at once; an existing one keeps describing
+     * its finished methods until a new one finishes. */
+    if (!e && fsr_stamp_method_identity(r, final_name(r)) && fsr_write_cell_stamp(r, cg) < 0)
+        goto done;
     if ((mg = H5Gcreate2(cg, r->method, H5P_DEFAULT, gcpl, H5P_DEFAULT)) < 0) {
         fsr_fail_h5(r->path, "cannot create /%s/%s", r->cell, r->method);
         goto done;
     }
     if (fsr_write_str_attr(mg, "config_yaml", config, r->path) < 0 ||
         fsr_write_str_attr(mg, "started", now, r->path) < 0 ||
-        fsr_write_i32_attr(mg, "complete", 0, r->path) < 0)
+        fsr_write_i32_attr(mg, "complete", 0, r->path) < 0 ||
+        fsr_write_method_stamp(r, mg, final_name(r)) < 0)
         goto done;
     hsize_t dims[1] = {0}, maxdims[1] = {H5S_UNLIMITED}, chunk[1] = {ROUNDS_CHUNK};
     if ((ft = fsr_round_file_type()) < 0 || (sp = H5Screate_simple(1, dims, maxdims)) < 0 ||
@@ -182,6 +205,7 @@ static int begin_fn(fs_results *r, hid_t f, void *ctx)
         fsr_fail_h5(r->path, "cannot create /%s/%s/rounds", r->cell, r->method);
         goto done;
     }
+    if (fsr_write_column_units(ds, true, r->path) < 0) goto done;
     rc = 0;
 done:
     if (fsr_close(&ds) < 0 || fsr_close(&mg) < 0 || fsr_close(&cg) < 0)
@@ -193,26 +217,37 @@ done:
     return rc;
 }
 
+typedef struct {
+    const char *cell, *method, *also; /* drop /cell/method and /cell/also (also may be NULL) */
+} drop_ctx;
+
+static bool keep_unless_dropped(hid_t g, const char *cell, const char *method, void *ctx)
+{
+    (void)g;
+    const drop_ctx *d = ctx;
+    return strcmp(cell, d->cell) != 0 ||
+           (strcmp(method, d->method) != 0 && (!d->also || strcmp(method, d->also) != 0));
+}
+
 int fs_results_begin(fs_results *r, const char *cell, const char *method, const char *config_yaml)
 {
     if (!r) return fs_fail("fs_results_begin: no results file");
     fsr_quiet();
     r->active = false;
+    char m[FSR_METHOD_MAX], pending[FSR_METHOD_MAX];
     if (fsr_sanitize(cell, r->cell, sizeof r->cell, "cell", r->path) < 0 ||
-        fsr_sanitize(method, r->method, sizeof r->method, "method", r->path) < 0)
+        fsr_sanitize(method, m, sizeof m, "method", r->path) < 0 ||
+        pending_name(m, pending, sizeof pending, r->path) < 0)
         return -1;
-    int lk = fsr_lock(r);
-    if (lk < 0) return -1;
-    int rc = -1, st = group_state(r->path, r->cell, r->method);
-    if (st == COMPLETE)
-        fsr_fail(r->path,
-                 "already holds a finished /%s/%s; skip it, remove it, or write to another file",
-                 r->cell, r->method);
-    else if (st == INCOMPLETE)
-        rc = fsr_rewrite_without(r, r->cell, r->method, begin_fn, (void *)config_yaml);
-    else if (st == ABSENT)
-        rc = fsr_edit(r, begin_fn, (void *)config_yaml);
-    fsr_unlock(lk);
+    int st = group_state(r->path, r->cell, m), pst = group_state(r->path, r->cell, pending);
+    if (st < 0 || pst < 0) return -1;
+    /* A finished group stays until its replacement finishes; a leftover
+     * replacement or a killed run's group goes now. */
+    snprintf(r->method, sizeof r->method, "%s", st == COMPLETE ? pending : m);
+    drop_ctx d = {r->cell, r->method, st == COMPLETE || pst == ABSENT ? NULL : pending};
+    int rc = st == ABSENT && pst == ABSENT
+                 ? fsr_edit(r, begin_fn, (void *)config_yaml)
+                 : fsr_rewrite(r, keep_unless_dropped, &d, begin_fn, (void *)config_yaml);
     if (rc == 0) r->active = true;
     return rc;
 }
@@ -275,24 +310,23 @@ static int append_fn(fs_results *r, hid_t f, void *ctx)
     rows_ctx *c = ctx;
     rounds_table t;
     if (open_rounds(r, f, "append_rounds", &t) < 0) return close_rounds(r, &t, -1);
+    /* The file marks the aggregate row explicitly, not only by client -1. */
+    fsr_round_record *rec = malloc((size_t)c->n * sizeof *rec);
+    if (!rec) return close_rounds(r, &t, fsr_fail(r->path, "out of memory"));
+    for (int i = 0; i < c->n; i++)
+        rec[i] = (fsr_round_record){.row = c->rows[i], .is_aggregate = c->rows[i].client < 0};
     hsize_t start[1] = {t.rows}, count[1] = {(hsize_t)c->n}, grown[1] = {t.rows + (hsize_t)c->n};
     fsr_close(&t.fs);
     if (H5Dset_extent(t.ds, grown) < 0 || (t.fs = H5Dget_space(t.ds)) < 0 ||
         H5Sselect_hyperslab(t.fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
-        (t.ms = H5Screate_simple(1, count, NULL)) < 0 || (t.mt = fsr_round_mem_type()) < 0 ||
-        H5Dwrite(t.ds, t.mt, t.ms, t.fs, H5P_DEFAULT, c->rows) < 0)
+        (t.ms = H5Screate_simple(1, count, NULL)) < 0 || (t.mt = fsr_round_record_type()) < 0 ||
+        H5Dwrite(t.ds, t.mt, t.ms, t.fs, H5P_DEFAULT, rec) < 0) {
+        free(rec);
         return close_rounds(r, &t, fsr_fail_h5(r->path, "cannot append to /%s/%s/rounds",
                                                r->cell, r->method));
+    }
+    free(rec);
     return close_rounds(r, &t, 0);
-}
-
-static int locked_edit(fs_results *r, fsr_edit_fn fn, void *ctx)
-{
-    int lk = fsr_lock(r);
-    if (lk < 0) return -1;
-    int rc = fsr_edit(r, fn, ctx);
-    fsr_unlock(lk);
-    return rc;
 }
 
 static int need_active(fs_results *r, const char *fn)
@@ -310,7 +344,7 @@ int fs_results_append_rounds(fs_results *r, const fs_round_row *rows, int n)
         return fsr_fail(r->path, "fs_results_append_rounds: bad row count %d", n);
     if (n == 0) return 0;
     rows_ctx c = {rows, n};
-    return locked_edit(r, append_fn, &c);
+    return fsr_edit(r, append_fn, &c);
 }
 
 /* ---- resume ---- */
@@ -355,11 +389,18 @@ int fs_results_resume(fs_results *r, const char *cell, const char *method, int k
     if (!r) return fs_fail("fs_results_resume: no results file");
     fsr_quiet();
     r->active = false;
+    char pending[FSR_METHOD_MAX];
     if (fsr_sanitize(cell, r->cell, sizeof r->cell, "cell", r->path) < 0 ||
-        fsr_sanitize(method, r->method, sizeof r->method, "method", r->path) < 0)
+        fsr_sanitize(method, r->method, sizeof r->method, "method", r->path) < 0 ||
+        pending_name(r->method, pending, sizeof pending, r->path) < 0)
         return -1;
+    /* A killed replacement continues where it was; the finished group it
+     * replaces stays until it finishes. */
+    int pst = group_state(r->path, r->cell, pending);
+    if (pst < 0) return -1;
+    if (pst == INCOMPLETE) snprintf(r->method, sizeof r->method, "%s", pending);
     resume_ctx c = {keep_rows, last_round};
-    int rc = locked_edit(r, resume_fn, &c);
+    int rc = fsr_edit(r, resume_fn, &c);
     if (rc == 0) r->active = true;
     return rc;
 }
@@ -377,7 +418,6 @@ static int partition_fn(fs_results *r, hid_t f, void *ctx)
 {
     part_ctx *c = ctx;
     hid_t mg = open_active(r, f, "write_partition"), sp = H5I_INVALID_HID, ds = H5I_INVALID_HID;
-    hid_t as = H5I_INVALID_HID, at = H5I_INVALID_HID, a = H5I_INVALID_HID;
     const char **names = NULL;
     int rc = -1;
     if (mg < 0) return -1;
@@ -386,7 +426,7 @@ static int partition_fn(fs_results *r, hid_t f, void *ctx)
         fsr_fail_h5(r->path, "cannot replace /%s/%s/partition", r->cell, r->method);
         goto done;
     }
-    hsize_t dims[2] = {(hsize_t)c->clients, (hsize_t)c->categories}, nc[1] = {dims[1]};
+    hsize_t dims[2] = {(hsize_t)c->clients, (hsize_t)c->categories};
     if ((sp = H5Screate_simple(2, dims, NULL)) < 0 ||
         (ds = H5Dcreate2(mg, "partition", H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT,
                          H5P_DEFAULT)) < 0 ||
@@ -399,22 +439,13 @@ static int partition_fn(fs_results *r, hid_t f, void *ctx)
         goto done;
     }
     for (int i = 0; i < c->categories; i++) names[i] = c->names[i] ? c->names[i] : "";
-    if ((as = H5Screate_simple(1, nc, NULL)) < 0 || (at = fsr_vstr_type()) < 0 ||
-        (a = H5Acreate2(ds, "categories", at, as, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
-        H5Awrite(a, at, names) < 0 || fsr_close(&a) < 0) {
-        fsr_fail_h5(r->path, "cannot write the categories of /%s/%s/partition", r->cell,
-                    r->method);
-        goto done;
-    }
+    if (fsr_write_str_array_attr(ds, "categories", names, c->categories, r->path) < 0) goto done;
     if (fsr_write_str_attr(ds, "key", c->key, r->path) < 0) goto done;
     rc = 0;
 done:
     free(names);
     if (fsr_close(&ds) < 0 && rc == 0)
         rc = fsr_fail_h5(r->path, "cannot write /%s/%s/partition", r->cell, r->method);
-    fsr_close(&a);
-    fsr_close(&at);
-    fsr_close(&as);
     fsr_close(&sp);
     fsr_close(&mg);
     return rc;
@@ -429,7 +460,7 @@ int fs_results_write_partition(fs_results *r, const int32_t *counts, int clients
                         "fs_results_write_partition: bad arguments (%d clients, %d categories)",
                         clients, categories);
     part_ctx c = {counts, clients, categories, category_names, key};
-    return locked_edit(r, partition_fn, &c);
+    return fsr_edit(r, partition_fn, &c);
 }
 
 /* ---- finish ---- */
@@ -444,7 +475,7 @@ static int finish_fn(fs_results *r, hid_t f, void *ctx)
 {
     finish_ctx *c = ctx;
     hid_t mg = open_active(r, f, "finish"), sp = H5I_INVALID_HID, ds = H5I_INVALID_HID;
-    hid_t ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+    hid_t ft = H5I_INVALID_HID, mt = H5I_INVALID_HID, cg = H5I_INVALID_HID;
     int rc = -1;
     if (mg < 0) return -1;
     hsize_t dims[1] = {(hsize_t)c->n};
@@ -457,7 +488,7 @@ static int finish_fn(fs_results *r, hid_t f, void *ctx)
         (sp = H5Screate_simple(1, dims, NULL)) < 0 ||
         (ds = H5Dcreate2(mg, "final", ft, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
         (c->n > 0 && H5Dwrite(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, c->rows) < 0) ||
-        fsr_close(&ds) < 0) {
+        fsr_write_column_units(ds, false, r->path) < 0 || fsr_close(&ds) < 0) {
         fsr_fail_h5(r->path, "cannot write /%s/%s/final", r->cell, r->method);
         goto done;
     }
@@ -473,8 +504,24 @@ static int finish_fn(fs_results *r, hid_t f, void *ctx)
     if (fsr_write_str_attr(mg, "finished", now, r->path) < 0 ||
         fsr_write_i32_attr(mg, "complete", 1, r->path) < 0)
         goto done;
+    if (fsr_close(&mg) < 0) {
+        fsr_fail_h5(r->path, "cannot write /%s/%s", r->cell, r->method);
+        goto done;
+    }
+    /* The replacement takes the finished group's name (whose group the
+     * rewrite left out), and the cell now describes its methods. */
+    if ((cg = H5Gopen2(f, r->cell, H5P_DEFAULT)) < 0 ||
+        (r->method[0] == FSR_PENDING &&
+         H5Lmove(cg, r->method, cg, final_name(r), H5P_DEFAULT, H5P_DEFAULT) < 0)) {
+        fsr_fail_h5(r->path, "cannot put /%s/%s in place of /%s/%s", r->cell, r->method, r->cell,
+                    final_name(r));
+        goto done;
+    }
+    if (fsr_stamp_method_identity(r, final_name(r)) && fsr_write_cell_stamp(r, cg) < 0) goto done;
     rc = 0;
 done:
+    if (fsr_close(&cg) < 0 && rc == 0)
+        rc = fsr_fail_h5(r->path, "cannot write cell '%s'", r->cell);
     if (fsr_close(&mg) < 0 && rc == 0)
         rc = fsr_fail_h5(r->path, "cannot write /%s/%s", r->cell, r->method);
     fsr_close(&ds);
@@ -484,6 +531,25 @@ done:
     return rc;
 }
 
+/* At finish, in the started cell: the finished group a replacement takes
+ * the place of goes, and so does every other method whose cell_identity is
+ * not the stamp's (results of another config, which a forced re-run keeps
+ * only until its first method is complete; a group without one predates
+ * identities). */
+static bool keep_at_finish(hid_t g, const char *cell, const char *method, void *ctx)
+{
+    const fs_results *r = ctx;
+    if (strcmp(cell, r->cell) != 0 || !strcmp(method, r->method)) return true;
+    if (!strcmp(method, final_name(r))) return false;
+    if (!fsr_stamp_method_identity(r, final_name(r))) return true;
+    char *id = NULL;
+    bool same = H5Aexists(g, "cell_identity") > 0 &&
+                fsr_read_str_attr(g, "cell_identity", &id, r->path) == 0 &&
+                !strcmp(id, r->stamp.cell_identity);
+    free(id);
+    return same;
+}
+
 int fs_results_finish(fs_results *r, const fs_final_row *rows, int n, const fs_summary *s)
 {
     if (need_active(r, "fs_results_finish") < 0) return -1;
@@ -491,14 +557,12 @@ int fs_results_finish(fs_results *r, const fs_final_row *rows, int n, const fs_s
         return fsr_fail(r->path, "fs_results_finish: bad arguments (%d rows%s)", n,
                         s ? "" : ", no summary");
     finish_ctx c = {rows, n, s};
-    int lk = fsr_lock(r);
-    if (lk < 0) return -1;
     /* Finishing rewrites the whole file: HDF5 does not reuse space freed in
      * earlier sessions (object headers that grew as attributes were added
      * leave their old copies behind: about 2/3 of a sweep's file), so a fresh
-     * copy per finished method keeps the file small. */
-    int rc = fsr_rewrite_without(r, NULL, NULL, finish_fn, &c);
-    fsr_unlock(lk);
+     * copy per finished method keeps the file small. The same rewrite drops
+     * what the finished method replaces. */
+    int rc = fsr_rewrite(r, keep_at_finish, r, finish_fn, &c);
     if (rc == 0) r->active = false;
     return rc;
 }
@@ -513,12 +577,14 @@ int fs_results_remove(fs_results *r, const char *cell, const char *method)
     if (fsr_sanitize(cell, c, sizeof c, "cell", r->path) < 0 ||
         fsr_sanitize(method, m, sizeof m, "method", r->path) < 0)
         return -1;
-    int lk = fsr_lock(r);
-    if (lk < 0) return -1;
-    int st = group_state(r->path, c, m);
-    int rc = st <= ABSENT ? st : fsr_rewrite_without(r, c, m, NULL, NULL);
-    fsr_unlock(lk);
-    if (rc == 0 && r->active && strcmp(c, r->cell) == 0 && strcmp(m, r->method) == 0)
+    char pending[FSR_METHOD_MAX];
+    if (pending_name(m, pending, sizeof pending, r->path) < 0) return -1;
+    int st = group_state(r->path, c, m), pst = group_state(r->path, c, pending);
+    drop_ctx d = {c, m, pending};
+    int rc = st < 0 || pst < 0 ? -1
+             : st == ABSENT && pst == ABSENT ? 0
+                                             : fsr_rewrite(r, keep_unless_dropped, &d, NULL, NULL);
+    if (rc == 0 && r->active && strcmp(c, r->cell) == 0 && strcmp(m, final_name(r)) == 0)
         r->active = false;
     return rc;
 }

@@ -17,10 +17,10 @@
  * copying per call is cheap next to a training round (about 1 ms per call
  * for a 200 KB file). The handle holds no HDF5 file open between calls.
  *
- * Several processes may write one file (e.g. a sweep running cells in
- * parallel): each mutating call holds an exclusive flock() on the file's
- * directory from reading `path` to the rename, so calls serialise and none
- * is lost; a killed holder's lock goes with it. Readers need no lock.
+ * One process writes a file at a time: fs_results_open takes a flock() on
+ * `path.lock` for the handle's life (fsr_take_writer_lock), so two sweeps on
+ * one output cannot interleave methods (which left a method marked complete
+ * with another run's rows). Readers need no lock.
  *
  * Tests: tests/test_results.c kills writers at random moments, before every
  * commit step (fsr_test_crash_countdown) and before every write HDF5 makes
@@ -124,27 +124,54 @@ fail:
     return -1;
 }
 
-int fsr_lock(fs_results *r)
+/* The pid a lock file holds, or 0. */
+static long lock_holder(int fd)
 {
-    int fd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return fsr_fail(r->path, "cannot open its directory '%s': %s", r->dir, strerror(errno));
-    while (flock(fd, LOCK_EX) != 0) {
-        if (errno == EINTR) continue;
-        /* no flock on this file system (some NFS setups): one writer assumed */
-        if (errno == EBADF || errno == ENOLCK || errno == EINVAL || errno == ENOTSUP ||
-            errno == EOPNOTSUPP)
-            break;
-        int e = errno;
-        close(fd);
-        return fsr_fail(r->path, "cannot lock its directory '%s': %s", r->dir, strerror(e));
-    }
-    return fd;
+    char buf[32] = {0};
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    return n > 0 ? strtol(buf, NULL, 10) : 0;
 }
 
-void fsr_unlock(int fd)
+int fsr_take_writer_lock(fs_results *r)
 {
-    if (fd >= 0) close(fd); /* releases the flock */
+    size_t n = strlen(r->path) + 6;
+    char *lock = malloc(n);
+    if (!lock) return fsr_fail(r->path, "out of memory");
+    snprintf(lock, n, "%s.lock", r->path);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644), rc = -1;
+    if (fd < 0) {
+        fsr_fail(r->path, "cannot create its lock file '%s': %s", lock, strerror(errno));
+        goto done;
+    }
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EINTR) continue;
+        if (errno == EWOULDBLOCK) {
+            long pid = lock_holder(fd);
+            char who[48] = "another process";
+            if (pid > 0) snprintf(who, sizeof who, "process %ld", pid);
+            fsr_fail(r->path, "is being written by %s (it holds '%s'); one process writes a "
+                     "results file at a time: wait for it to finish, or write to another "
+                     "output.dir or name", who, lock);
+            goto done;
+        }
+        /* no flock on this file system (some NFS setups): one writer assumed */
+        if (errno == ENOLCK || errno == EINVAL || errno == ENOTSUP || errno == EOPNOTSUPP) break;
+        fsr_fail(r->path, "cannot lock '%s': %s", lock, strerror(errno));
+        goto done;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        fsr_fail(r->path, "cannot write its lock file '%s': %s", lock, strerror(errno));
+        goto done;
+    }
+    r->lock_fd = fd;
+    fd = -1;
+    rc = 0;
+done:
+    if (fd >= 0) close(fd);
+    free(lock);
+    return rc;
 }
 
 int fsr_remove_tmp(fs_results *r)
@@ -230,27 +257,36 @@ static herr_t copy_attr_cb(hid_t loc, const char *name, const H5A_info_t *info, 
     if (a < 0 || (ft = H5Aget_type(a)) < 0 || (sp = H5Aget_space(a)) < 0 ||
         (mt = H5Tget_native_type(ft, H5T_DIR_ASCEND)) < 0 ||
         (np = H5Sget_simple_extent_npoints(sp)) < 0 || (sz = H5Tget_size(mt)) == 0) {
-        c->rc = fsr_fail_h5(c->file, "cannot read root attribute '%s'", name);
+        c->rc = fsr_fail_h5(c->file, "cannot read attribute '%s'", name);
     } else if (!(buf = calloc((size_t)np + 1, sz))) {
-        c->rc = fsr_fail(c->file, "out of memory copying root attribute '%s'", name);
+        c->rc = fsr_fail(c->file, "out of memory copying attribute '%s'", name);
     } else if (H5Aread(a, mt, buf) < 0) {
-        c->rc = fsr_fail_h5(c->file, "cannot read root attribute '%s'", name);
+        c->rc = fsr_fail_h5(c->file, "cannot read attribute '%s'", name);
         free(buf);
         buf = NULL;
     } else {
         if ((b = H5Acreate2(c->dst, name, ft, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
             H5Awrite(b, mt, buf) < 0)
-            c->rc = fsr_fail_h5(c->file, "cannot copy root attribute '%s'", name);
+            c->rc = fsr_fail_h5(c->file, "cannot copy attribute '%s'", name);
         H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
     }
     free(buf);
     if (fsr_close(&b) < 0 && c->rc == 0)
-        c->rc = fsr_fail_h5(c->file, "cannot copy root attribute '%s'", name);
+        c->rc = fsr_fail_h5(c->file, "cannot copy attribute '%s'", name);
     fsr_close(&mt);
     fsr_close(&ft);
     fsr_close(&sp);
     fsr_close(&a);
     return c->rc < 0 ? -1 : 0;
+}
+
+/* Copies every attribute of object src onto dst. */
+static int copy_attrs(hid_t src, hid_t dst, const char *file)
+{
+    attr_copy c = {dst, file, 0};
+    herr_t it = H5Aiterate2(src, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_attr_cb, &c);
+    if (it < 0 && c.rc == 0) return fsr_fail_h5(file, "cannot copy attributes");
+    return c.rc;
 }
 
 hid_t fsr_create_tmp(fs_results *r, hid_t src)
@@ -264,10 +300,7 @@ hid_t fsr_create_tmp(fs_results *r, hid_t src)
     } else if (src < 0) {
         rc = write_root_attrs(f, r->path);
     } else {
-        attr_copy c = {f, r->path, 0};
-        herr_t it = H5Aiterate2(src, H5_INDEX_NAME, H5_ITER_INC, NULL, copy_attr_cb, &c);
-        rc = c.rc;
-        if (it < 0 && rc == 0) rc = fsr_fail_h5(r->path, "cannot copy the root attributes");
+        rc = copy_attrs(src, f, r->path);
     }
     fsr_close(&fcpl);
     fsr_close(&fapl);
@@ -279,47 +312,61 @@ hid_t fsr_create_tmp(fs_results *r, hid_t src)
     return f;
 }
 
-/* Rewrites the file without /<cell>/<method> (a cell left empty goes too;
- * cell NULL keeps everything), then applies fn (if any) to the new file, and
- * commits. The new file has no dead space. */
-int fsr_rewrite_without(fs_results *r, const char *cell, const char *method, fsr_edit_fn fn,
-                        void *ctx)
+/* Rewrites the file keeping the method groups keep accepts (a cell left
+ * empty goes; keep NULL keeps everything), then applies fn (if any) to the
+ * new file, and commits. The new file has no dead space. */
+int fsr_rewrite(fs_results *r, fsr_keep_fn keep, void *keep_ctx, fsr_edit_fn fn, void *ctx)
 {
     fsr_quiet();
     if (fsr_remove_tmp(r) < 0) return -1;
     hid_t src = fsr_open_ro(r->path), dst = H5I_INVALID_HID;
-    hid_t sg = H5I_INVALID_HID, dg = H5I_INVALID_HID, gcpl = H5I_INVALID_HID;
+    hid_t sg = H5I_INVALID_HID, dg = H5I_INVALID_HID, mg = H5I_INVALID_HID;
+    hid_t gcpl = H5I_INVALID_HID;
     char **cells = NULL, **methods = NULL;
     int ncells = 0, nmethods = 0, rc = -1;
     if (src < 0 || (dst = fsr_create_tmp(r, src)) < 0) goto done;
+    if ((gcpl = fsr_crt_order_plist(H5P_GROUP_CREATE)) < 0) {
+        fsr_fail_h5(r->path, "cannot create a property list");
+        goto done;
+    }
     if (fsr_list_groups(src, r->path, &cells, &ncells) < 0) goto done;
     for (int i = 0; i < ncells; i++) {
-        if (!cell || strcmp(cells[i], cell) != 0) {
+        if (!keep) {
             if (H5Ocopy(src, cells[i], dst, cells[i], H5P_DEFAULT, H5P_DEFAULT) < 0) {
                 fsr_fail_h5(r->path, "cannot copy cell '%s'", cells[i]);
                 goto done;
             }
             continue;
         }
-        if ((sg = H5Gopen2(src, cell, H5P_DEFAULT)) < 0) {
-            fsr_fail_h5(r->path, "cannot open cell '%s'", cell);
+        /* Method by method; the cell group's own attributes go with its first kept method. */
+        if ((sg = H5Gopen2(src, cells[i], H5P_DEFAULT)) < 0) {
+            fsr_fail_h5(r->path, "cannot open cell '%s'", cells[i]);
             goto done;
         }
         if (fsr_list_groups(sg, r->path, &methods, &nmethods) < 0) goto done;
         for (int j = 0; j < nmethods; j++) {
-            if (strcmp(methods[j], method) == 0) continue;
-            if (dg < 0 && ((gcpl = fsr_crt_order_plist(H5P_GROUP_CREATE)) < 0 ||
-                           (dg = H5Gcreate2(dst, cell, H5P_DEFAULT, gcpl, H5P_DEFAULT)) < 0)) {
-                fsr_fail_h5(r->path, "cannot create cell '%s'", cell);
+            if ((mg = H5Gopen2(sg, methods[j], H5P_DEFAULT)) < 0) {
+                fsr_fail_h5(r->path, "cannot open /%s/%s", cells[i], methods[j]);
+                goto done;
+            }
+            bool kept = keep(mg, cells[i], methods[j], keep_ctx);
+            fsr_close(&mg);
+            if (!kept) continue;
+            if (dg < 0 && ((dg = H5Gcreate2(dst, cells[i], H5P_DEFAULT, gcpl, H5P_DEFAULT)) < 0 ||
+                           copy_attrs(sg, dg, r->path) < 0)) {
+                fsr_fail_h5(r->path, "cannot create cell '%s'", cells[i]);
                 goto done;
             }
             if (H5Ocopy(sg, methods[j], dg, methods[j], H5P_DEFAULT, H5P_DEFAULT) < 0) {
-                fsr_fail_h5(r->path, "cannot copy /%s/%s", cell, methods[j]);
+                fsr_fail_h5(r->path, "cannot copy /%s/%s", cells[i], methods[j]);
                 goto done;
             }
         }
+        fsr_free_names(methods, nmethods);
+        methods = NULL;
+        nmethods = 0;
         if (fsr_close(&sg) < 0 || fsr_close(&dg) < 0) {
-            fsr_fail_h5(r->path, "cannot copy cell '%s'", cell);
+            fsr_fail_h5(r->path, "cannot copy cell '%s'", cells[i]);
             goto done;
         }
     }
@@ -328,6 +375,7 @@ int fsr_rewrite_without(fs_results *r, const char *cell, const char *method, fsr
 done:
     fsr_free_names(cells, ncells);
     fsr_free_names(methods, nmethods);
+    fsr_close(&mg);
     fsr_close(&sg);
     fsr_close(&dg);
     fsr_close(&gcpl);

@@ -174,25 +174,34 @@ typedef struct {
     const char *name;
     size_t offset;
     int kind;
+    const char *units; /* its meaning and unit, stored as the column's attribute */
 } field;
 
+#define ROUND_FIELD(f, kind, units) {#f, offsetof(fs_round_row, f), kind, units}
 static const field round_fields[] = {
-    {"round", offsetof(fs_round_row, round), K_I32},
-    {"client", offsetof(fs_round_row, client), K_I32},
-    {"train_loss", offsetof(fs_round_row, train_loss), K_F64},
-    {"test_acc", offsetof(fs_round_row, test_acc), K_F64},
-    {"global_acc", offsetof(fs_round_row, global_acc), K_F64},
-    {"bytes_up", offsetof(fs_round_row, bytes_up), K_I64},
-    {"bytes_down", offsetof(fs_round_row, bytes_down), K_I64},
-    {"seconds", offsetof(fs_round_row, seconds), K_F64},
+    ROUND_FIELD(round, K_I32, "round index: 0 = the untuned adapters, then 1..federation.rounds"),
+    ROUND_FIELD(client, K_I32, "client index 0..clients-1; -1 on the aggregate row"),
+    ROUND_FIELD(train_loss, K_F64, "mean cross-entropy (nats per answer token) of the round's "
+                                   "local training; NaN for a client that did not take part"),
+    ROUND_FIELD(test_acc, K_F64, "accuracy on the client's own test split, fraction 0-1 (the "
+                                 "aggregate row: mean over clients); NaN when not evaluated"),
+    ROUND_FIELD(global_acc, K_F64, "accuracy on the shared global test set, fraction 0-1; NaN "
+                                   "when not evaluated"),
+    ROUND_FIELD(bytes_up, K_I64, "bytes uploaded this round (the aggregate row: all clients)"),
+    ROUND_FIELD(bytes_down, K_I64, "bytes downloaded this round (the aggregate row: all clients)"),
+    ROUND_FIELD(seconds, K_F64, "seconds of wall time since the method started, cumulative"),
 };
+static const field aggregate_field = {"is_aggregate", offsetof(fsr_round_record, is_aggregate),
+                                      K_I32, "1: the round's aggregate row over all clients; "
+                                             "0: one client's row"};
 
+#define FINAL_FIELD(f, kind, units) {#f, offsetof(fs_final_row, f), kind, units}
 static const field final_fields[] = {
-    {"client", offsetof(fs_final_row, client), K_I32},
-    {"n_train", offsetof(fs_final_row, n_train), K_I32},
-    {"n_test", offsetof(fs_final_row, n_test), K_I32},
-    {"test_acc", offsetof(fs_final_row, test_acc), K_F64},
-    {"global_acc", offsetof(fs_final_row, global_acc), K_F64},
+    FINAL_FIELD(client, K_I32, "client index 0..clients-1"),
+    FINAL_FIELD(n_train, K_I32, "training examples of the client (count)"),
+    FINAL_FIELD(n_test, K_I32, "test examples of the client (count)"),
+    FINAL_FIELD(test_acc, K_F64, "final accuracy on the client's own test split, fraction 0-1"),
+    FINAL_FIELD(global_acc, K_F64, "final accuracy on the shared global test set, fraction 0-1"),
 };
 
 /* Memory layout (struct offsets, native types) or the file layout (packed,
@@ -222,10 +231,16 @@ hid_t fsr_round_mem_type(void)
 {
     return make_compound(round_fields, NFIELDS(round_fields), sizeof(fs_round_row), false);
 }
-hid_t fsr_round_file_type(void)
+/* The columns of a record: the row's, then is_aggregate. */
+static hid_t round_record_compound(bool file)
 {
-    return make_compound(round_fields, NFIELDS(round_fields), sizeof(fs_round_row), true);
+    field f[NFIELDS(round_fields) + 1];
+    memcpy(f, round_fields, sizeof round_fields);
+    f[NFIELDS(round_fields)] = aggregate_field;
+    return make_compound(f, NFIELDS(f), sizeof(fsr_round_record), file);
 }
+hid_t fsr_round_file_type(void) { return round_record_compound(true); }
+hid_t fsr_round_record_type(void) { return round_record_compound(false); }
 hid_t fsr_final_mem_type(void)
 {
     return make_compound(final_fields, NFIELDS(final_fields), sizeof(fs_final_row), false);
@@ -233,6 +248,15 @@ hid_t fsr_final_mem_type(void)
 hid_t fsr_final_file_type(void)
 {
     return make_compound(final_fields, NFIELDS(final_fields), sizeof(fs_final_row), true);
+}
+
+int fsr_write_column_units(hid_t ds, bool rounds, const char *file)
+{
+    const field *f = rounds ? round_fields : final_fields;
+    int n = rounds ? NFIELDS(round_fields) : NFIELDS(final_fields);
+    for (int i = 0; i < n; i++)
+        if (fsr_write_str_attr(ds, f[i].name, f[i].units, file) < 0) return -1;
+    return rounds ? fsr_write_str_attr(ds, aggregate_field.name, aggregate_field.units, file) : 0;
 }
 
 hid_t fsr_vstr_type(void)
@@ -303,6 +327,11 @@ int fsr_write_f64_attr(hid_t obj, const char *name, double v, const char *file)
 int fsr_write_i32_attr(hid_t obj, const char *name, int32_t v, const char *file)
 {
     return write_scalar(obj, name, H5T_STD_I32LE, H5T_NATIVE_INT32, &v, false, file);
+}
+
+int fsr_write_i64_attr(hid_t obj, const char *name, int64_t v, const char *file)
+{
+    return write_scalar(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v, false, file);
 }
 
 /* Opens attribute `name`, returning its type and space; checks the class. */

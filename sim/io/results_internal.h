@@ -13,12 +13,36 @@
 #define FSR_CELL_MAX 256  /* bytes incl. the terminator, = fs_result_entry.cell */
 #define FSR_METHOD_MAX 64 /* = fs_result_entry.method */
 
+#define FSR_PENDING '~' /* prefix of a method group that will replace a finished one */
+
+/* The stamp of fs_results_set_stamp, owned by the handle. */
+typedef struct {
+    char cell[FSR_CELL_MAX]; /* sanitised */
+    char *cell_identity, *config_yaml, *provenance;
+    char **axis_keys, **axis_values, *axis_types;
+    int n_axes;
+    char **methods, **method_identities;
+    int n_methods;
+} fsr_stamp;
+
 /* A handle: no HDF5 file is held open between calls. */
 struct fs_results {
     char *path, *tmp, *dir; /* the file, its working copy `path.tmp`, its directory */
+    int lock_fd;            /* the flock on `path.lock`, held until close */
     bool active;            /* a method was begun and not yet finished */
+    /* the started method's group (~<name> while it replaces a finished one) */
     char cell[FSR_CELL_MAX], method[FSR_METHOD_MAX];
+    bool have_stamp;
+    fsr_stamp stamp;
 };
+
+/* The stamp's identity of method m (sanitised name) in the started cell, or NULL. */
+const char *fsr_stamp_method_identity(const fs_results *r, const char *m);
+/* Writes the stamp's cell attributes on cell group g. */
+int fsr_write_cell_stamp(const fs_results *r, hid_t g);
+/* Writes the stamp's identities on method group mg of method m (sanitised). */
+int fsr_write_method_stamp(const fs_results *r, hid_t mg, const char *m);
+void fsr_stamp_free(fsr_stamp *s);
 
 /* ---- copy-on-write commits (results_cow.c) ---- */
 
@@ -26,11 +50,12 @@ struct fs_results {
 typedef int (*fsr_edit_fn)(fs_results *r, hid_t file, void *ctx);
 /* Copies `path` to `tmp`, applies fn there, closes, syncs, renames over `path`. */
 int fsr_edit(fs_results *r, fsr_edit_fn fn, void *ctx);
-/* Writes a fresh `tmp` holding everything in `path` except /<cell>/<method>
- * (a cell left empty goes too; cell NULL: everything), applies fn (if not
- * NULL), commits. */
-int fsr_rewrite_without(fs_results *r, const char *cell, const char *method, fsr_edit_fn fn,
-                        void *ctx);
+/* Which method groups a rewrite keeps: g is the source method group. */
+typedef bool (*fsr_keep_fn)(hid_t g, const char *cell, const char *method, void *ctx);
+/* Writes a fresh `tmp` holding everything in `path` except the method groups
+ * keep rejects (a cell left empty goes too; keep NULL: everything), applies
+ * fn (if not NULL), commits. */
+int fsr_rewrite(fs_results *r, fsr_keep_fn keep, void *keep_ctx, fsr_edit_fn fn, void *ctx);
 /* A new empty `tmp` with the root attributes of src (or fresh ones when src < 0). */
 hid_t fsr_create_tmp(fs_results *r, hid_t src);
 /* H5Fclose; turns a failure into a message when rc == 0. Returns rc or -1. */
@@ -41,10 +66,9 @@ int fsr_commit(fs_results *r);
 int fsr_remove_tmp(fs_results *r);
 /* A group or file creation property list tracking link creation order. */
 hid_t fsr_crt_order_plist(hid_t cls);
-/* Serialises writers: an exclusive flock on the file's directory, held for
- * one mutating call. Returns the descriptor to pass to fsr_unlock, or -1. */
-int fsr_lock(fs_results *r);
-void fsr_unlock(int fd);
+/* The one-writer lock: a non-blocking exclusive flock on `path.lock` holding
+ * our pid, kept in r->lock_fd. -1 with a message naming the holder's pid. */
+int fsr_take_writer_lock(fs_results *r);
 
 /* ---- HDF5 helpers (results_h5.c) ---- */
 
@@ -79,6 +103,15 @@ hid_t fsr_open_method(hid_t file, const char *path, const char *cell, const char
  * packed little-endian layouts stored in the file. Close with fsr_close. */
 hid_t fsr_round_mem_type(void);
 hid_t fsr_round_file_type(void);
+/* A round row as appended: the row and its explicit aggregate marker. */
+typedef struct {
+    fs_round_row row;
+    int32_t is_aggregate;
+} fsr_round_record;
+hid_t fsr_round_record_type(void);
+/* One string attribute per column of the rounds table (rounds true) or the
+ * final table, named by the column, giving its meaning and unit. */
+int fsr_write_column_units(hid_t ds, bool rounds, const char *file);
 hid_t fsr_final_mem_type(void);
 hid_t fsr_final_file_type(void);
 /* A variable-length UTF-8 string type. */
@@ -88,6 +121,10 @@ hid_t fsr_vstr_type(void);
 int fsr_write_str_attr(hid_t obj, const char *name, const char *value, const char *file);
 int fsr_write_f64_attr(hid_t obj, const char *name, double v, const char *file);
 int fsr_write_i32_attr(hid_t obj, const char *name, int32_t v, const char *file);
+int fsr_write_i64_attr(hid_t obj, const char *name, int64_t v, const char *file);
+/* A 1-D array of strings. */
+int fsr_write_str_array_attr(hid_t obj, const char *name, const char *const *v, int n,
+                             const char *file);
 /* Readers: variable- or fixed-length strings; *out malloc'd. */
 int fsr_read_str_attr(hid_t obj, const char *name, char **out, const char *file);
 int fsr_read_f64_attr(hid_t obj, const char *name, double *v, const char *file);

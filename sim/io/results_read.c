@@ -39,6 +39,22 @@ static int read_entry(hid_t mg, const char *path, fs_result_entry *e)
     } else if (!(e->config_yaml = strdup(""))) {
         return fsr_fail(path, "out of memory");
     }
+    /* Written since identities exist; absent (left "") in older files. */
+    const char *ids[2] = {"identity", "cell_identity"};
+    char *dst[2] = {e->identity, e->cell_identity};
+    for (int i = 0; i < 2; i++) {
+        char *v = NULL;
+        if ((ex = H5Aexists(mg, ids[i])) < 0)
+            return fsr_fail_h5(path, "cannot read /%s/%s", e->cell, e->method);
+        if (ex > 0 && fsr_read_str_attr(mg, ids[i], &v, path) < 0) return -1;
+        snprintf(dst[i], sizeof e->identity, "%s", v ? v : "");
+        free(v);
+    }
+    if ((ex = H5Aexists(mg, "provenance")) < 0)
+        return fsr_fail_h5(path, "cannot read /%s/%s", e->cell, e->method);
+    if (ex > 0 ? fsr_read_str_attr(mg, "provenance", &e->provenance, path) < 0
+               : !(e->provenance = strdup("")))
+        return ex > 0 ? -1 : fsr_fail(path, "out of memory");
     ex = H5Lexists(mg, "rounds", H5P_DEFAULT);
     if (ex < 0) return fsr_fail_h5(path, "cannot read /%s/%s", e->cell, e->method);
     if (ex > 0) {
@@ -54,7 +70,8 @@ static int read_entry(hid_t mg, const char *path, fs_result_entry *e)
     return 0;
 }
 
-int fs_results_list(const char *path, fs_result_entry **entries, int *n)
+/* The groups of every cell, or of the one named only (absent: none). */
+static int list_groups(const char *path, const char *only, fs_result_entry **entries, int *n)
 {
     *entries = NULL;
     *n = 0;
@@ -63,7 +80,20 @@ int fs_results_list(const char *path, fs_result_entry **entries, int *n)
     char **cells = NULL, **methods = NULL;
     int ncells = 0, nmethods = 0, count = 0, cap = 0, rc = -1;
     fs_result_entry *out = NULL;
-    if (fsr_list_groups(f, path, &cells, &ncells) < 0) goto done;
+    htri_t e = only ? H5Lexists(f, only, H5P_DEFAULT) : 1;
+    if (e < 0) {
+        fsr_fail_h5(path, "cannot look up cell '%s'", only);
+        goto done;
+    }
+    if (!only) {
+        if (fsr_list_groups(f, path, &cells, &ncells) < 0) goto done;
+    } else if (e > 0) {
+        if (!(cells = calloc(1, sizeof *cells)) || !(cells[0] = strdup(only))) {
+            fsr_fail(path, "out of memory listing results");
+            goto done;
+        }
+        ncells = 1;
+    }
     for (int i = 0; i < ncells; i++) {
         if ((cg = H5Gopen2(f, cells[i], H5P_DEFAULT)) < 0) {
             fsr_fail_h5(path, "cannot open cell '%s'", cells[i]);
@@ -71,6 +101,7 @@ int fs_results_list(const char *path, fs_result_entry **entries, int *n)
         }
         if (fsr_list_groups(cg, path, &methods, &nmethods) < 0) goto done;
         for (int j = 0; j < nmethods; j++) {
+            if (methods[j][0] == FSR_PENDING) continue; /* a replacement in progress */
             if (count == cap) {
                 int nc = cap ? 2 * cap : 16;
                 fs_result_entry *p = realloc(out, (size_t)nc * sizeof *p);
@@ -113,10 +144,24 @@ done:
     return 0;
 }
 
+int fs_results_list(const char *path, fs_result_entry **entries, int *n)
+{
+    return list_groups(path, NULL, entries, n);
+}
+
+int fs_results_list_cell(const char *path, const char *cell, fs_result_entry **entries, int *n)
+{
+    char c[FSR_CELL_MAX];
+    *entries = NULL;
+    *n = 0;
+    if (fsr_sanitize(cell, c, sizeof c, "cell", path) < 0) return -1;
+    return list_groups(path, c, entries, n);
+}
+
 void fs_results_list_free(fs_result_entry *e, int n)
 {
     if (!e) return;
-    for (int i = 0; i < n; i++) free(e[i].config_yaml);
+    for (int i = 0; i < n; i++) free(e[i].config_yaml), free(e[i].provenance);
     free(e);
 }
 
