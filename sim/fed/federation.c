@@ -181,14 +181,15 @@ static int choose_participants(const fs_config *cfg, int round, int *out)
 
 /* Unweighted mean and minimum over the clients that have a score (NaN: a
  * client without test items, left out rather than scored 0); *counted gets
- * how many there were (may be NULL). NaN when none. */
+ * how many there were. NaN when none. worst and counted may be NULL. */
 static void mean_worst(const double *x, int n, double *mean, double *worst, int *counted)
 {
     double sum = 0, low = INFINITY;
     int m = 0;
     for (int k = 0; k < n; k++)
         if (!isnan(x[k])) sum += x[k], low = x[k] < low ? x[k] : low, m++;
-    *mean = m ? sum / m : NAN, *worst = m ? low : NAN;
+    *mean = m ? sum / m : NAN;
+    if (worst) *worst = m ? low : NAN;
     if (counted) *counted = m;
 }
 
@@ -214,10 +215,10 @@ static int record_round(fs_results *res, int round, int C, const int *participan
     }
     for (int k = 0; k < C; k++) lossk[k] = NAN;
     for (int i = 0; i < np; i++) took[participants[i]] = 1, lossk[participants[i]] = loss[i];
-    double mean_loss = 0, mean_acc, mean_g, worst_unused;
+    double mean_loss = 0, mean_acc, mean_g;
     for (int i = 0; i < np; i++) mean_loss += loss[i] / np;
-    mean_worst(acc, C, &mean_acc, &worst_unused, NULL);
-    mean_worst(gacc, C, &mean_g, &worst_unused, NULL);
+    mean_worst(acc, C, &mean_acc, NULL, NULL);
+    mean_worst(gacc, C, &mean_g, NULL, NULL);
     for (int k = 0; k < C; k++) {
         rows[k] = (fs_round_row){.round = round, .client = k, .train_loss = lossk[k],
                                  .test_acc = evaluated ? acc[k] : NAN,
@@ -359,10 +360,10 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
             goto done;
         }
     }
-    double mean, worst, gmean, dummy;
+    double mean, worst, gmean;
     int evaluated;
     mean_worst(acc, C, &mean, &worst, &evaluated);
-    mean_worst(gacc, C, &gmean, &dummy, NULL);
+    mean_worst(gacc, C, &gmean, NULL, NULL);
     for (int k = 0; k < C; k++)
         final[k] = (fs_final_row){.client = k, .n_train = plan->train[k].n,
                                   .n_test = plan->test[k].n, .test_acc = acc[k],
