@@ -92,7 +92,10 @@ __global__ void lora_expand_kernel(float *Y, GMat M, const float *U, const int32
             int rr = e / K, i = i0 + rr;
             us[e] = i < n ? U[(long)i * K + (e - rr * K)] : 0.f;
         }
-        if (threadIdx.x < LR_RB) gs[threadIdx.x] = i0 + threadIdx.x < n ? group[i0 + threadIdx.x] : -1;
+        if (threadIdx.x < LR_RB) {
+            const int i = i0 + (int)threadIdx.x;
+            gs[threadIdx.x] = i < n ? group[i] : -1;
+        }
         __syncthreads();
         if (c >= C) continue;
         float acc[LR_RB];
