@@ -15,9 +15,12 @@
  *  - Backward ops accumulate: every gradient buffer starts from random values
  *    on both sides, so += (not =) is checked too. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "helpers/cli_helpers.h"
 #include "helpers/testutil.h"
@@ -357,12 +360,67 @@ Test(cuda_parity, embedding)
         free(want);
     }
     float *wdt = copy_of(dt0, (long)vocab * dim);
-    fs_cpu_embedding_bwd_ref(wdt, dy, ids, n, dim);
+    fs_cpu_embedding_bwd_ref(wdt, dy, ids, n, dim, vocab);
     float *g_dt = up(o, dt0, (long)vocab * dim), *d_dy = up(o, dy, (long)n * dim);
-    o->embedding_bwd(g_dt, d_dy, d_ids, n, dim);
+    o->embedding_bwd(g_dt, d_dy, d_ids, n, dim, vocab);
     check(o, g_dt, wdt, (long)vocab * dim, 1e-5f, 1e-5f, "embedding_bwd");
     o->free(d_ids), o->free(g_dt), o->free(d_dy);
     free(table), free(ids), free(dy), free(dt0), free(tr), free(tb), free(wdt);
+}
+
+/* What an embedding call with ids[3] = vocab prints before it aborts, on
+ * backend o (in a child process); "" when it does not abort. */
+static const char *embedding_bad_id_message(const fs_ops *o, bool backward)
+{
+    enum { vocab = 50, dim = 40, n = 6 };
+    static char msg[512];
+    char log[600];
+    snprintf(log, sizeof log, "%s/embedding_%s.txt", tu_tmpdir(), o->name);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork failed");
+    if (pid == 0) {
+        FILE *f = fopen(log, "w");
+        if (!f || dup2(fileno(f), STDERR_FILENO) < 0) _exit(2);
+        int32_t ids[n] = {0, 1, 2, vocab, -1, 7};
+        float *table = calloc((size_t)vocab * dim, sizeof(float)), *y = calloc((size_t)n * dim, sizeof(float));
+        if (!table || !y) _exit(2);
+        void *d_table = o->alloc(sizeof(float) * vocab * dim), *d_y = o->alloc(sizeof(float) * n * dim);
+        void *d_ids = o->alloc(sizeof ids);
+        o->to_device(d_ids, ids, sizeof ids);
+        fs_tensor t = tens(d_table, FS_F32, vocab, dim);
+        if (backward)
+            o->embedding_bwd(d_table, d_y, d_ids, n, dim, vocab);
+        else
+            o->embedding_fwd(d_y, d_ids, &t, n, dim);
+        o->synchronize();
+        _exit(0);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0) continue;
+    if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT) return "";
+    FILE *f = fopen(log, "r");
+    cr_assert(f, "no log at %s", log);
+    size_t got = fread(msg, 1, sizeof msg - 1, f);
+    msg[got] = 0;
+    fclose(f);
+    return msg;
+}
+
+/* A bad id is refused as on the CPU: the same message (the first bad row),
+ * then abort; nothing is read or written out of bounds. */
+Test(cuda_parity, embedding_refuses_bad_ids_as_cpu)
+{
+    const fs_ops *o = tu_cuda_or_skip();
+    for (int backward = 0; backward < 2; backward++) {
+        char want[512];
+        snprintf(want, sizeof want, "%s", embedding_bad_id_message(fs_backend_cpu(), backward));
+        cr_assert(strstr(want, "token id 50 at row 3 is outside [0, 50)"), "cpu %s: %s",
+                  backward ? "backward" : "forward", want);
+        const char *got = embedding_bad_id_message(o, backward);
+        cr_assert_str_eq(got, want, "%s: cuda says \"%s\", cpu \"%s\"", backward ? "backward" : "forward",
+                         got, want);
+    }
 }
 
 /* ---- norms ---- */

@@ -216,6 +216,13 @@ template <class T> static inline T atomicAdd(T *address, T value)
     return old;
 }
 
+template <class T> static inline T atomicMin(T *address, T value)
+{
+    T old = *address;
+    if (value < old) *address = value;
+    return old;
+}
+
 /* Device math: the host libm (results may differ from CUDA's by a few ulp). */
 static inline int min(int a, int b) { return a < b ? a : b; }
 static inline int max(int a, int b) { return a > b ? a : b; }
