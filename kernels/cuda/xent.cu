@@ -29,7 +29,8 @@ struct RowLogSum {
 };
 __device__ RowLogSum block_logsum(const float *row, int V)
 {
-    __shared__ float shm[32], shs[32];
+    __shared__ float shm[32];
+    __shared__ float shs[32];
     float m = -INFINITY, s = 0.f;
     for (int j = threadIdx.x; j < V; j += blockDim.x) {
         float x = row[j];

@@ -30,9 +30,9 @@
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
-/* Blocks of a launch run one at a time on one OS thread, so one static copy
- * per variable is exactly "per block" shared memory. */
-#define __shared__ static
+/* __shared__ declarations are rewritten by translate_launches.cmake: blocks
+ * of a launch run one at a time on one OS thread, so one static copy per
+ * variable is exactly "per block" shared memory. */
 
 /* ---- vector types ---- */
 struct uint3 {
@@ -125,6 +125,8 @@ struct LaunchConfig {
  * cudaGetLastError as on a device. */
 void run_grid(const LaunchConfig &cfg, void (*body)(void *), void *ctx);
 void *dynamic_shared(void);
+/* Poisons a static __shared__ variable the first time the running block reaches it. */
+void fresh_shared(void *p, size_t bytes);
 void block_barrier(void);
 /* Every lane of `mask` deposits `bits`; returns the 32 deposited values of
  * the warp (valid until the warp's next exchange). */

@@ -317,6 +317,7 @@ struct Block {
     Context scheduler;
     Fiber *current;
     std::vector<unsigned char> dynamic_smem;
+    unsigned long serial; /* of the running block, counted over all launches; 0: none yet */
 };
 
 Block g_block;
@@ -405,6 +406,7 @@ void run_block(const char *kernel)
         f[i].state = State::Runnable;
         f[i].exchanges = 0;
     }
+    g_block.serial++;
     fs_emu_poison(g_block.dynamic_smem.data(), g_block.dynamic_smem.size());
     for (;;) {
         /* Each runnable thread in index order, up to its next barrier or exchange. */
@@ -475,6 +477,16 @@ void run_grid(const LaunchConfig &cfg, void (*body)(void *), void *ctx)
 }
 
 void *dynamic_shared(void) { return g_block.dynamic_smem.data(); }
+
+void fresh_shared(void *p, size_t bytes)
+{
+    static std::map<void *, unsigned long> poisoned_in; /* variable -> block serial */
+    unsigned long &last = poisoned_in[p];
+    if (last != g_block.serial) {
+        fs_emu_poison(p, bytes);
+        last = g_block.serial;
+    }
+}
 
 void block_barrier(void) { yield(State::AtBarrier); }
 
