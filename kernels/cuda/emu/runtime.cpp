@@ -73,8 +73,16 @@ const char *cudaGetErrorString(cudaError_t e)
  * chunked reductions take several turns even at test sizes. */
 enum { EMU_NUM_SMS = 4, EMU_SMEM_DEFAULT = 48 * 1024, EMU_SMEM_OPTIN = 227 * 1024 };
 
+/* The backend's first call: says once per process that no GPU is involved,
+ * so that nobody takes a timing of this build for a GPU figure. */
 cudaError_t cudaGetDeviceCount(int *count)
 {
+    static bool told;
+    if (!told) {
+        fprintf(stderr, "fedsim: the CUDA backend of this build is the CPU emulator (FEDSIM_CUDA_EMU): "
+                        "results check the CUDA code, timings are not GPU timings\n");
+        told = true;
+    }
     *count = 1;
     return cudaSuccess;
 }
