@@ -27,7 +27,6 @@
 /* ---- qualifiers ---- */
 #define __global__
 #define __device__
-#define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 /* __shared__ declarations are rewritten by translate_launches.cmake: blocks
@@ -53,23 +52,16 @@ enum cudaError_t {
     cudaErrorInvalidValue = 1,
     cudaErrorMemoryAllocation = 2,
     cudaErrorInvalidConfiguration = 9,
-    cudaErrorInvalidDevicePointer = 17,
     cudaErrorInvalidMemcpyDirection = 21,
     cudaErrorInvalidDevice = 101,
-    cudaErrorLaunchFailure = 719,
 };
-typedef cudaError_t cudaError;
 const char *cudaGetErrorString(cudaError_t e);
 const char *cudaGetErrorName(cudaError_t e);
 cudaError_t cudaGetLastError(void);
-cudaError_t cudaPeekAtLastError(void);
 
 /* ---- device ---- */
 enum cudaDeviceAttr {
-    cudaDevAttrMaxThreadsPerBlock = 1,
-    cudaDevAttrWarpSize = 10,
     cudaDevAttrMultiProcessorCount = 16,
-    cudaDevAttrMaxSharedMemoryPerBlockOptin = 97,
 };
 cudaError_t cudaGetDeviceCount(int *count);
 cudaError_t cudaSetDevice(int device);
@@ -189,10 +181,8 @@ template <class T> static inline T shuffle(unsigned mask, T v, int src, int widt
 #define blockIdx (fs_emu::block_idx)
 #define blockDim (fs_emu::block_dim)
 #define gridDim (fs_emu::grid_dim)
-#define warpSize 32
 
 static inline void __syncthreads(void) { fs_emu::block_barrier(); }
-static inline void __syncwarp(unsigned mask = 0xffffffffu) { (void)fs_emu::warp_exchange(mask, 0); }
 
 template <class T> static inline T __shfl_sync(unsigned mask, T v, int src, int width = 32)
 {

@@ -30,7 +30,6 @@ cudaError_t cudaGetLastError(void)
     g_last_error = cudaSuccess;
     return e;
 }
-cudaError_t cudaPeekAtLastError(void) { return g_last_error; }
 
 const char *cudaGetErrorName(cudaError_t e)
 {
@@ -39,10 +38,8 @@ const char *cudaGetErrorName(cudaError_t e)
     case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
     case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
-    case cudaErrorInvalidDevicePointer: return "cudaErrorInvalidDevicePointer";
     case cudaErrorInvalidMemcpyDirection: return "cudaErrorInvalidMemcpyDirection";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
-    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     }
     return "cudaErrorUnknown";
 }
@@ -54,10 +51,8 @@ const char *cudaGetErrorString(cudaError_t e)
     case cudaErrorInvalidValue: return "invalid argument";
     case cudaErrorMemoryAllocation: return "out of memory";
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
-    case cudaErrorInvalidDevicePointer: return "invalid device pointer";
     case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
-    case cudaErrorLaunchFailure: return "unspecified launch failure";
     }
     return "unknown error";
 }
@@ -92,13 +87,9 @@ cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; /* launches and co
 cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device)
 {
     if (device != 0) return record(cudaErrorInvalidDevice);
-    switch (attr) {
-    case cudaDevAttrMaxThreadsPerBlock: *value = 1024; return cudaSuccess;
-    case cudaDevAttrWarpSize: *value = 32; return cudaSuccess;
-    case cudaDevAttrMultiProcessorCount: *value = EMU_NUM_SMS; return cudaSuccess;
-    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = EMU_SMEM_OPTIN; return cudaSuccess;
-    }
-    return record(cudaErrorInvalidValue);
+    if (attr != cudaDevAttrMultiProcessorCount) return record(cudaErrorInvalidValue);
+    *value = EMU_NUM_SMS;
+    return cudaSuccess;
 }
 
 /* ---- device memory ----
@@ -390,7 +381,7 @@ bool release_waiters(const char *kernel)
             if (f[w0 + l].state == State::Done)
                 kernel_fault(kernel, "warp %zu: mask %#x names lane %zu, which has exited", w0 / 32, mask, l);
         }
-        if ((waiting & mask) != mask) continue; /* lanes still on their way */
+        if ((waiting & mask) != mask) continue; /* a lane waits at a barrier instead: stuck */
         if (waiting != mask)
             kernel_fault(kernel, "warp %zu: lanes %#x wait at an exchange of mask %#x", w0 / 32, waiting, mask);
         for (size_t l = 0; l < lanes; l++)
