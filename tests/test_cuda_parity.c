@@ -663,6 +663,29 @@ Test(cuda_parity, activations)
     free(x), free(up_), free(dy), free(d0), free(d1), free(want), free(w0), free(w1);
 }
 
+/* GELU's far negative tail, relative to its tiny values: 1 + erf(x/sqrt2)
+ * cancels there (1e-3 relative error at -4, exactly 0 below -5.6), so
+ * both backends must use erfc. The backward accumulates into zeros so that
+ * nothing hides the tail. */
+Test(cuda_parity, gelu_negative_tail)
+{
+    const fs_ops *o = tu_cuda_or_skip();
+    tu_rng r = tu_rng_new(17);
+    const long n = 4096;
+    float *x = tu_rand_array(&r, n, -9, -3), *dy = tu_rand_array(&r, n, 0.5f, 1);
+    float *want = malloc(sizeof(float) * n), *wdx = calloc((size_t)n, sizeof(float));
+    cr_assert(want && wdx);
+    fs_cpu_gelu_fwd_ref(want, x, n);
+    fs_cpu_gelu_bwd_ref(wdx, dy, x, n);
+    float *d_x = up(o, x, n), *d_dy = up(o, dy, n), *d_y = up(o, NULL, n), *d_dx = up(o, NULL, n);
+    o->gelu_fwd(d_y, d_x, n);
+    check(o, d_y, want, n, 0, 1e-4f, "gelu_fwd for x in [-9, -3]");
+    o->gelu_bwd(d_dx, d_dy, d_x, n);
+    check(o, d_dx, wdx, n, 0, 1e-4f, "gelu_bwd for x in [-9, -3]");
+    o->free(d_x), o->free(d_dy), o->free(d_y), o->free(d_dx);
+    free(x), free(dy), free(want), free(wdx);
+}
+
 /* ---- cross-entropy ---- */
 Test(cuda_parity, xent)
 {
