@@ -121,6 +121,15 @@ Test(cuda_parity, memory)
     float *g = down(o, d2, n);
     for (long i = 0; i < n; i++)
         cr_assert(g[i] == (i >= 10 && i < 30 ? 0.0f : h[i]), "zero range wrong at %ld", i);
+    /* Overlapping copies behave as memmove, both directions. */
+    for (int shift = -7; shift <= 7; shift += 14) {
+        float *want = copy_of(h, n);
+        memmove(want + 100 + shift, want + 100, 500 * sizeof(float));
+        o->to_device(d, h, n * sizeof(float));
+        o->copy(d + 100 + shift, d + 100, 500 * sizeof(float));
+        check(o, d, want, n, 0, 0, shift < 0 ? "overlapping copy down" : "overlapping copy up");
+        free(want);
+    }
     /* Out of memory is reported as NULL, not a crash. */
     void *huge = o->alloc((size_t)1 << 52);
     cr_assert_null(huge, "a 4 PiB allocation should fail with NULL");

@@ -57,9 +57,9 @@ const char *cudaGetErrorString(cudaError_t e)
     return "unknown error";
 }
 
-/* A kernel that would hang or misbehave on a device (a barrier not every
- * thread reaches, a shuffle naming an absent lane) ends the process here,
- * naming the kernel. */
+/* A kernel that would hang, misbehave or fail to launch on a device (a
+ * barrier not every thread reaches, a shuffle naming an absent lane, too
+ * much shared memory) ends the process here, naming the kernel. */
 [[noreturn]] static void kernel_fault(const char *kernel, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -317,6 +317,9 @@ struct Block {
     Fiber *current;
     std::vector<unsigned char> dynamic_smem;
     unsigned long serial; /* of the running block, counted over all launches; 0: none yet */
+    unsigned long launch; /* of the running launch, likewise */
+    bool smem_opted_in;   /* cudaFuncSetAttribute raised the kernel's dynamic limit */
+    size_t static_smem;   /* bytes of the __shared__ variables the launch has reached */
 };
 
 Block g_block;
@@ -369,7 +372,7 @@ bool release_waiters(const char *kernel)
             const Fiber &t = f[w0 + l];
             if (t.state != State::AtWarpExchange) continue;
             if (any && t.mask != mask)
-                kernel_fault(kernel, "warp %zu: lanes exchange with different masks (%#x, %#x)", w0 / 32, mask, t.mask);
+                kernel_fault(kernel, "warp %zu: lanes exchange with different masks (%#x, %#x): undefined on a GPU", w0 / 32, mask, t.mask);
             mask = t.mask;
             any = true;
             waiting |= 1u << l;
@@ -377,13 +380,13 @@ bool release_waiters(const char *kernel)
         if (!any) continue;
         for (size_t l = 0; l < 32; l++) {
             if (!(mask >> l & 1u)) continue;
-            if (l >= lanes) kernel_fault(kernel, "warp %zu: mask %#x names lane %zu, which the block does not have", w0 / 32, mask, l);
+            if (l >= lanes) kernel_fault(kernel, "warp %zu: mask %#x names lane %zu, which the block does not have: undefined on a GPU", w0 / 32, mask, l);
             if (f[w0 + l].state == State::Done)
-                kernel_fault(kernel, "warp %zu: mask %#x names lane %zu, which has exited", w0 / 32, mask, l);
+                kernel_fault(kernel, "warp %zu: mask %#x names lane %zu, which has exited: undefined on a GPU", w0 / 32, mask, l);
         }
         if ((waiting & mask) != mask) continue; /* a lane waits at a barrier instead: stuck */
         if (waiting != mask)
-            kernel_fault(kernel, "warp %zu: lanes %#x wait at an exchange of mask %#x", w0 / 32, waiting, mask);
+            kernel_fault(kernel, "warp %zu: lanes %#x wait at an exchange of mask %#x: undefined on a GPU", w0 / 32, waiting, mask);
         for (size_t l = 0; l < lanes; l++)
             if (mask >> l & 1u) f[w0 + l].state = State::Runnable;
         released = true;
@@ -428,7 +431,7 @@ void run_block(const char *kernel)
                 at_exchange += t.state == State::AtWarpExchange;
                 done += t.state == State::Done;
             }
-            kernel_fault(kernel, "block (%u,%u,%u) deadlocks: %zu threads at __syncthreads, %zu at a warp exchange, %zu exited",
+            kernel_fault(kernel, "block (%u,%u,%u) deadlocks: %zu threads at __syncthreads, %zu at a warp exchange, %zu exited: hangs or is undefined on a GPU",
                          block_idx.x, block_idx.y, block_idx.z, at_barrier, at_exchange, done);
         }
     }
@@ -457,6 +460,9 @@ void run_grid(const LaunchConfig &cfg, void (*body)(void *), void *ctx)
         return;
     }
     g_running = &cfg;
+    g_block.launch++;
+    g_block.smem_opted_in = opt != g_max_dynamic_smem.end() && opt->second > EMU_SMEM_DEFAULT;
+    g_block.static_smem = 0;
     g_block.body = body;
     g_block.ctx = ctx;
     g_block.dynamic_smem.assign(cfg.dynamic_smem, 0);
@@ -477,13 +483,28 @@ void run_grid(const LaunchConfig &cfg, void (*body)(void *), void *ctx)
 
 void *dynamic_shared(void) { return g_block.dynamic_smem.data(); }
 
+/* Static shared memory is known only when the kernel reaches it; the device
+ * checks static + dynamic against the block's limit before the launch. */
 void fresh_shared(void *p, size_t bytes)
 {
-    static std::map<void *, unsigned long> poisoned_in; /* variable -> block serial */
-    unsigned long &last = poisoned_in[p];
-    if (last != g_block.serial) {
+    struct Seen {
+        unsigned long launch, block;
+    };
+    static std::map<void *, Seen> seen;
+    Seen &s = seen[p];
+    if (s.launch != g_block.launch) {
+        s.launch = g_block.launch;
+        g_block.static_smem += bytes;
+        size_t total = g_block.static_smem + g_block.dynamic_smem.size();
+        size_t cap = g_block.smem_opted_in ? EMU_SMEM_OPTIN : EMU_SMEM_DEFAULT;
+        if (total > cap)
+            kernel_fault(g_running->kernel_name,
+                         "needs %zu bytes of shared memory (%zu static, %zu dynamic), more than the %zu a block may have: the launch fails on a device",
+                         total, g_block.static_smem, g_block.dynamic_smem.size(), cap);
+    }
+    if (s.block != g_block.serial) {
         fs_emu_poison(p, bytes);
-        last = g_block.serial;
+        s.block = g_block.serial;
     }
 }
 
@@ -496,7 +517,7 @@ const uint64_t *warp_exchange(unsigned mask, uint64_t bits)
     Fiber *me = g_block.current;
     size_t index = (size_t)(me - g_block.fibers.data());
     if (!(mask >> (index & 31) & 1u))
-        kernel_fault(g_running ? g_running->kernel_name : "?", "lane %zu calls a warp exchange whose mask %#x leaves it out", index & 31, mask);
+        kernel_fault(g_running ? g_running->kernel_name : "?", "lane %zu calls a warp exchange whose mask %#x leaves it out: undefined on a GPU", index & 31, mask);
     /* Two banks by parity: a lane released from exchange e may deposit for
      * e+1 before a slower lane has read exchange e. */
     uint64_t *bank = g_block.warps[index / 32].slots[me->exchanges & 1u];
@@ -515,7 +536,7 @@ static void kernel_fault(const char *kernel, const char *fmt, ...)
     va_start(ap, fmt);
     fprintf(stderr, "fedsim CUDA emulator: kernel %s: ", kernel);
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, " (undefined behaviour on a GPU)\n");
+    fprintf(stderr, "\n");
     va_end(ap);
     abort();
 }
