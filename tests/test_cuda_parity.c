@@ -847,7 +847,12 @@ Test(cuda_parity, adamw)
  * (~1e-6 relative): an answer flips only when two choices' log-likelihoods
  * are that close, so each accuracy may differ by at most one test item, and
  * the training losses by 1e-3 relative. */
-TestSuite(cuda_run, .init = cli_setup, .timeout = 900);
+/* The fixture (a pretrained model, generated data) only where the test runs. */
+static void cuda_run_setup(void)
+{
+    if (fs_backend_cuda(NULL)) cli_setup();
+}
+TestSuite(cuda_run, .init = cuda_run_setup, .timeout = 900);
 
 #define RUN_TEST_ITEMS 12 /* generated test items: every client's split, and the global test set */
 
