@@ -8,10 +8,11 @@
  * (runtime.cpp). Each fiber runs until it reaches a block barrier or a warp
  * exchange, in thread-index order, so thread 0 reaches its barrier before
  * thread 1 has written anything: a missing __syncthreads() shows as reads of
- * unwritten (NaN-poisoned) shared memory. `__shared__` variables are `static`
- * (one copy, which the blocks share in turn), dynamic `extern __shared__`
- * memory is a per-launch buffer of the requested size, re-poisoned for every
- * block. Not modelled: timing, concurrency between blocks, the memory model
+ * unwritten (NaN-poisoned) shared memory. `__shared__` variables become
+ * `static` (one copy, which the blocks use in turn), dynamic `extern
+ * __shared__` memory a per-launch buffer of the requested size; both are
+ * poisoned for every block, and together they must fit the block's limit.
+ * Not modelled: timing, concurrency between blocks, the memory model
  * (every write is visible at once), device math ulp (host libm is used).
  * Only the parts of the CUDA runtime that fedsim uses are provided. */
 #ifndef FEDSIM_CUDA_EMU_CUDA_RUNTIME_H

@@ -5,7 +5,9 @@
 #include "device_memory.h"
 
 #include <sys/mman.h>
+#if !defined(__x86_64__)
 #include <ucontext.h>
+#endif
 
 #include <cstdarg>
 #include <cstdio>
