@@ -9,8 +9,14 @@ const fs_ops *fs_backend_by_name(const char *name, const char **why)
     if (!name || !strcmp(name, "cpu")) return fs_backend_cpu();
     if (!strcmp(name, "cuda")) return fs_backend_cuda(why);
     if (!strcmp(name, "auto")) {
+#ifdef FEDSIM_CUDA_EMU
+        /* The emulated CUDA backend is for tests, ~100x slower than the CPU
+         * backend: "auto" means a real GPU, so it is never chosen here. */
+        return fs_backend_cpu();
+#else
         const fs_ops *cuda = fs_backend_cuda(NULL);
         return cuda ? cuda : fs_backend_cpu();
+#endif
     }
     if (why) *why = "unknown backend (expected cpu, cuda or auto)";
     return NULL;

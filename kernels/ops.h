@@ -79,9 +79,14 @@ typedef struct fs_ops {
     double (*sum)(const float *x, long n);
 
     /* ---- embeddings and norms ---- */
-    /* y[n, :] = table[ids[n], :]; table is [vocab, dim]. */
+    /* y[n, :] = table[ids[n], :]; table is [vocab, dim]. An id outside
+     * [0, vocab) (forward and backward alike) is a bug upstream: every
+     * backend prints "fedsim: embedding: token id ... is outside [0, vocab)"
+     * and aborts. */
     void (*embedding_fwd)(float *y, const int32_t *ids, const fs_tensor *table, int n, int dim);
-    void (*embedding_bwd)(float *dtable, const float *dy, const int32_t *ids, int n, int dim);
+    /* dtable[ids[n], :] += dy[n, :]; dtable is [vocab, dim]. */
+    void (*embedding_bwd)(float *dtable, const float *dy, const int32_t *ids, int n, int dim,
+                          int vocab);
     /* mean and rstd ([n]) are saved for the backward pass. */
     void (*layernorm_fwd)(float *y, float *mean, float *rstd, const float *x, const fs_tensor *w,
                           const fs_tensor *b, int n, int dim, float eps);

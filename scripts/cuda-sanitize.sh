@@ -16,14 +16,19 @@ if [ ! -x "$sanitizer" ]; then
     exit 1
 fi
 export PATH="/usr/local/cuda/bin:$PATH"
-cmake -S . -B build-cuda-sanitize -DFEDSIM_CUDA=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CUDA_FLAGS="-lineinfo" > /dev/null
-cmake --build build-cuda-sanitize -j"${FEDSIM_JOBS:-$(nproc)}" --target test_cuda_parity
+# FEDSIM_CUDA_SANITIZE_BUILD: an existing CUDA build to reuse (bench/gpu-check.sh
+# passes its own); otherwise build-cuda-sanitize, configured here.
+build=${FEDSIM_CUDA_SANITIZE_BUILD:-build-cuda-sanitize}
+if [ ! -f "$build/CMakeCache.txt" ]; then
+    cmake -S . -B "$build" -DFEDSIM_CUDA=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+        -DCMAKE_CUDA_FLAGS="-lineinfo" > /dev/null
+fi
+cmake --build "$build" -j"${FEDSIM_JOBS:-$(nproc)}" --target test_cuda_parity
 for tool in memcheck racecheck synccheck; do
     extra=()
     [ "$tool" = memcheck ] && extra=(--leak-check full)
     echo "cuda-sanitize: $tool"
     "$sanitizer" --tool "$tool" "${extra[@]}" --error-exitcode 1 \
-        build-cuda-sanitize/test_cuda_parity --jobs 1 "$@"
+        "$build/test_cuda_parity" --jobs 1 "$@"
 done
 echo "cuda-sanitize: memcheck, racecheck and synccheck found nothing"

@@ -351,10 +351,10 @@ Test(cpu_dense, embedding_bwd_hand_finite_differences_and_fast)
     float want[] = {1 + 3, 1 + 4, 1, 1, 1 + 1 + 5, 1 + 2 + 6};
     float t2[6];
     memcpy(t2, dtab, sizeof t2);
-    fs_cpu_embedding_bwd_ref(t2, dy, ids, 3, 2);
+    fs_cpu_embedding_bwd_ref(t2, dy, ids, 3, 2, 3);
     tu_assert_close(t2, want, 6, 0, 0, "embedding_bwd_ref hand");
     memcpy(t2, dtab, sizeof t2);
-    fs_cpu_embedding_bwd(t2, dy, ids, 3, 2);
+    fs_cpu_embedding_bwd(t2, dy, ids, 3, 2, 3);
     tu_assert_close(t2, want, 6, 0, 0, "embedding_bwd hand");
 
     tu_rng r = tu_rng_new(8);
@@ -365,7 +365,7 @@ Test(cpu_dense, embedding_bwd_hand_finite_differences_and_fast)
         float *R = tu_rand_array(&r, (long)n * dim, -1, 1);
         float *y = malloc((size_t)n * dim * sizeof *y);
         float *g = calloc((size_t)vocab * dim, sizeof *g);
-        fs_cpu_embedding_bwd_ref(g, R, id, n, dim);
+        fs_cpu_embedding_bwd_ref(g, R, id, n, dim, vocab);
         emb_ctx c = {id, table, y, R, n, vocab, dim};
         tu_check_grad(emb_loss, &c, table, (long)vocab * dim, g, 1e-2f, 1e-3f, 1e-2f, 1000,
                       "embedding dtable");
@@ -378,8 +378,8 @@ Test(cpu_dense, embedding_bwd_hand_finite_differences_and_fast)
     float *g = tu_rand_array(&r, (long)n * dim, -1, 1);
     float *dr = tu_rand_array(&r, (long)vocab * dim, -1, 1);
     float *df = copy_of(dr, (long)vocab * dim);
-    fs_cpu_embedding_bwd_ref(dr, g, id, n, dim);
-    fs_cpu_embedding_bwd(df, g, id, n, dim);
+    fs_cpu_embedding_bwd_ref(dr, g, id, n, dim, vocab);
+    fs_cpu_embedding_bwd(df, g, id, n, dim, vocab);
     tu_assert_close(df, dr, (long)vocab * dim, 0, 0, "embedding_bwd large");
     free(id), free(g), free(dr), free(df);
 }

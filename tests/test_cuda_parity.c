@@ -15,12 +15,17 @@
  *  - Backward ops accumulate: every gradient buffer starts from random values
  *    on both sides, so += (not =) is checked too. */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "helpers/cli_helpers.h"
 #include "helpers/testutil.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "sim/io/results.h"
 
 /* ---- helpers ---- */
 /* Which of up to three gradient outputs a backward call requests (bit set)
@@ -116,6 +121,15 @@ Test(cuda_parity, memory)
     float *g = down(o, d2, n);
     for (long i = 0; i < n; i++)
         cr_assert(g[i] == (i >= 10 && i < 30 ? 0.0f : h[i]), "zero range wrong at %ld", i);
+    /* Overlapping copies behave as memmove, both directions. */
+    for (int shift = -7; shift <= 7; shift += 14) {
+        float *want = copy_of(h, n);
+        memmove(want + 100 + shift, want + 100, 500 * sizeof(float));
+        o->to_device(d, h, n * sizeof(float));
+        o->copy(d + 100 + shift, d + 100, 500 * sizeof(float));
+        check(o, d, want, n, 0, 0, shift < 0 ? "overlapping copy down" : "overlapping copy up");
+        free(want);
+    }
     /* Out of memory is reported as NULL, not a crash. */
     void *huge = o->alloc((size_t)1 << 52);
     cr_assert_null(huge, "a 4 PiB allocation should fail with NULL");
@@ -245,6 +259,48 @@ Test(cuda_parity, linear_bf16_weights)
     free(xr), free(dyr), free(want_exact), free(want), free(wdx_exact), free(wdx), free(wdW);
 }
 
+/* The activation operand of a BF16-weight GEMM is rounded on the device
+ * (__float2bfloat16_rn); through an identity weight, y is that rounding
+ * itself, which must match fs_f32_to_bf16 bit for bit: ties to even either
+ * way, subnormals, the largest finite values. (NaN and inf are left out: 0 x
+ * inf in the other columns would make NaN; they differ anyway, the device
+ * canonicalising NaN to 0x7fff.) */
+Test(cuda_parity, linear_bf16_rounding_bit_exact)
+{
+    const fs_ops *o = tu_cuda_or_skip();
+    tu_rng r = tu_rng_new(31);
+    const int dim = 64, n = 8;
+    static const uint32_t special[] = {
+        0x3f808000u, /* tie, even below: stays 0x3f80 */
+        0x3f818000u, /* tie, odd below: up to 0x3f82 */
+        0xbf818000u, /* negative tie, odd: away from zero to 0xbf82 */
+        0x3f808001u, 0x3f807fffu, /* just above / below a tie */
+        0x00018000u, 0x00008000u, 0x80018000u, 0x00000001u, /* subnormal ties and the smallest */
+        0x7f7f7fffu, 0x7f7e8000u, 0xff7f7fffu, /* largest finite that round down; a tie near the top */
+        0x4b7fffffu, 0x3effffffu, 0x33800001u,
+    };
+    const int nspecial = (int)(sizeof special / sizeof special[0]);
+    float *x = tu_rand_array(&r, (long)n * dim, -3, 3);
+    for (int i = 0; i < nspecial; i++) memcpy(&x[i * 5 % (n * dim)], &special[i], sizeof(float));
+    uint16_t *eye = calloc((size_t)dim * dim, sizeof *eye);
+    cr_assert(eye);
+    for (int i = 0; i < dim; i++) eye[(long)i * dim + i] = fs_f32_to_bf16(1.0f);
+    void *d_eye = tu_dev_copy(o, eye, sizeof(uint16_t) * dim * dim);
+    fs_tensor W = tens(d_eye, FS_BF16, dim, dim);
+    float *d_x = up(o, x, (long)n * dim), *d_y = up(o, NULL, (long)n * dim);
+    o->linear_fwd(d_y, d_x, &W, NULL, n, dim, dim);
+    float *y = down(o, d_y, (long)n * dim);
+    for (long i = 0; i < (long)n * dim; i++) {
+        uint32_t got, want_bits, in;
+        float want = fs_bf16_to_f32(fs_f32_to_bf16(x[i]));
+        memcpy(&got, &y[i], 4), memcpy(&want_bits, &want, 4), memcpy(&in, &x[i], 4);
+        cr_assert_eq(got, want_bits, "bf16 rounding of %#010x: device %#010x, fs_f32_to_bf16 %#010x", in,
+                     got, want_bits);
+    }
+    o->free(d_eye), o->free(d_x), o->free(d_y);
+    free(x), free(eye), free(y);
+}
+
 /* ---- add, axpy, sum, scale_rows ---- */
 Test(cuda_parity, add_axpy_sum_scale_rows)
 {
@@ -313,12 +369,67 @@ Test(cuda_parity, embedding)
         free(want);
     }
     float *wdt = copy_of(dt0, (long)vocab * dim);
-    fs_cpu_embedding_bwd_ref(wdt, dy, ids, n, dim);
+    fs_cpu_embedding_bwd_ref(wdt, dy, ids, n, dim, vocab);
     float *g_dt = up(o, dt0, (long)vocab * dim), *d_dy = up(o, dy, (long)n * dim);
-    o->embedding_bwd(g_dt, d_dy, d_ids, n, dim);
+    o->embedding_bwd(g_dt, d_dy, d_ids, n, dim, vocab);
     check(o, g_dt, wdt, (long)vocab * dim, 1e-5f, 1e-5f, "embedding_bwd");
     o->free(d_ids), o->free(g_dt), o->free(d_dy);
     free(table), free(ids), free(dy), free(dt0), free(tr), free(tb), free(wdt);
+}
+
+/* What an embedding call with ids[3] = vocab prints before it aborts, on
+ * backend o (in a child process); "" when it does not abort. */
+static const char *embedding_bad_id_message(const fs_ops *o, bool backward)
+{
+    enum { vocab = 50, dim = 40, n = 6 };
+    static char msg[512];
+    char log[600];
+    snprintf(log, sizeof log, "%s/embedding_%s.txt", tu_tmpdir(), o->name);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork failed");
+    if (pid == 0) {
+        FILE *f = fopen(log, "w");
+        if (!f || dup2(fileno(f), STDERR_FILENO) < 0) _exit(2);
+        int32_t ids[n] = {0, 1, 2, vocab, -1, 7};
+        float *table = calloc((size_t)vocab * dim, sizeof(float)), *y = calloc((size_t)n * dim, sizeof(float));
+        if (!table || !y) _exit(2);
+        void *d_table = o->alloc(sizeof(float) * vocab * dim), *d_y = o->alloc(sizeof(float) * n * dim);
+        void *d_ids = o->alloc(sizeof ids);
+        o->to_device(d_ids, ids, sizeof ids);
+        fs_tensor t = tens(d_table, FS_F32, vocab, dim);
+        if (backward)
+            o->embedding_bwd(d_table, d_y, d_ids, n, dim, vocab);
+        else
+            o->embedding_fwd(d_y, d_ids, &t, n, dim);
+        o->synchronize();
+        _exit(0);
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0) continue;
+    if (!WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT) return "";
+    FILE *f = fopen(log, "r");
+    cr_assert(f, "no log at %s", log);
+    size_t got = fread(msg, 1, sizeof msg - 1, f);
+    msg[got] = 0;
+    fclose(f);
+    return msg;
+}
+
+/* A bad id is refused as on the CPU: the same message (the first bad row),
+ * then abort; nothing is read or written out of bounds. */
+Test(cuda_parity, embedding_refuses_bad_ids_as_cpu)
+{
+    const fs_ops *o = tu_cuda_or_skip();
+    for (int backward = 0; backward < 2; backward++) {
+        char want[512];
+        snprintf(want, sizeof want, "%s", embedding_bad_id_message(fs_backend_cpu(), backward));
+        cr_assert(strstr(want, "token id 50 at row 3 is outside [0, 50)"), "cpu %s: %s",
+                  backward ? "backward" : "forward", want);
+        const char *got = embedding_bad_id_message(o, backward);
+        cr_assert_str_eq(got, want, "%s: cuda says \"%s\", cpu \"%s\"", backward ? "backward" : "forward",
+                         got, want);
+    }
 }
 
 /* ---- norms ---- */
@@ -561,6 +672,29 @@ Test(cuda_parity, activations)
     free(x), free(up_), free(dy), free(d0), free(d1), free(want), free(w0), free(w1);
 }
 
+/* GELU's far negative tail, relative to its tiny values: 1 + erf(x/sqrt2)
+ * cancels there (1e-3 relative error at -4, exactly 0 below -5.6), so
+ * both backends must use erfc. The backward accumulates into zeros so that
+ * nothing hides the tail. */
+Test(cuda_parity, gelu_negative_tail)
+{
+    const fs_ops *o = tu_cuda_or_skip();
+    tu_rng r = tu_rng_new(17);
+    const long n = 4096;
+    float *x = tu_rand_array(&r, n, -9, -3), *dy = tu_rand_array(&r, n, 0.5f, 1);
+    float *want = malloc(sizeof(float) * n), *wdx = calloc((size_t)n, sizeof(float));
+    cr_assert(want && wdx);
+    fs_cpu_gelu_fwd_ref(want, x, n);
+    fs_cpu_gelu_bwd_ref(wdx, dy, x, n);
+    float *d_x = up(o, x, n), *d_dy = up(o, dy, n), *d_y = up(o, NULL, n), *d_dx = up(o, NULL, n);
+    o->gelu_fwd(d_y, d_x, n);
+    check(o, d_y, want, n, 0, 1e-4f, "gelu_fwd for x in [-9, -3]");
+    o->gelu_bwd(d_dx, d_dy, d_x, n);
+    check(o, d_dx, wdx, n, 0, 1e-4f, "gelu_bwd for x in [-9, -3]");
+    o->free(d_x), o->free(d_dy), o->free(d_y), o->free(d_dx);
+    free(x), free(dy), free(want), free(wdx);
+}
+
 /* ---- cross-entropy ---- */
 Test(cuda_parity, xent)
 {
@@ -702,4 +836,76 @@ Test(cuda_parity, adamw)
     for (long i = per; i < 2 * per; i++) cr_assert(gp[i] == p[i], "adamw: step-0 group changed at %ld", i);
     o->free(d_p), o->free(d_g), o->free(d_m), o->free(d_v);
     free(p), free(g), free(m), free(v), free(wp), free(wm), free(wv), free(gp);
+}
+
+/* ---- end to end ---- */
+/* A short `fedsim run` (2 clients, 1 round, FedAvg and FedNano-EF, whose
+ * Fisher takes the fused lora_fisher_accum path) on the shipped fp32 tiny
+ * model, once with --backend cuda and once with --backend cpu: the same
+ * accuracies. Every GEMM is fp32 here (bf16 weights would round activations
+ * on the device only), so the backends differ only in summation order
+ * (~1e-6 relative): an answer flips only when two choices' log-likelihoods
+ * are that close, so each accuracy may differ by at most one test item, and
+ * the training losses by 1e-3 relative. */
+/* The fixture (a pretrained model, generated data) only where the test runs. */
+static void cuda_run_setup(void)
+{
+    if (fs_backend_cuda(NULL)) cli_setup();
+}
+TestSuite(cuda_run, .init = cuda_run_setup, .timeout = 900);
+
+#define RUN_TEST_ITEMS 12 /* generated test items: every client's split, and the global test set */
+
+Test(cuda_run, run_matches_cpu)
+{
+    tu_cuda_or_skip();
+    cr_assert_eq(cli_sh("'%s' data synth synth-iconqa --out '%s/small' --train 24 --test %d > /dev/null",
+                        cli_fedsim, cli_dir, RUN_TEST_ITEMS),
+                 0, "fedsim data synth failed");
+    const char *backends[] = {"cpu", "cuda"};
+    char h5[2][600];
+    for (int b = 0; b < 2; b++) {
+        char name[32], out[32], log[600];
+        snprintf(name, sizeof name, "run_%s", backends[b]);
+        snprintf(out, sizeof out, "out_%s", backends[b]);
+        const char *yaml = cli_write_config(name, name, " [fedavg, fednano_ef]", out, "");
+        snprintf(log, sizeof log, "%s/%s.txt", cli_dir, name);
+        cr_assert_eq(cli_sh("'%s' run %s --quiet --backend %s --set model.path=%s --set data.root=%s/small "
+                            "--set data.partition.clients=2 --set federation.rounds=1 > %s 2>&1",
+                            cli_fedsim, yaml, backends[b], tu_source_path("models/tiny-llava"), cli_dir, log),
+                     0, "fedsim run --backend %s failed:\n%s", backends[b], cli_slurp(log));
+        snprintf(h5[b], sizeof h5[b], "%s/%s/%s.h5", cli_dir, out, name);
+    }
+    const char *methods[] = {"fedavg", "fednano_ef"};
+    for (int m = 0; m < 2; m++) {
+        fs_final_row *f[2];
+        int nf[2];
+        fs_round_row *rows[2];
+        int nr[2];
+        for (int b = 0; b < 2; b++) {
+            char cell[32];
+            snprintf(cell, sizeof cell, "run_%s", backends[b]);
+            cr_assert_eq(fs_results_read_final(h5[b], cell, methods[m], &f[b], &nf[b]), 0);
+            cr_assert_eq(fs_results_read_rounds(h5[b], cell, methods[m], &rows[b], &nr[b]), 0);
+        }
+        cr_assert_eq(nf[0], nf[1]);
+        cr_assert_eq(nr[0], nr[1]);
+        for (int c = 0; c < nf[0]; c++) {
+            double item = 1.0 / (f[0][c].n_test > 0 ? f[0][c].n_test : 1) + 1e-9;
+            cr_assert(fabs(f[1][c].test_acc - f[0][c].test_acc) <= item,
+                      "%s client %d: test accuracy %.4f on cuda, %.4f on cpu", methods[m], c,
+                      f[1][c].test_acc, f[0][c].test_acc);
+            cr_assert(fabs(f[1][c].global_acc - f[0][c].global_acc) <= 1.0 / RUN_TEST_ITEMS + 1e-9,
+                      "%s client %d: global accuracy %.4f on cuda, %.4f on cpu", methods[m], c,
+                      f[1][c].global_acc, f[0][c].global_acc);
+        }
+        for (int i = 0; i < nr[0]; i++) {
+            double want = rows[0][i].train_loss, got = rows[1][i].train_loss;
+            /* Rows without training (round 0's evaluation) hold NaN on both. */
+            cr_assert(isnan(want) ? isnan(got) : fabs(got - want) <= 1e-3 * fabs(want) + 1e-6,
+                      "%s round %d client %d: train loss %.6f on cuda, %.6f on cpu", methods[m],
+                      rows[0][i].round, rows[0][i].client, got, want);
+        }
+        for (int b = 0; b < 2; b++) free(f[b]), free(rows[b]);
+    }
 }

@@ -46,8 +46,10 @@ double fs_cpu_sum(const float *x, long n);
 void fs_cpu_embedding_fwd_ref(float *y, const int32_t *ids, const fs_tensor *table, int n, int dim);
 void fs_cpu_embedding_fwd(float *y, const int32_t *ids, const fs_tensor *table, int n, int dim);
 
-void fs_cpu_embedding_bwd_ref(float *dtable, const float *dy, const int32_t *ids, int n, int dim);
-void fs_cpu_embedding_bwd(float *dtable, const float *dy, const int32_t *ids, int n, int dim);
+void fs_cpu_embedding_bwd_ref(float *dtable, const float *dy, const int32_t *ids, int n, int dim,
+                              int vocab);
+void fs_cpu_embedding_bwd(float *dtable, const float *dy, const int32_t *ids, int n, int dim,
+                          int vocab);
 
 void fs_cpu_layernorm_fwd_ref(float *y, float *mean, float *rstd, const float *x, const fs_tensor *w, const fs_tensor *b, int n, int dim, float eps);
 void fs_cpu_layernorm_fwd(float *y, float *mean, float *rstd, const float *x, const fs_tensor *w, const fs_tensor *b, int n, int dim, float eps);

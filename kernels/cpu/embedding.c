@@ -47,14 +47,18 @@ void fs_cpu_embedding_fwd(float *y, const int32_t *ids, const fs_tensor *table, 
     }
 }
 
-void fs_cpu_embedding_bwd_ref(float *dtable, const float *dy, const int32_t *ids, int n, int dim)
+void fs_cpu_embedding_bwd_ref(float *dtable, const float *dy, const int32_t *ids, int n, int dim,
+                              int vocab)
 {
+    for (int i = 0; i < n; i++) check_id(ids[i], vocab, i);
     for (int i = 0; i < n; i++)
         for (int d = 0; d < dim; d++) dtable[(long)ids[i] * dim + d] += dy[(long)i * dim + d];
 }
 
-void fs_cpu_embedding_bwd(float *dtable, const float *dy, const int32_t *ids, int n, int dim)
+void fs_cpu_embedding_bwd(float *dtable, const float *dy, const int32_t *ids, int n, int dim,
+                          int vocab)
 {
+    for (int i = 0; i < n; i++) check_id(ids[i], vocab, i);
     /* Repeated ids make a row-parallel scatter racy, so threads split the dim
      * axis instead: each owns a contiguous range of columns (whole 64-byte
      * blocks) of every table row and walks the rows in order. No two threads

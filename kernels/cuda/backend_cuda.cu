@@ -102,11 +102,19 @@ static void cuda_to_host(void *host_dst, const void *src, size_t bytes)
     if (bytes) CUDA_CHECK(cudaMemcpy(host_dst, src, bytes, cudaMemcpyDeviceToHost));
 }
 
+/* Overlapping ranges are allowed, as memmove on the CPU; cudaMemcpy leaves
+ * them undefined, so those go through a scratch buffer. */
 static void cuda_copy(void *dst, const void *src, size_t bytes)
 {
     FS_NVTX("copy");
-    if (bytes && dst != src)
-        CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, 0));
+    if (!bytes || dst == src) return;
+    const char *s = (const char *)src, *d = (const char *)dst;
+    if (d < s + bytes && s < d + bytes) {
+        void *stage = fs_cuda_scratch(FS_SCRATCH_COPY, bytes);
+        CUDA_CHECK(cudaMemcpyAsync(stage, src, bytes, cudaMemcpyDeviceToDevice, 0));
+        src = stage;
+    }
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, 0));
 }
 
 static void cuda_synchronize(void)

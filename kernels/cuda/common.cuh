@@ -13,6 +13,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <nvtx3/nvToolsExt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -82,6 +83,8 @@ enum {
     FS_SCRATCH_PARAMS,      /* small per-call parameter arrays (AdamW coefficients) */
     FS_SCRATCH_ROPE,        /* cached RoPE inverse frequencies */
     FS_SCRATCH_SUM,         /* sum() partials and result */
+    FS_SCRATCH_CHECK,       /* the embedding's bad-id flag */
+    FS_SCRATCH_COPY,        /* staging of an overlapping copy */
     FS_SCRATCH_COUNT
 };
 void *fs_cuda_scratch(int slot, size_t bytes);
@@ -245,7 +248,8 @@ void fs_cuda_add(float *y, const float *a, const float *b, long n);
 void fs_cuda_axpy(float *y, float alpha, const float *x, long n);
 double fs_cuda_sum(const float *x, long n);
 void fs_cuda_embedding_fwd(float *y, const int32_t *ids, const fs_tensor *table, int n, int dim);
-void fs_cuda_embedding_bwd(float *dtable, const float *dy, const int32_t *ids, int n, int dim);
+void fs_cuda_embedding_bwd(float *dtable, const float *dy, const int32_t *ids, int n, int dim,
+                           int vocab);
 void fs_cuda_layernorm_fwd(float *y, float *mean, float *rstd, const float *x, const fs_tensor *w,
                            const fs_tensor *b, int n, int dim, float eps);
 void fs_cuda_layernorm_bwd(float *dx, float *dw, float *db, const float *dy, const float *x,

@@ -92,7 +92,10 @@ __global__ void lora_expand_kernel(float *Y, GMat M, const float *U, const int32
             int rr = e / K, i = i0 + rr;
             us[e] = i < n ? U[(long)i * K + (e - rr * K)] : 0.f;
         }
-        if (threadIdx.x < LR_RB) gs[threadIdx.x] = i0 + threadIdx.x < n ? group[i0 + threadIdx.x] : -1;
+        if (threadIdx.x < LR_RB) {
+            const int i = i0 + (int)threadIdx.x;
+            gs[threadIdx.x] = i < n ? group[i] : -1;
+        }
         __syncthreads();
         if (c >= C) continue;
         float acc[LR_RB];
@@ -187,7 +190,8 @@ static void expand(float *Y, GMat M, const float *U, const int32_t *group, int n
                    float s)
 {
     size_t smem = sizeof(float) * LR_RB * (size_t)K;
-    if (smem > 48 * 1024) FS_CUDA_FATAL("lora: rank %d too large", K);
+    /* The 48 KiB without opt-in hold the static gs[] too. */
+    if (smem + sizeof(int) * LR_RB > 48 * 1024) FS_CUDA_FATAL("lora: rank %d too large", K);
     int nrc = (n + LR_RB - 1) / LR_RB;
     dim3 grid((C + 255) / 256, nrc < 65535 ? nrc : 65535);
     lora_expand_kernel<<<grid, 256, smem>>>(Y, M, U, group, n, C, K, s);

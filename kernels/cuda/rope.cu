@@ -54,15 +54,18 @@ __global__ void rope_kernel(float *out, const float *in, const int32_t *pos,
         sincosf(ang, &s, &c);
         long base = th * head_dim;
         float a = in[base + j], b = in[base + j + half];
+        /* Separately rounded products (the _rn intrinsics are never
+         * contracted into an FMA), as the CPU twin and Hugging Face. */
+        float ac = __fmul_rn(a, c), bs = __fmul_rn(b, s), bc = __fmul_rn(b, c), as = __fmul_rn(a, s);
         if (!backward) {
             /* y = x cos + rotate_half(x) sin, rotate_half(x) = (-x2, x1).
              * Both inputs are read before writing, so out may alias in. */
-            out[base + j] = a * c - b * s;
-            out[base + j + half] = b * c + a * s;
+            out[base + j] = __fsub_rn(ac, bs);
+            out[base + j + half] = __fadd_rn(bc, as);
         } else {
             /* The transpose of the rotation, accumulated into dx. */
-            out[base + j] += a * c + b * s;
-            out[base + j + half] += b * c - a * s;
+            out[base + j] += __fadd_rn(ac, bs);
+            out[base + j + half] += __fsub_rn(bc, as);
         }
     }
 }

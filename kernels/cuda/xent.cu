@@ -20,10 +20,17 @@ __device__ __forceinline__ void lse_merge(float &m, float &s, float m2, float s2
     m = mn;
 }
 
-/* log(sum_j exp(row[j])) over the block; every thread gets it. */
-__device__ float block_logsumexp(const float *row, int V)
+/* The row max m and log s, s = sum_j exp(row[j] - m), over the block; every
+ * thread gets them. Kept apart, as in the CPU twin, so the loss is
+ * (m - x_t) + log s and the softmax exp((x - m) - log s): no large
+ * log-sum-exp is ever subtracted from a nearby logit. */
+struct RowLogSum {
+    float m, log_s;
+};
+__device__ RowLogSum block_logsum(const float *row, int V)
 {
-    __shared__ float shm[32], shs[32];
+    __shared__ float shm[32];
+    __shared__ float shs[32];
     float m = -INFINITY, s = 0.f;
     for (int j = threadIdx.x; j < V; j += blockDim.x) {
         float x = row[j];
@@ -52,10 +59,10 @@ __device__ float block_logsumexp(const float *row, int V)
         float m2 = __shfl_xor_sync(0xffffffffu, m, o), s2 = __shfl_xor_sync(0xffffffffu, s, o);
         lse_merge(m, s, m2, s2);
     }
-    return m + logf(s);
+    return RowLogSum{m, logf(s)};
 }
 
-/* loss[i] = lse(row) - row[target]; ignored rows (target < 0) give 0. A
+/* loss[i] = (m - row[target]) + log s; ignored rows (target < 0) give 0. A
  * target >= V has no defined loss: NaN makes the bug visible. */
 __global__ void xent_fwd_kernel(float *loss, const float *logits, const int32_t *targets, int V)
 {
@@ -66,11 +73,12 @@ __global__ void xent_fwd_kernel(float *loss, const float *logits, const int32_t 
         return;
     }
     const float *row = logits + i * V;
-    float lse = block_logsumexp(row, V);
-    if (threadIdx.x == 0) loss[i] = t < V ? lse - row[t] : NAN;
+    RowLogSum r = block_logsum(row, V);
+    if (threadIdx.x == 0) loss[i] = t < V ? (r.m - row[t]) + r.log_s : NAN;
 }
 
-/* dlogits[i, j] += dloss[i] * (softmax_j - [j == target]). */
+/* dlogits[i, j] += dloss[i] * softmax_j, then -= dloss[i] at the target
+ * (two roundings, as the CPU twin). */
 __global__ void xent_bwd_kernel(float *dlogits, const float *dloss, const float *logits,
                                 const int32_t *targets, int V)
 {
@@ -79,10 +87,12 @@ __global__ void xent_bwd_kernel(float *dlogits, const float *dloss, const float 
     if (t < 0) return;
     const float *row = logits + i * V;
     float *drow = dlogits + i * V;
-    float lse = block_logsumexp(row, V);
+    RowLogSum r = block_logsum(row, V);
     float g = dloss[i];
-    for (int j = threadIdx.x; j < V; j += blockDim.x)
-        drow[j] += g * (expf(row[j] - lse) - (j == t ? 1.f : 0.f));
+    for (int j = threadIdx.x; j < V; j += blockDim.x) {
+        float d = drow[j] + g * expf((row[j] - r.m) - r.log_s);
+        drow[j] = j == t ? d - g : d;
+    }
 }
 
 void fs_cuda_xent_fwd(float *loss, const float *logits, const int32_t *targets, int n, int V)

@@ -209,7 +209,7 @@ void fs_llm_backward(const fs_mllm *m, fs_llm_acts *a, const fs_llm_batch *b, fl
     o->linear_bwd(a->dh_sel, G(m->llm.lm_head), NULL, a->dlogits, a->h_sel, &m->llm.lm_head, M, d,
                   V);
     o->zero(a->dh_f, (size_t)N * d * fsz);
-    o->embedding_bwd(a->dh_f, a->dh_sel, b->target_rows, M, d);
+    o->embedding_bwd(a->dh_f, a->dh_sel, b->target_rows, M, d, N);
     float *dx = a->dx, *dxm = a->dx2;
     o->zero(dx, (size_t)N * d * fsz);
     o->rmsnorm_bwd(dx, G(m->llm.norm_w), a->dh_f, a->x_out, &m->llm.norm_w, a->rstd_f, N, d);
@@ -252,7 +252,7 @@ void fs_llm_backward(const fs_mllm *m, fs_llm_acts *a, const fs_llm_batch *b, fl
      * (as with Hugging Face's masked_scatter). */
     float *dembed_table = G(m->llm.embed);
     if (dembed_table) {
-        o->embedding_bwd(dembed_table, dx, b->ids, N, d);
+        o->embedding_bwd(dembed_table, dx, b->ids, N, d, V);
         if (c->image_token_index >= 0 && c->image_token_index < V)
             o->zero(dembed_table + (size_t)c->image_token_index * d, (size_t)d * fsz);
     }
