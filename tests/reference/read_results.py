@@ -16,11 +16,12 @@ import h5py
 import numpy as np
 
 ROUNDS = [("round", "<i4"), ("client", "<i4"), ("train_loss", "<f8"), ("test_acc", "<f8"),
-          ("global_acc", "<f8"), ("bytes_up", "<i8"), ("bytes_down", "<i8"), ("seconds", "<f8")]
+          ("global_acc", "<f8"), ("bytes_up", "<i8"), ("bytes_down", "<i8"), ("seconds", "<f8"),
+          ("is_aggregate", "<i4")]
 FINAL = [("client", "<i4"), ("n_train", "<i4"), ("n_test", "<i4"), ("test_acc", "<f8"),
          ("global_acc", "<f8")]
 SUMMARY = ["mean_acc", "worst_acc", "global_acc", "upload_mb", "download_mb",
-           "client_storage_mb", "seconds"]
+           "client_storage_mb", "seconds", "sample_weighted_acc"]
 
 
 def fail(msg):
@@ -63,6 +64,8 @@ def main():
                     fail(f"{where}/rounds is not 1-D")
                 if len(rounds) and not np.all(rounds["client"] >= -1):
                     fail(f"{where}/rounds has bad client ids")
+                if not np.array_equal(rounds["is_aggregate"] == 1, rounds["client"] == -1):
+                    fail(f"{where}/rounds: is_aggregate does not mark exactly the aggregate rows")
                 part = mg["partition"]
                 if part.dtype != np.dtype("<i4") or part.ndim != 2:
                     fail(f"{where}/partition is {part.dtype} {part.shape}")
@@ -74,6 +77,7 @@ def main():
                     final = check_fields(mg["final"], FINAL, where + "/final")
                     for s in SUMMARY:
                         float(mg.attrs[s])
+                    int(mg.attrs["clients_evaluated"])
                     if not np.all(final["n_train"] >= 0):
                         fail(f"{where}/final has negative n_train")
                 print(f"{where}: {len(rounds)} round rows, complete={complete}, "
