@@ -173,6 +173,15 @@ static void free_banks(fs_adapter_bank b[3])
     for (int i = 0; i < 3; i++) fs_bank_free(&b[i]);
 }
 
+/* The Fisher tests' fixture: the world, three 3-client banks (b[0] random)
+ * and the three clients' shards. */
+static void fisher_world(world *w, fs_adapter_bank b[3], uint64_t seed, fs_shard sh[3])
+{
+    make_world(w, 200);
+    three_banks(w, 3, b, seed);
+    shards_of(sh);
+}
+
 Test(lockstep, fused_fisher_equals_per_sample_brute_force)
 {
     world w;
@@ -204,12 +213,10 @@ Test(lockstep, fused_fisher_equals_per_sample_brute_force)
 Test(lockstep, expected_model_fisher_equals_brute_force)
 {
     world w;
-    make_world(&w, 200);
     fs_adapter_bank b[3], bank = {0}, scratch = {0}, fisher = {0};
-    three_banks(&w, 3, b, 6);
-    bank = b[0], scratch = b[1], fisher = b[2];
     fs_shard sh[3];
-    shards_of(sh);
+    fisher_world(&w, b, 6, sh);
+    bank = b[0], scratch = b[1], fisher = b[2];
     int slots[3] = {0, 1, 2};
     /* n_samples >= every shard: every sample counts, weight 1/n_k */
     cr_assert_eq(fs_fisher_diag(w.e, &bank, slots, 3, sh, 100, FS_FISHER_EXPECTED, 1, &fisher, &scratch), 0,
@@ -254,15 +261,13 @@ static double l2(const float *x, size_t n)
 Test(lockstep, sampled_model_fisher_has_zero_mean_score_and_averages_to_the_expected)
 {
     world w;
-    make_world(&w, 200);
     fs_adapter_bank b[3], bank = {0}, grads = {0}, fisher = {0}, expected = {0};
-    three_banks(&w, 3, b, 12);
+    fs_shard sh[3];
+    fisher_world(&w, b, 12, sh);
     bank = b[0], grads = b[1], fisher = b[2];
     cr_assert_eq(fs_bank_init(&expected, fs_backend_cpu(), &w.shape, 3), 0);
     tu_rng r = tu_rng_new(13); /* larger adapters: choices far from uniform */
     tu_fill(&r, bank.data, (long)fs_bank_numel(&bank), -1.5f, 1.5f);
-    fs_shard sh[3];
-    shards_of(sh);
     int slots[3] = {0, 1, 2}, draws = 300, items = 0;
     for (int k = 0; k < 3; k++) items += sh[k].n;
     size_t numel = fs_bank_numel(&bank);
@@ -305,12 +310,10 @@ Test(lockstep, sampled_model_fisher_has_zero_mean_score_and_averages_to_the_expe
 Test(lockstep, empirical_fisher_at_final_equals_brute_force)
 {
     world w;
-    make_world(&w, 200);
     fs_adapter_bank b[3], bank = {0}, scratch = {0}, fisher = {0};
-    three_banks(&w, 3, b, 14);
-    bank = b[0], scratch = b[1], fisher = b[2];
     fs_shard sh[3];
-    shards_of(sh);
+    fisher_world(&w, b, 14, sh);
+    bank = b[0], scratch = b[1], fisher = b[2];
     int slots[3] = {0, 1, 2};
     cr_assert_eq(fs_fisher_diag(w.e, &bank, slots, 3, sh, 1 << 30, FS_FISHER_TRUE_LABELS, 1,
                                 &fisher, &scratch),
