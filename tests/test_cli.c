@@ -8,6 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <sys/wait.h>
+
 #include "sim/io/error.h"
 #include "sim/io/results.h"
 #include "tests/helpers/cli_helpers.h"
@@ -115,6 +119,62 @@ Test(cli, clients_without_test_items_are_left_out_not_scored_zero)
     cr_assert_float_eq(e[0].summary.worst_acc, worst, 1e-12);
     cr_assert_float_eq(e[0].summary.sample_weighted_acc, right / items, 1e-12);
     fs_results_list_free(e, n);
+}
+
+/* Copies the model directory src to dst and writes value over the first
+ * element of the F32 tensor whose name ends in `suffix`. */
+static void poisoned_model(const char *src, const char *dst, const char *suffix, float value)
+{
+    cr_assert_eq(cli_sh("rm -rf '%s' && cp -r '%s' '%s'", dst, src, dst), 0);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/model.safetensors", dst);
+    FILE *f = fopen(path, "r+b");
+    cr_assert(f, "cannot open %s", path);
+    uint64_t n = 0;
+    cr_assert_eq(fread(&n, 8, 1, f), 1);
+    char *header = calloc(n + 1, 1);
+    cr_assert_eq(fread(header, 1, n, f), n);
+    cJSON *h = cJSON_Parse(header);
+    cr_assert(h, "bad header in %s", path);
+    long offset = -1;
+    for (cJSON *t = h->child; t; t = t->next) {
+        size_t len = strlen(t->string), sl = strlen(suffix);
+        if (len >= sl && !strcmp(t->string + len - sl, suffix)) {
+            cr_assert_str_eq(cJSON_GetObjectItem(t, "dtype")->valuestring, "F32");
+            offset = (long)cJSON_GetArrayItem(cJSON_GetObjectItem(t, "data_offsets"), 0)->valuedouble;
+        }
+    }
+    cr_assert_geq(offset, 0, "no tensor named *%s in %s", suffix, path);
+    cr_assert_eq(fseek(f, 8 + (long)n + offset, SEEK_SET), 0);
+    cr_assert_eq(fwrite(&value, sizeof value, 1, f), 1);
+    cr_assert_eq(fclose(f), 0);
+    cJSON_Delete(h);
+    free(header);
+}
+
+/* A NaN or infinite weight makes the training loss non-finite: the run
+ * stops with a message naming the round and client, and demo fails too. */
+Test(cli, non_finite_weights_stop_the_method_with_a_message)
+{
+    const float values[2] = {NAN, INFINITY};
+    for (int v = 0; v < 2; v++) {
+        char model[600], log[600];
+        snprintf(model, sizeof model, "%s/bad-model-%d", cli_dir, v);
+        poisoned_model(cli_model, model, "lm_head.weight", values[v]);
+        cli_write_config("nonfinite", "nonfinite", " [fedavg, local]", "nonfinite", "");
+        snprintf(log, sizeof log, "%s/nonfinite-%d.txt", cli_dir, v);
+        int st = cli_sh("'%s' run %s/nonfinite.yaml --quiet --set model.path=%s --set output.dir=%s/nf%d "
+                        "> %s 2>&1", cli_fedsim, cli_dir, model, cli_dir, v, log);
+        const char *out = cli_slurp(log);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit %d:\n%s", st, out);
+        cr_assert(strstr(out, "round 1, client ") && strstr(out, "not a finite number") &&
+                      strstr(out, "fedsim info"),
+                  "%s", out);
+        st = cli_sh("'%s' demo --model %s > %s 2>&1", cli_fedsim, model, log);
+        out = cli_slurp(log);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0 && strstr(out, "not a finite number"),
+                  "demo on weights with %g: exit %d\n%s", values[v], st, out);
+    }
 }
 
 Test(cli, same_seed_same_numbers)

@@ -131,6 +131,12 @@ int fs_cmd_demo(int argc, char **argv)
     double t_fwd = fs_now() - t0;
     printf("forward: %d sequences x %d tokens (%d image tokens each), loss %.4f (ln(vocab) = %.4f), %.3f s\n",
            B, T, ntok, loss, log((double)c->t_vocab), t_fwd);
+    if (!isfinite(loss)) {
+        fprintf(stderr, "fedsim demo: the loss is %g, not a finite number: the model's weights hold "
+                        "NaN or infinite values, or values so large that the forward overflows "
+                        "(check them with 'fedsim info MODEL_DIR')\n", loss);
+        goto done;
+    }
 
     t0 = fs_now();
     fs_llm_backward(m, la, &bb.batch, dembeds, NULL);

@@ -202,6 +202,38 @@ static double sample_weighted(const double *acc, const fs_shard *test, int n)
     return total > 0 ? right / total : NAN;
 }
 
+/* A non-finite training loss or adapter stops the method: every later
+ * number would be noise presented as a result. */
+static int check_finite(const fs_fed_run *r, int round, const int *participants, int n,
+                        const double *loss)
+{
+    static const char *const hint =
+        "the model's weights may hold NaN or infinite values ('fedsim info MODEL_DIR' checks "
+        "them), or the learning rate (federation.optimizer.lr) is too large";
+    for (int i = 0; i < n; i++)
+        if (!isfinite(loss[i]))
+            return fs_fail("round %d, client %d: the training loss is %g, not a finite number: %s",
+                           round, participants[i], loss[i], hint);
+    size_t P = fs_adapter_params(&r->global.shape), j = P;
+    float *theta = malloc(P * sizeof *theta);
+    if (!theta) return fs_fail("out of memory");
+    /* each participant's trained adapter (i < n), then the global one (i = n) */
+    int i = 0;
+    for (; i <= n && j == P; i++) {
+        if (i < n) fs_bank_get_client(&r->local, participants[i], theta);
+        else fs_bank_get_client(&r->global, 0, theta);
+        for (j = 0; j < P && isfinite(theta[j]);) j++;
+    }
+    free(theta);
+    if (j == P) return 0;
+    i--;
+    if (i < n)
+        return fs_fail("round %d, client %d: the trained adapter holds a non-finite value "
+                       "(parameter %zu): %s", round, participants[i], j, hint);
+    return fs_fail("round %d: the aggregated adapter holds a non-finite value (parameter %zu): %s",
+                   round, j, hint);
+}
+
 /* One results row per client plus the aggregate row (client -1). */
 static int record_round(fs_results *res, int round, int C, const int *participants, int np,
                         const double *loss, const double *acc, const double *gacc, bool evaluated,
@@ -338,7 +370,7 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
         int np = choose_participants(cfg, round, participants);
         if (np < 0 || st->fit(&r, participants, np, loss) ||
             fs_comm_share_rows(loss, sizeof *loss, np, r.group_size) ||
-            st->aggregate(&r, participants, np))
+            st->aggregate(&r, participants, np) || check_finite(&r, round, participants, np, loss))
             goto done;
         bool eval = round % cfg->eval_every == 0 || round == cfg->rounds;
         if (eval && evaluate(st, &r, acc, gacc)) goto done;
