@@ -153,7 +153,8 @@ static void poisoned_model(const char *src, const char *dst, const char *suffix,
 }
 
 /* A NaN or infinite weight makes the training loss non-finite: the run
- * stops with a message naming the round and client, and demo fails too. */
+ * stops with a message naming the round and client, demo fails too, and
+ * `info --check-values` names the tensor. */
 Test(cli, non_finite_weights_stop_the_method_with_a_message)
 {
     const float values[2] = {NAN, INFINITY};
@@ -174,7 +175,18 @@ Test(cli, non_finite_weights_stop_the_method_with_a_message)
         out = cli_slurp(log);
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) != 0 && strstr(out, "not a finite number"),
                   "demo on weights with %g: exit %d\n%s", values[v], st, out);
+        st = cli_sh("'%s' info %s --check-values > %s 2>&1", cli_fedsim, model, log);
+        out = cli_slurp(log);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1 && strstr(out, "lm_head.weight") &&
+                      strstr(out, "1 NaN or infinite in 1 tensor"),
+                  "info --check-values: exit %d\n%s", st, out);
     }
+    char log[600];
+    snprintf(log, sizeof log, "%s/info-clean.txt", cli_dir);
+    int st = cli_sh("'%s' info %s --check-values > %s 2>&1", cli_fedsim, cli_model, log);
+    const char *out = cli_slurp(log);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(out, "every weight is finite"), "%s",
+              out);
 }
 
 Test(cli, same_seed_same_numbers)

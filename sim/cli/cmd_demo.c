@@ -134,7 +134,7 @@ int fs_cmd_demo(int argc, char **argv)
     if (!isfinite(loss)) {
         fprintf(stderr, "fedsim demo: the loss is %g, not a finite number: the model's weights hold "
                         "NaN or infinite values, or values so large that the forward overflows "
-                        "(check them with 'fedsim info MODEL_DIR')\n", loss);
+                        "(check them with 'fedsim info MODEL_DIR --check-values')\n", loss);
         goto done;
     }
 

@@ -1,7 +1,8 @@
 /* fedsim info: what a model costs — parameters by part, the NanoAdapter
  * fraction, and what a FedNano client stores and sends compared with the full
  * MLLM — after checking its weights, when the directory has them, against
- * config.json (headers only: milliseconds even at 7B). */
+ * config.json (headers only: milliseconds even at 7B); with --check-values,
+ * also every weight's value. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,16 +10,47 @@
 #include "sim/cli/commands.h"
 #include "sim/io/error.h"
 #include "sim/model/mllm.h"
+#include "sim/model/safetensors.h"
+#include "sim/model/tensor_values.h"
 
 static void info_usage(FILE *f)
 {
-    fprintf(f, "usage: fedsim info MODEL_DIR [--rank R] [--bytes-per-param B]\n"
+    fprintf(f, "usage: fedsim info MODEL_DIR [--rank R] [--bytes-per-param B] [--check-values]\n"
                "\n"
                "  MODEL_DIR            a Hugging Face LLaVA directory: config.json, and the weights\n"
                "                       (model.safetensors or a sharded index) when present, whose\n"
                "                       tensor names, shapes and dtypes are checked (no weight is read)\n"
                "  --rank R             NanoAdapter rank (default 16)\n"
-               "  --bytes-per-param B  storage width of frozen weights (default 2: bf16)\n");
+               "  --bytes-per-param B  storage width of frozen weights (default 2: bf16)\n"
+               "  --check-values       also read every weight and report NaN or infinite values\n"
+               "                       (exit 1 when there are any; reads the whole checkpoint)\n");
+}
+
+/* Reports the tensors holding NaN or infinite values; 0 when none, 1 when
+ * some, -1 when the weights cannot be opened. */
+static int report_nonfinite(const char *dir)
+{
+    fs_st_archive *a = fs_st_open(dir);
+    if (!a) return -1;
+    size_t bad_values = 0;
+    int bad_tensors = 0;
+    for (int i = 0; i < fs_st_count(a); i++) {
+        const fs_st_tensor *t = fs_st_at(a, i);
+        size_t bad = fs_tensor_count_nonfinite(t);
+        if (!bad) continue;
+        if (bad_tensors++ < 5)
+            printf("  non-finite: %zu of the values of '%s' (%s) are NaN or infinite\n", bad, t->name,
+                   t->file);
+        bad_values += bad;
+    }
+    fs_st_close(a);
+    if (bad_tensors)
+        printf("values: %zu NaN or infinite in %d tensor%s%s: this model gives non-finite losses; "
+               "re-export or re-download it\n", bad_values, bad_tensors, bad_tensors > 1 ? "s" : "",
+               bad_tensors > 5 ? " (the first 5 listed)" : "");
+    else
+        printf("values: every weight is finite\n");
+    return bad_tensors ? 1 : 0;
 }
 
 static void row(const char *what, double params, double total, int bpp)
@@ -31,6 +63,7 @@ int fs_cmd_info(int argc, char **argv)
 {
     const char *dir = NULL;
     int rank = 16, bpp = 2;
+    bool check_values = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             info_usage(stdout);
@@ -39,6 +72,8 @@ int fs_cmd_info(int argc, char **argv)
             if ((rank = fs_cli_int("--rank", argv[++i])) <= 0) return 2;
         } else if (!strcmp(argv[i], "--bytes-per-param") && i + 1 < argc) {
             if ((bpp = fs_cli_int("--bytes-per-param", argv[++i])) <= 0) return 2;
+        } else if (!strcmp(argv[i], "--check-values")) {
+            check_values = true;
         } else if (argv[i][0] != '-' && !dir) {
             dir = argv[i];
         } else {
@@ -81,6 +116,13 @@ int fs_cmd_info(int argc, char **argv)
     if (weights && ws.n_unused)
         printf("  (%d tensor%s in the files fedsim does not use, e.g. '%s')\n", ws.n_unused,
                ws.n_unused > 1 ? "s" : "", ws.first_unused);
+    int values = 0;
+    if (check_values && !weights)
+        printf("values: not checked, the directory holds no weights\n");
+    else if (check_values && (values = report_nonfinite(dir)) < 0) {
+        fprintf(stderr, "fedsim info: %s\n", fs_last_error());
+        return 1;
+    }
     printf("  %-34s %14s  %10s  %13s\n", "part", "parameters", "of model", "bytes");
     row("vision tower", (double)pc.vision, total, bpp);
     row("projector", (double)pc.projector, total, bpp);
@@ -97,5 +139,5 @@ int fs_cmd_info(int argc, char **argv)
     printf("upload per client per round (fp32): fedavg/fedprox/feddpa_f %.4f MB, fednano/fednano_ef "
            "%.4f MB (adapters + Fisher)\n",
            adapter * 4 / 1e6, adapter * 8 / 1e6);
-    return 0;
+    return values;
 }

@@ -208,8 +208,8 @@ static int check_finite(const fs_fed_run *r, int round, const int *participants,
                         const double *loss)
 {
     static const char *const hint =
-        "the model's weights may hold NaN or infinite values ('fedsim info MODEL_DIR' checks "
-        "them), or the learning rate (federation.optimizer.lr) is too large";
+        "the model's weights may hold NaN or infinite values ('fedsim info MODEL_DIR "
+        "--check-values' checks them), or the learning rate (federation.optimizer.lr) is too large";
     for (int i = 0; i < n; i++)
         if (!isfinite(loss[i]))
             return fs_fail("round %d, client %d: the training loss is %g, not a finite number: %s",
