@@ -139,6 +139,20 @@ static void set_dtype_f64(const char *path, const char *name)
     close(fd);
 }
 
+/* A config.json that says mm_projector_type: linear over weights holding a
+ * second projector layer: transformers ignores the key and applies both
+ * layers, so fedsim refuses rather than computing a one-layer model. */
+Test(real_checkpoint, linear_projector_key_over_two_layer_weights_is_refused)
+{
+    fs_llava_config two = fs_llava_config_llava15_7b(), one = two;
+    one.projector_linear = true;
+    const char *dir = make_sparse(&two, FS_BF16), *other = make_sparse(&one, FS_BF16);
+    replace_config(dir, other);
+    const char *phrases[] = {"mm_projector_type", "multi_modal_projector.linear_2.weight",
+                             "transformers ignores", NULL};
+    check_fails(dir, phrases);
+}
+
 Test(real_checkpoint, broken_7b_directories_name_the_file_and_the_tensor)
 {
     fs_llava_config cfg = fs_llava_config_llava15_7b(), other = cfg;

@@ -87,6 +87,22 @@ static int match_tensors(const char *dir, checkpoint *ck)
     return 0;
 }
 
+/* mm_projector_type is an original-LLaVA key that transformers ignores: its
+ * LLaVA always applies both projector layers. fedsim reads "linear" as its
+ * one-layer (MiniGPT-4 style) projector, so weights that hold a second layer
+ * under that key would be computed as another model than transformers
+ * computes: refuse them. */
+static int check_projector_layers(const char *dir, const checkpoint *ck)
+{
+    if (!ck->m->cfg.projector_linear) return 0;
+    const fs_st_tensor *t = find_any_layout(ck->a, "multi_modal_projector.linear_2.weight");
+    if (!t) return 0;
+    return fs_fail("%s/config.json sets \"mm_projector_type\": \"linear\" (one projector layer), "
+                   "but %s holds '%s', a second one: transformers ignores mm_projector_type and "
+                   "applies both layers. Remove the key to load this LLaVA as transformers does, or "
+                   "drop the linear_2 tensors for a one-layer projector", dir, t->file, t->name);
+}
+
 static int checkpoint_open(const char *dir, checkpoint *ck)
 {
     char path[4096];
@@ -98,6 +114,7 @@ static int checkpoint_open(const char *dir, checkpoint *ck)
     ck->found = calloc((size_t)ck->n, sizeof *ck->found);
     int rc = !ck->found ? fs_fail("out of memory") : !(ck->a = fs_st_open(dir)) ? -1
                                                                                  : match_tensors(dir, ck);
+    if (!rc) rc = check_projector_layers(dir, ck);
     if (rc) checkpoint_close(ck);
     return rc;
 }
