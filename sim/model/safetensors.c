@@ -293,10 +293,10 @@ static int by_offset(const void *x, const void *y)
 /* Two tensors sharing bytes would alias: writing one (or reading it as another
  * dtype) changes the other, and safetensors' own reader refuses such files.
  * Gaps between tensors are accepted: they make no tensor ambiguous, and
- * fedsim only ever reads the ranges the header names. t is sorted by offset,
- * so until the first overlap each range ends where the next may begin, and
- * comparing with the previous non-empty tensor suffices; zero-byte tensors
- * hold no bytes, so they overlap nothing. */
+ * fedsim only ever reads the ranges the header names. t is sorted by offset:
+ * while no earlier ranges overlap, the previous non-empty one ends last, so
+ * comparing with it suffices. Zero-byte tensors hold no bytes and overlap
+ * nothing. */
 static int check_overlaps(const char *path, const fs_st_tensor *t, int n,
                           const unsigned char *data)
 {
