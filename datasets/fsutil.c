@@ -1,12 +1,15 @@
 /* Small file-system helpers shared by the dataset code (datasets/fsutil.h). */
 #include "datasets/fsutil.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "sim/io/error.h"
@@ -64,6 +67,36 @@ void fs_ds_remove_tree(const char *dir)
     }
     closedir(d);
     rmdir(dir);
+}
+
+void fs_ds_remove_stale_tmps(const char *out_dir)
+{
+    char prefix[4096], path[8192];
+    int n = snprintf(prefix, sizeof prefix, "%s.tmp-", out_dir);
+    if (n < 0 || (size_t)n >= sizeof prefix) return;
+    /* split "<parent>/<base>.tmp-" so that the listing matches how the names are made */
+    char *slash = strrchr(prefix, '/');
+    const char *parent = slash ? (slash == prefix ? "/" : prefix) : ".";
+    const char *base = slash ? slash + 1 : prefix;
+    if (slash) *slash = 0;
+    size_t blen = strlen(base);
+    DIR *d = opendir(parent);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, base, blen)) continue;
+        const char *digits = e->d_name + blen;
+        char *end;
+        errno = 0;
+        long pid = strtol(digits, &end, 10);
+        if (!isdigit((unsigned char)*digits) || *end || errno || pid <= 0 || pid != (pid_t)pid)
+            continue;
+        if (pid != (long)getpid() && !(kill((pid_t)pid, 0) && errno == ESRCH)) continue;
+        snprintf(path, sizeof path, "%s/%s", parent, e->d_name);
+        struct stat s;
+        if (!lstat(path, &s) && S_ISDIR(s.st_mode)) fs_ds_remove_tree(path);
+    }
+    closedir(d);
 }
 
 int fs_ds_dir_state(const char *dir)

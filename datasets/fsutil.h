@@ -11,6 +11,13 @@ char *fs_ds_read_text(const char *path, const char *hint);
  * not followed). Errors are ignored: best effort. */
 void fs_ds_remove_tree(const char *dir);
 
+/* Before writing <out_dir>.tmp-PID (the generators' and importers' temporary
+ * directory, renamed to out_dir when complete): removes the ones a killed run
+ * left behind, i.e. this process's own (an earlier attempt with the same pid)
+ * and those whose pid no longer exists (kill(pid, 0) fails with ESRCH). A
+ * live process's is kept: it may be writing it now. Best effort. */
+void fs_ds_remove_stale_tmps(const char *out_dir);
+
 /* 0 dir is absent, 1 it is an empty directory, 2 it is non-empty or not a
  * directory. */
 int fs_ds_dir_state(const char *dir);

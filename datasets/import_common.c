@@ -208,7 +208,7 @@ fs_imp_writer *fs_imp_begin(const char *out_dir, const fs_import_opts *o, fs_imp
     snprintf(w->out, sizeof w->out, "%s", out_dir);
     snprintf(w->tmp, sizeof w->tmp, "%s.tmp-%ld", out_dir, (long)getpid());
     snprintf(w->jsonl, sizeof w->jsonl, "%s/examples.jsonl", w->tmp);
-    fs_ds_remove_tree(w->tmp); /* a leftover of an interrupted run with the same pid */
+    fs_ds_remove_stale_tmps(out_dir);
     char images[4200];
     snprintf(images, sizeof images, "%s/images", w->tmp);
     if (mkdir(w->tmp, 0755)) {

@@ -32,7 +32,10 @@ static size_t hash_pid(const char *s)
     return h;
 }
 
-static int index_splits(const cJSON *splits, split_index *ix)
+/* A pid listed under two splits is refused, not resolved: whichever split it
+ * went to, the other's list is wrong, and a problem in both train and test
+ * leaks test answers into training. Repeats within one list are harmless. */
+static int index_splits(const char *path, const cJSON *splits, split_index *ix)
 {
     static const char *const names[3] = {"train", "val", "test"};
     size_t n = 0;
@@ -52,7 +55,12 @@ static int index_splits(const cJSON *splits, split_index *ix)
             else continue;
             size_t h = hash_pid(p) & (ix->cap - 1);
             while (ix->pid[h] && strcmp(ix->pid[h], p)) h = (h + 1) & (ix->cap - 1);
-            if (ix->pid[h]) continue; /* first list wins */
+            if (ix->pid[h] && ix->split[h] != 1 + s)
+                return fs_fail("%s: pid '%.64s' is listed under both \"%s\" and \"%s\"; a "
+                               "problem belongs to one split (re-download pid_splits.json, or "
+                               "remove it to use each problem's \"split\")", path, p,
+                               names[ix->split[h] - 1], names[s]);
+            if (ix->pid[h]) continue;
             if (!(ix->pid[h] = strdup(p))) return fs_fail("out of memory indexing pid_splits.json");
             ix->split[h] = (unsigned char)(1 + s);
         }
@@ -193,7 +201,7 @@ int fs_import_scienceqa(const char *root, const char *out_dir, const fs_import_o
                            "[...]} (re-download it, or remove it to use each problem's \"split\")",
                            path, splits ? "not a JSON object" : "not valid JSON");
         }
-        if (index_splits(splits, &ix)) {
+        if (index_splits(path, splits, &ix)) {
             free_index(&ix);
             cJSON_Delete(splits);
             cJSON_Delete(probs);

@@ -229,7 +229,7 @@ int fs_synth_generate(const char *name, const char *out_dir, const fs_synth_opts
                        "output directory", out_dir);
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp-%ld", out_dir, (long)getpid());
-    fs_ds_remove_tree(tmp); /* a leftover of an interrupted run with the same pid */
+    fs_ds_remove_stale_tmps(out_dir);
     if (mkdir(tmp, 0755))
         return fs_fail("%s: cannot create (%s); does the parent directory exist and is it "
                        "writable?", tmp, strerror(errno));

@@ -257,3 +257,29 @@ Test(cli, bad_input_is_one_clear_message_and_nonzero_exit)
     rc = cli_sh("'%s' run --frobnicate > %s 2>&1", cli_fedsim, log);
     cr_assert_neq(rc, 0);
 }
+
+/* `data stats` decodes every image: a deleted one and a truncated one are
+ * counted and named on stderr, and the exit status is non-zero (it was 0). */
+Test(cli, data_stats_reports_missing_and_undecodable_images)
+{
+    char data[600], log[600], gone[700], cut[700];
+    snprintf(data, sizeof data, "%s/stats-data", cli_dir);
+    snprintf(log, sizeof log, "%s/stats.txt", cli_dir);
+    cr_assert_eq(cli_sh("'%s' data synth synth-iconqa --out '%s' --train 10 --test 5 "
+                        "--image-size 16 > '%s' 2>&1", cli_fedsim, data, log), 0, "%s",
+                 cli_slurp_log(log));
+    cr_assert_eq(cli_sh("'%s' data stats '%s' > '%s' 2>&1", cli_fedsim, data, log), 0, "%s",
+                 cli_slurp_log(log));
+    cr_assert(strstr(cli_slurp(log), "images: 15, all decode"), "%s", cli_slurp(log));
+
+    snprintf(gone, sizeof gone, "%s/images/000003.png", data);
+    snprintf(cut, sizeof cut, "%s/images/000007.png", data);
+    cr_assert_eq(unlink(gone), 0);
+    cr_assert_eq(truncate(cut, 40), 0);
+    int rc = cli_sh("'%s' data stats '%s' > '%s' 2>&1", cli_fedsim, data, log);
+    const char *out = cli_slurp(log);
+    cr_assert_neq(rc, 0, "data stats exited 0 with a deleted and a truncated image:\n%s", out);
+    cr_assert(strstr(out, "2 of 15 images are unusable (1 missing, 1 undecodable)"), "%s", out);
+    cr_assert(strstr(out, "000003.png: missing"), "%s", out);
+    cr_assert(strstr(out, "000007.png: cannot decode the image"), "%s", out);
+}

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <stb/stb_image.h>
@@ -152,6 +153,45 @@ Test(datasets, generate_refuses_an_existing_directory, .fini = tu_remove_tmpdirs
     cr_assert(strstr(fs_last_error(), "synth-nope"), "%s", fs_last_error());
     o.image_size = 4;
     cr_assert_eq(fs_synth_generate("synth-iconqa", tu_path_in(tu_tmpdir_tracked(), "x"), &o), -1);
+}
+
+/* A pid that no longer exists: a child that has exited and been reaped. */
+static pid_t dead_pid(void)
+{
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork failed");
+    if (!pid) _exit(0);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    return pid;
+}
+
+/* A killed `fedsim data synth` leaves <out>.tmp-PID behind; the next
+ * generation into the same out (fs_synth_generate is what `data synth` and the
+ * dataset cache call) removes it, but never a live process's. */
+Test(datasets, generate_removes_temporaries_of_dead_runs_only, .fini = tu_remove_tmpdirs)
+{
+    const char *dir = tu_tmpdir_tracked();
+    char out[600], dead[700], live[700], inner[800], other[700];
+    snprintf(out, sizeof out, "%s/data", dir);
+    pid_t gone = dead_pid();
+    snprintf(dead, sizeof dead, "%s.tmp-%ld", out, (long)gone);
+    /* the test runner that forked this test is alive while the test runs */
+    snprintf(live, sizeof live, "%s.tmp-%ld", out, (long)getppid());
+    /* another output's temporary, also of a dead pid, is not this run's business */
+    snprintf(other, sizeof other, "%s/database.tmp-%ld", dir, (long)gone);
+    snprintf(inner, sizeof inner, "%s/images", dead);
+    cr_assert_eq(mkdir(dead, 0755), 0);
+    cr_assert_eq(mkdir(inner, 0755), 0);
+    write_all(tu_path_in(inner, "000001.png"), "half an image");
+    cr_assert_eq(mkdir(live, 0755), 0);
+    cr_assert_eq(mkdir(other, 0755), 0);
+    fs_synth_opts o = {.seed = 1, .image_size = 16, .n_train = 10, .n_test = 5};
+    cr_assert_eq(fs_synth_generate("synth-iconqa", out, &o), 0, "%s", fs_last_error());
+    struct stat s;
+    cr_assert_neq(stat(dead, &s), 0, "%s (pid %ld is dead) was left behind", dead, (long)gone);
+    cr_assert_eq(stat(live, &s), 0, "%s (pid %ld is alive) was removed", live, (long)getppid());
+    cr_assert_eq(stat(other, &s), 0, "%s belongs to another output but was removed", other);
 }
 
 Test(datasets, words_cover_everything_the_generators_emit, .fini = tu_remove_tmpdirs)

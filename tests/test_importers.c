@@ -257,6 +257,38 @@ Test(importers, scienceqa_fatal_inputs_name_the_file, .fini = tu_remove_tmpdirs)
     cr_assert(strstr(fs_last_error(), "not empty"), "%s", fs_last_error());
 }
 
+Test(importers, scienceqa_pid_in_two_splits_is_refused, .fini = tu_remove_tmpdirs)
+{
+    const char *dir = tu_tmpdir_tracked();
+    char problems[600], splits[600], ok[600], out[600];
+    snprintf(problems, sizeof problems, "%s/problems.json", dir);
+    snprintf(splits, sizeof splits, "%s/pid_splits.json", dir);
+    snprintf(ok, sizeof ok, "%s/ok", dir);
+    snprintf(out, sizeof out, "%s/out", dir);
+    FILE *f = fopen(problems, "wb");
+    cr_assert(f);
+    fputs("{\"1\": {\"question\": \"Q?\", \"choices\": [\"a\", \"b\"], \"answer\": 0, "
+          "\"hint\": \"\", \"image\": null, \"category\": \"c\", \"split\": \"train\"},"
+          " \"2\": {\"question\": \"R?\", \"choices\": [\"a\", \"b\"], \"answer\": 1, "
+          "\"hint\": \"\", \"image\": null, \"category\": \"c\", \"split\": \"test\"}}", f);
+    fclose(f);
+    /* the mini* lists repeat train/val/test pids by design and are ignored */
+    cr_assert(f = fopen(splits, "wb"));
+    fputs("{\"train\": [\"1\"], \"val\": [], \"test\": [\"2\"], \"minitrain\": [\"1\"]}", f);
+    fclose(f);
+    cr_assert_eq(fs_import_scienceqa(dir, ok, NULL, NULL), 0, "%s", fs_last_error());
+
+    cr_assert(f = fopen(splits, "wb"));
+    fputs("{\"train\": [\"1\", \"2\"], \"val\": [], \"test\": [\"2\"]}", f);
+    fclose(f);
+    cr_assert_eq(fs_import_scienceqa(dir, out, NULL, NULL), -1, "a pid in train and test was accepted");
+    const char *msg = fs_last_error();
+    cr_assert(strstr(msg, splits) && strstr(msg, "pid '2'") && strstr(msg, "\"train\" and \"test\""),
+              "%s", msg);
+    struct stat s;
+    cr_assert(stat(out, &s), "a refused import left %s", out);
+}
+
 Test(importers, iconqa_default, .fini = tu_remove_tmpdirs)
 {
     roots();

@@ -211,6 +211,18 @@ Test(safetensors, hand_written_minimal_files_parse)
     cr_assert_eq(s, 3.5f);
     fs_st_close(a);
 
+    /* A gap between tensors and a zero-byte tensor inside another's range share no
+     * bytes, so neither is an overlap. */
+    const char *hdr4 = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                       "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[2,2]},"
+                       "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}";
+    const char *p4 = path_in(dir, "gap.safetensors");
+    write_hdr(p4, hdr4, 12);
+    a = fs_st_open(p4);
+    cr_assert(a, "%s", fs_last_error());
+    cr_assert_eq(fs_st_count(a), 3);
+    fs_st_close(a);
+
     /* No tensors at all is a valid (empty) file. */
     const char *p3 = path_in(dir, "empty.safetensors");
     write_hdr(p3, "{}", 0);
@@ -317,6 +329,14 @@ Test(safetensors, malformed_headers_give_clear_errors)
         {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
          "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
          "tensor 'a' appears twice"},
+#define T2(n1, s1, o1, n2, s2, o2) "{\"" n1 "\":{\"dtype\":\"F32\",\"shape\":" s1 ",\"data_offsets\":" o1 "}," \
+                                  "\"" n2 "\":{\"dtype\":\"F32\",\"shape\":" s2 ",\"data_offsets\":" o2 "}}"
+        {T2("a", "[2]", "[0,8]", "b", "[2]", "[4,12]"), 12,
+         "tensor 'b' has data_offsets [4, 12] that overlap those of tensor 'a' [0, 8]"},
+        {T2("b", "[2]", "[4,12]", "a", "[2]", "[0,8]"), 12, "tensor 'b' has data_offsets [4, 12] that overlap"},
+        {T2("outer", "[4]", "[0,16]", "inner", "[1]", "[4,8]"), 16, "tensor 'inner' has data_offsets [4, 8] that overlap those of tensor 'outer' [0, 16]"},
+        {T2("x", "[1]", "[0,4]", "y", "[1]", "[0,4]"), 4, "tensor 'y' has data_offsets [0, 4] that overlap those of tensor 'x'"},
+#undef T2
         {T("bad\xff\xfename", "\"F32\"", "[1]", "[0,4]"), 4, "is not valid UTF-8"},
         {T("bad\xc0\x80", "\"F32\"", "[1]", "[0,4]"), 4, "is not valid UTF-8"},
         {T("nul\\u0000name", "\"F32\"", "[1]", "[0,4]"), 4, "NUL character"},

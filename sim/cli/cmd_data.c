@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
+#include "datasets/clip_image.h"
 #include "datasets/importers.h"
 #include "datasets/mcqa_format.h"
 #include "datasets/synth.h"
@@ -50,8 +52,10 @@ static void stats_usage(FILE *f)
                "\n"
                "  DIR  a dataset directory (dataset.json + examples.jsonl + images/)\n"
                "\n"
-               "Validates the files and prints examples per split and category, the number of\n"
-               "choices per question and where the correct answer sits (A, B, ...).\n");
+               "Validates the files, decodes every image as training does, and prints examples\n"
+               "per split and category, the number of choices per question and where the\n"
+               "correct answer sits (A, B, ...). Exits 1 when an image is missing or cannot be\n"
+               "decoded, naming the first few.\n");
 }
 
 static int parse_u64(const char *flag, const char *v, unsigned long long max, unsigned long long *out)
@@ -258,6 +262,51 @@ static void print_key_table(const fs_mcqa_dataset *d, const char *key)
     free(vals);
 }
 
+/* Decodes every image the way training loads it (fs_clip_load_image), so a
+ * deleted or truncated file is found here and not in the middle of a run.
+ * Prints a summary line; on failure the count and the first few offenders go
+ * to stderr. 0 when all decode, else 1. */
+static int check_images(const char *dir, const fs_mcqa_dataset *d)
+{
+    enum { SHOWN = 3 };
+    fs_clip_options o;
+    fs_clip_options_default(&o, d->image_size);
+    float *pixels = malloc((size_t)3 * d->image_size * d->image_size * sizeof *pixels);
+    if (!pixels) {
+        fprintf(stderr, "fedsim data stats: out of memory checking the images\n");
+        return 1;
+    }
+    char path[4096], shown[SHOWN][4200];
+    int images = 0, missing = 0, undecodable = 0;
+    for (int i = 0; i < d->n; i++) {
+        if (!d->ex[i].image) continue;
+        images++;
+        snprintf(path, sizeof path, "%s/%s", dir, d->ex[i].image);
+        struct stat st;
+        int bad = missing + undecodable;
+        if (stat(path, &st)) {
+            missing++;
+            if (bad < SHOWN)
+                snprintf(shown[bad], sizeof shown[bad], "%s: missing (%s)", path, strerror(errno));
+        } else if (fs_clip_load_image(path, &o, pixels)) {
+            undecodable++;
+            if (bad < SHOWN) snprintf(shown[bad], sizeof shown[bad], "%s", fs_last_error());
+        }
+    }
+    free(pixels);
+    int bad = missing + undecodable;
+    if (!bad) {
+        printf("\n  images: %d, all decode\n", images);
+        return 0;
+    }
+    fprintf(stderr, "fedsim data stats: %s: %d of %d images are unusable (%d missing, %d "
+            "undecodable); the first %d:\n", dir, bad, images, missing, undecodable,
+            bad < SHOWN ? bad : SHOWN);
+    for (int i = 0; i < bad && i < SHOWN; i++) fprintf(stderr, "  %s\n", shown[i]);
+    fprintf(stderr, "regenerate or re-import the dataset (or restore the files)\n");
+    return 1;
+}
+
 static int cmd_stats(int argc, char **argv)
 {
     const char *dir = NULL;
@@ -304,8 +353,9 @@ static int cmd_stats(int argc, char **argv)
         for (int a = 0; a < k; a++) printf(" %c:%-5d", 'A' + a, ans[k][a]);
         printf("\n");
     }
+    int rc = check_images(dir, &d);
     fs_mcqa_free(&d);
-    return 0;
+    return rc;
 }
 
 int fs_cmd_data(int argc, char **argv)

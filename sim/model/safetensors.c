@@ -290,6 +290,34 @@ static int by_offset(const void *x, const void *y)
     return bp < bq ? -1 : bp > bq ? 1 : strcmp(p->name, q->name);
 }
 
+/* Two tensors sharing bytes would alias: writing one (or reading it as another
+ * dtype) changes the other, and safetensors' own reader refuses such files.
+ * Gaps between tensors are accepted: they make no tensor ambiguous, and
+ * fedsim only ever reads the ranges the header names. t is sorted by offset:
+ * while no earlier ranges overlap, the previous non-empty one ends last, so
+ * comparing with it suffices. Zero-byte tensors hold no bytes and overlap
+ * nothing. */
+static int check_overlaps(const char *path, const fs_st_tensor *t, int n,
+                          const unsigned char *data)
+{
+    unsigned long long prev_begin = 0, prev_end = 0;
+    const char *prev = NULL;
+    for (int i = 0; i < n; i++) {
+        if (!t[i].nbytes) continue;
+        unsigned long long begin = (unsigned long long)((const unsigned char *)t[i].data - data);
+        unsigned long long end = begin + t[i].nbytes;
+        if (prev && begin < prev_end) {
+            char nb[240];
+            return tfail(path, t[i].name, "has data_offsets [%llu, %llu] that overlap those of "
+                         "tensor '%s' [%llu, %llu]; each tensor needs its own bytes, so the "
+                         "header is corrupt (re-export the checkpoint)", begin, end,
+                         shown(prev, nb, sizeof nb), prev_begin, prev_end);
+        }
+        prev = t[i].name, prev_begin = begin, prev_end = end;
+    }
+    return 0;
+}
+
 static int parse_header(fs_st_archive *a, const char *path, const unsigned char *map, size_t size)
 {
     uint64_t hlen = 0;
@@ -347,7 +375,7 @@ static int parse_header(fs_st_archive *a, const char *path, const unsigned char 
                          "shards); the checkpoint is inconsistent", a->tensors[j].file);
         if (table_insert(a, i)) return -1;
     }
-    return 0;
+    return check_overlaps(path, a->tensors + first, a->n - first, map + 8 + hlen);
 }
 
 /* mmaps one .safetensors file and adds its tensors. 0 or -1. */
