@@ -185,3 +185,20 @@ Test(cli, bad_input_is_one_clear_message_and_nonzero_exit)
     rc = cli_sh("'%s' run --frobnicate > %s 2>&1", cli_fedsim, log);
     cr_assert_neq(rc, 0);
 }
+
+/* `fedsim info` refuses a zero rank or storage width with one line naming the
+ * flag, the value and what it accepts (it used to exit 2 silently). */
+Test(cli, info_rejects_zero_rank_and_bytes_per_param)
+{
+    char log[600];
+    snprintf(log, sizeof log, "%s/info.txt", cli_dir);
+    const char *flags[] = {"--rank", "--bytes-per-param"};
+    for (int i = 0; i < 2; i++) {
+        int rc = cli_sh("'%s' info '%s' %s 0 > '%s' 2>&1", cli_fedsim, tu_source_path("models/tiny-llava"),
+                        flags[i], log);
+        cr_assert_neq(rc, 0, "%s 0 accepted", flags[i]);
+        char want[200];
+        snprintf(want, sizeof want, "fedsim: %s expects an integer of at least 1, got '0'\n", flags[i]);
+        cr_assert_str_eq(cli_slurp(log), want);
+    }
+}
