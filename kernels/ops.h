@@ -197,7 +197,9 @@ void fs_oom_text(char *buf, size_t cap, const fs_ops *ops, size_t bytes, const c
  * results file only ever holds committed rounds). */
 void fs_oom_exit(const fs_ops *ops, size_t bytes, const char *what);
 
-/* CPU threading (OpenMP); 0 = all cores. */
+/* CPU threading (OpenMP); 0 = all cores. More than FS_THREADS_PER_CORE x the
+ * online cores is capped to that, with a one-line warning on stderr. */
+#define FS_THREADS_PER_CORE 4
 void fs_set_threads(int n);
 
 #endif

@@ -1,7 +1,7 @@
 /* The fedsim command end to end on a tiny model: run writes a readable
  * results file with every method, report prints the table, the same seed
  * gives identical numbers, a sweep resumes, bad input exits non-zero with a
- * message naming the file. */
+ * message naming the file, an absurd thread count is capped with a warning. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,4 +282,42 @@ Test(cli, data_stats_reports_missing_and_undecodable_images)
     cr_assert(strstr(out, "2 of 15 images are unusable (1 missing, 1 undecodable)"), "%s", out);
     cr_assert(strstr(out, "000003.png: missing"), "%s", out);
     cr_assert(strstr(out, "000007.png: cannot decode the image"), "%s", out);
+}
+
+/* `fedsim info` refuses a zero rank or storage width with one line naming the
+ * flag, the value and what it accepts (it used to exit 2 silently). */
+Test(cli, info_rejects_zero_rank_and_bytes_per_param)
+{
+    char log[600];
+    snprintf(log, sizeof log, "%s/info.txt", cli_dir);
+    const char *flags[] = {"--rank", "--bytes-per-param"};
+    for (int i = 0; i < 2; i++) {
+        int rc = cli_sh("'%s' info '%s' %s 0 > '%s' 2>&1", cli_fedsim, tu_source_path("models/tiny-llava"),
+                        flags[i], log);
+        cr_assert_neq(rc, 0, "%s 0 accepted", flags[i]);
+        char want[200];
+        snprintf(want, sizeof want, "fedsim: %s expects an integer of at least 1, got '0'\n", flags[i]);
+        cr_assert_str_eq(cli_slurp(log), want);
+    }
+}
+
+/* A thread count far beyond the cores (100000 crashed inside libgomp) runs
+ * on FS_THREADS_PER_CORE x the online cores, saying so once. */
+Test(cli, absurd_thread_count_is_capped_with_one_warning)
+{
+    cli_write_config("threads", "threads", " [fedavg]", "outthreads", "");
+    char log[600];
+    snprintf(log, sizeof log, "%s/threads.txt", cli_dir);
+    int rc = cli_sh("'%s' run %s/threads.yaml --threads 100000 --quiet > '%s' 2>&1", cli_fedsim, cli_dir,
+                    log);
+    const char *out = cli_slurp_log(log);
+    cr_assert_eq(rc, 0, "%s", out);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    char want[200];
+    snprintf(want, sizeof want,
+             "fedsim: warning: 100000 threads is more than 4 x the %ld online cores; using %ld\n", cores,
+             4 * cores);
+    const char *at = strstr(out, want);
+    cr_assert(at, "no '%s' in:\n%s", want, out);
+    cr_assert(!strstr(at + strlen(want), "threads is more than"), "warned twice:\n%s", out);
 }

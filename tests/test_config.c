@@ -584,6 +584,37 @@ Test(config, file_level_errors)
     free(c);
 }
 
+/* "seed: " then depth opening brackets of the given pair and their closings
+ * (malloc'd), after a first line that makes the rest of the file valid. */
+static char *nested_text(size_t depth, const char *open, const char *close)
+{
+    size_t n = strlen(open) + strlen(close), head = strlen("model: {path: m}\nseed: ");
+    char *text = malloc(head + depth * n + 2);
+    char *end = text + sprintf(text, "model: {path: m}\nseed: ");
+    for (size_t i = 0; i < depth; i++) end += sprintf(end, "%s", open);
+    for (size_t i = 0; i < depth; i++) end += sprintf(end, "%s", close);
+    strcpy(end, "\n");
+    return text;
+}
+
+/* Deep nesting is refused by depth, before libyaml builds the tree (which
+ * took minutes for a few hundred KB of brackets); the limit is
+ * FS_YAML_MAX_NESTING = 16 collections, the top-level mapping included. */
+Test(config, deep_nesting_is_refused_by_depth)
+{
+    char *deep = nested_text(200000, "[", "]"); /* 400 KB */
+    expect_error(deep, 2, NULL, "collections nested more than 16 deep");
+    free(deep);
+    deep = nested_text(50000, "{a: ", "}");
+    expect_error(deep, 2, NULL, "collections nested more than 16 deep");
+    free(deep);
+    char *at_limit = nested_text(15, "[", "]"), *over = nested_text(16, "[", "]");
+    expect_error(at_limit, 2, "seed", "got a list");
+    expect_error(over, 2, NULL, "collections nested more than 16 deep");
+    free(at_limit);
+    free(over);
+}
+
 Test(config, overlong_strings_are_rejected)
 {
     size_t n = 5000;

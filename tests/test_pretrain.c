@@ -133,6 +133,10 @@ Test(pretrain, config_errors_name_file_line_and_key)
     expect_error("vision: { tower_after: thawed }\n", "vision.tower_after: expected frozen");
     expect_error("vision: { steps: -1 }\n", "vision.steps: -1 is out of range");
     expect_error("train: [1, 2\n", "YAML syntax error");
+    char deep[64] = "train: ";
+    for (int i = 0; i < 20; i++) strcat(deep, "[");
+    for (int i = 0; i < 20; i++) strcat(deep, "]");
+    expect_error(deep, ":1: collections nested more than 16 deep");
     fs_pretrain_config pc;
     fs_pretrain_config_defaults(&pc);
     cr_assert_eq(fs_pretrain_config_load("/nonexistent/p.yaml", &pc), -1);

@@ -17,13 +17,13 @@ const fs_ops *fs_cli_backend(const char *name, int threads)
     return o;
 }
 
-int fs_cli_int(const char *flag, const char *value)
+int fs_cli_int(const char *flag, const char *value, int min)
 {
     char *end;
     errno = 0;
     long v = strtol(value, &end, 10);
-    if (errno || *end || end == value || v < 0 || v > INT_MAX) {
-        fprintf(stderr, "fedsim: %s expects a non-negative integer, got '%s'\n", flag, value);
+    if (errno || *end || end == value || v < min || v > INT_MAX) {
+        fprintf(stderr, "fedsim: %s expects an integer of at least %d, got '%s'\n", flag, min, value);
         return -1;
     }
     return (int)v;

@@ -55,7 +55,7 @@ int fs_cmd_demo(int argc, char **argv)
         else if (!strcmp(a, "--save")) save_dir = argv[++i];
         else if (!strcmp(a, "--backend")) backend = argv[++i];
         else if (!strcmp(a, "--threads")) {
-            if ((threads = fs_cli_int(a, argv[++i])) < 0) return 2;
+            if ((threads = fs_cli_int(a, argv[++i], 0)) < 0) return 2;
         } else {
             fprintf(stderr, "fedsim demo: unknown option '%s'\n", a);
             demo_usage(stderr);

@@ -69,9 +69,9 @@ int fs_cmd_info(int argc, char **argv)
             info_usage(stdout);
             return 0;
         } else if (!strcmp(argv[i], "--rank") && i + 1 < argc) {
-            if ((rank = fs_cli_int("--rank", argv[++i])) <= 0) return 2;
+            if ((rank = fs_cli_int("--rank", argv[++i], 1)) < 0) return 2;
         } else if (!strcmp(argv[i], "--bytes-per-param") && i + 1 < argc) {
-            if ((bpp = fs_cli_int("--bytes-per-param", argv[++i])) <= 0) return 2;
+            if ((bpp = fs_cli_int("--bytes-per-param", argv[++i], 1)) < 0) return 2;
         } else if (!strcmp(argv[i], "--check-values")) {
             check_values = true;
         } else if (argv[i][0] != '-' && !dir) {

@@ -443,11 +443,11 @@ int fs_cmd_pretrain(int argc, char **argv)
         i++;
         if (!strcmp(a, "--out")) pc.out = v;
         else if (!strcmp(a, "--init")) pc.init = v;
-        else if (!strcmp(a, "--steps")) pc.steps = fs_cli_int(a, v);
-        else if (!strcmp(a, "--batch")) pc.batch = fs_cli_int(a, v);
-        else if (!strcmp(a, "--corpus")) pc.corpus = fs_cli_int(a, v);
-        else if (!strcmp(a, "--threads")) pc.threads = fs_cli_int(a, v);
-        else if (!strcmp(a, "--seed")) pc.seed = (uint64_t)fs_cli_int(a, v);
+        else if (!strcmp(a, "--steps")) pc.steps = fs_cli_int(a, v, 0);
+        else if (!strcmp(a, "--batch")) pc.batch = fs_cli_int(a, v, 0);
+        else if (!strcmp(a, "--corpus")) pc.corpus = fs_cli_int(a, v, 0);
+        else if (!strcmp(a, "--threads")) pc.threads = fs_cli_int(a, v, 0);
+        else if (!strcmp(a, "--seed")) pc.seed = (uint64_t)fs_cli_int(a, v, 0);
         else if (!strcmp(a, "--lr")) pc.lr = atof(v);
         else {
             fprintf(stderr, "fedsim pretrain: unknown option '%s'\n", a);

@@ -16,7 +16,9 @@ int fs_cmd_pretrain(int argc, char **argv);
 /* Shared option handling: --backend NAME and --threads N. Returns the op
  * table or NULL after printing why. */
 const fs_ops *fs_cli_backend(const char *name, int threads);
-/* Parses a positive int option value; prints an error and returns -1 if bad. */
-int fs_cli_int(const char *flag, const char *value);
+/* Parses an integer option value of at least min (0 for a count that may be
+ * zero, 1 for a size); anything else prints one message naming the flag, the
+ * value and what it accepts, and returns -1. */
+int fs_cli_int(const char *flag, const char *value, int min);
 
 #endif

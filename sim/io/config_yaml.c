@@ -11,6 +11,7 @@
 
 #include "sim/io/config_internal.h"
 #include "sim/io/error.h"
+#include "sim/io/yaml_nesting.h"
 
 typedef struct {
     const char *name;
@@ -380,6 +381,7 @@ int cfg_walk_yaml(const char *text, size_t len, const char *name, cfg_values *v)
 {
     yaml_parser_t parser;
     yaml_document_t doc, more;
+    if (fs_yaml_check_nesting(text, len, NULL, name)) return -1;
     if (!yaml_parser_initialize(&parser)) return fs_fail("%s: out of memory", name);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {

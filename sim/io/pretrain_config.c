@@ -11,6 +11,7 @@
 
 #include "sim/io/pretrain_config.h"
 #include "sim/io/error.h"
+#include "sim/io/yaml_nesting.h"
 #include "sim/model/presets.h"
 
 typedef enum { PK_INT, PK_U64, PK_FLOAT, PK_PATH, PK_THREADS, PK_NAMES, PK_PROJECTOR, PK_ANSWERS, PK_TOWER_AFTER, PK_BOOL } pk_kind;
@@ -193,6 +194,10 @@ int fs_pretrain_config_load(const char *path, fs_pretrain_config *pc)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return fs_fail("%s: cannot open (%s)", path, strerror(errno));
+    if (fs_yaml_check_nesting(NULL, 0, f, path)) {
+        fclose(f);
+        return -1;
+    }
     yaml_parser_t parser;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&parser)) {
