@@ -259,6 +259,30 @@ Test(llava_config, rejections_name_the_key)
     cr_assert(strstr(fs_last_error(), "nope.json: cannot open"), "%s", fs_last_error());
 }
 
+/* The two tie_word_embeddings disagree: the transformers version that wrote
+ * the file decides, as it does (5.x: either true ties; 4.x: text_config). */
+Test(llava_config, conflicting_tie_keys_follow_the_writing_version)
+{
+    static const struct {
+        const char *json;
+        bool tie;
+    } cases[] = {
+        {TOP("\"transformers_version\": \"5.25.0\", \"tie_word_embeddings\": true, "
+             "\"text_config\": {\"tie_word_embeddings\": false}"), true},
+        {TOP("\"transformers_version\": \"5.0.0\", \"tie_word_embeddings\": false, "
+             "\"text_config\": {\"tie_word_embeddings\": true}"), true},
+        {TOP("\"transformers_version\": \"4.46.3\", \"tie_word_embeddings\": true, "
+             "\"text_config\": {\"tie_word_embeddings\": false}"), false},
+        {TOP("\"transformers_version\": \"4.36.0.dev0\", \"tie_word_embeddings\": false, "
+             "\"text_config\": {\"tie_word_embeddings\": true}"), true},
+        {TOP("\"tie_word_embeddings\": true, \"text_config\": {\"tie_word_embeddings\": true}"), true},
+        {TX("\"tie_word_embeddings\": true"), true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        cr_assert_eq(load_ok(cases[i].json).tie_word_embeddings, cases[i].tie, "case %zu: %s", i,
+                     cases[i].json);
+}
+
 Test(llava_config, linear_projector_key_and_presets)
 {
     cr_assert(!load_ok(llava15).projector_linear, "HF's default is the 2-layer projector");

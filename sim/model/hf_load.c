@@ -109,11 +109,21 @@ static int checkpoint_open(const char *dir, checkpoint *ck)
     fs_llava_config cfg;
     memset(ck, 0, sizeof *ck);
     snprintf(path, sizeof path, "%s/config.json", dir);
-    if (fs_llava_config_load(path, &cfg) || !(ck->m = fs_mllm_new_shell(&cfg))) return -1;
-    ck->list = fs_mllm_param_list(ck->m, &ck->n);
-    ck->found = calloc((size_t)ck->n, sizeof *ck->found);
-    int rc = !ck->found ? fs_fail("out of memory") : !(ck->a = fs_st_open(dir)) ? -1
-                                                                                 : match_tensors(dir, ck);
+    if (fs_llava_config_load(path, &cfg) || !(ck->a = fs_st_open(dir))) {
+        checkpoint_close(ck);
+        return -1;
+    }
+    /* A config that ties over weights that also store lm_head: transformers 5
+     * keeps the stored lm_head ("both are present ... so we will NOT tie
+     * them"); with equal values the two readings compute the same. */
+    if (cfg.tie_word_embeddings && find_any_layout(ck->a, "language_model.lm_head.weight"))
+        cfg.tie_word_embeddings = false;
+    int rc = !(ck->m = fs_mllm_new_shell(&cfg)) ? -1 : 0;
+    if (!rc) {
+        ck->list = fs_mllm_param_list(ck->m, &ck->n);
+        ck->found = calloc((size_t)ck->n, sizeof *ck->found);
+        rc = !ck->found ? fs_fail("out of memory") : match_tensors(dir, ck);
+    }
     if (!rc) rc = check_projector_layers(dir, ck);
     if (rc) checkpoint_close(ck);
     return rc;

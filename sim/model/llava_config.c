@@ -219,6 +219,29 @@ static int top_or_text(const section *top, const section *text, const char *key,
     return 0;
 }
 
+/* tie_word_embeddings may be written at top level and in text_config with
+ * different values (transformers 5 writes top-level true with text false for
+ * a tied LLaVA). The transformers version that wrote the file decides, as it
+ * does when loading: 5.x ties when either says so, 4.x follows text_config.
+ * Without a version the conflict is refused. */
+static int tie_embeddings(const section *top, const section *text, bool *tie)
+{
+    const cJSON *a = item(top, "tie_word_embeddings", true), *b = item(text, "tie_word_embeddings", true);
+    if (a && !cJSON_IsBool(a)) return bad(top, "tie_word_embeddings", a, "expected true or false");
+    if (b && !cJSON_IsBool(b)) return bad(text, "tie_word_embeddings", b, "expected true or false");
+    *tie = (a ? cJSON_IsTrue(a) : false) || (!a && b && cJSON_IsTrue(b));
+    if (!a || !b || cJSON_IsTrue(a) == cJSON_IsTrue(b)) return 0;
+    const cJSON *ver = item(top, "transformers_version", true);
+    int major = cJSON_IsString(ver) ? atoi(ver->valuestring) : 0;
+    if (major >= 5) *tie = true;
+    else if (major == 4) *tie = cJSON_IsTrue(b);
+    else
+        return bad(top, "tie_word_embeddings", a, "it disagrees with \"text_config.tie_word_"
+                   "embeddings\" and no \"transformers_version\" says which rule applies "
+                   "(transformers 5 ties when either is true, 4.x follows text_config); keep one");
+    return 0;
+}
+
 /* First of all: is this a LLaVA config at all? */
 static int check_model_type(const section *top)
 {
@@ -258,11 +281,9 @@ static int load_top(const section *top, const section *text, fs_llava_config *c)
     if (get_int(top, idx || !id ? "image_token_index" : "image_token_id", false, 32000,
                 &c->image_token_index))
         return -1;
-    const cJSON *v;
+    if (tie_embeddings(top, text, &c->tie_word_embeddings)) return -1;
+    const cJSON *v = NULL;
     section at;
-    if (top_or_text(top, text, "tie_word_embeddings", &v, &at)) return -1;
-    if (v && !cJSON_IsBool(v)) return bad(&at, "tie_word_embeddings", v, "expected true or false");
-    c->tie_word_embeddings = v && cJSON_IsTrue(v);
     if (top_or_text(top, text, "pad_token_id", &v, &at)) return -1;
     c->pad_token_id = -1;
     if (v) {

@@ -5,6 +5,7 @@ test (tests/test_model_parity.c).
 
 Usage:
     python tests/reference/make_tiny_llava.py OUT_DIR [--seed N] [--tie] [--strategy default|full]
+                                              [--tie-conflict top|text]
 
 Writes
     OUT_DIR/model/                  save_pretrained() output: config.json + model.safetensors
@@ -30,6 +31,7 @@ eager attention, in eval mode (no dropout), from a fixed seed.
 """
 
 import argparse
+import json
 import os
 import sys
 
@@ -139,6 +141,10 @@ def main() -> int:
     ap.add_argument("--tie", action="store_true", help="tie lm_head to the token embeddings")
     ap.add_argument("--strategy", choices=("default", "full"), default="default",
                     help="vision_feature_select_strategy (default drops the CLS token)")
+    ap.add_argument("--tie-conflict", choices=("top", "text"),
+                    help="save untied, then write tie_word_embeddings true only at the top level "
+                         "(top) or only in text_config (text) and false in the other, and take "
+                         "every reference from the model transformers reloads from that file")
     args = ap.parse_args()
     hf_logging.disable_progress_bar()
 
@@ -153,6 +159,23 @@ def main() -> int:
         model.tie_weights()
         assert model.lm_head.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
     model.eval()
+    model_dir = os.path.join(args.out_dir, "model")
+    if args.tie_conflict:
+        # What transformers makes of a config whose two tie_word_embeddings disagree.
+        os.makedirs(model_dir, exist_ok=True)
+        model.save_pretrained(model_dir)
+        path = os.path.join(model_dir, "config.json")
+        with open(path) as f:
+            saved = json.load(f)
+        saved["tie_word_embeddings"] = args.tie_conflict == "top"
+        saved["text_config"]["tie_word_embeddings"] = args.tie_conflict == "text"
+        with open(path, "w") as f:
+            json.dump(saved, f, indent=2)
+        model = LlavaForConditionalGeneration.from_pretrained(
+            model_dir, attn_implementation="eager", dtype=torch.float32).eval()
+        tied = model.lm_head.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+        print(f"make_tiny_llava: transformers {saved.get('transformers_version')} reloads the "
+              f"conflicting config ({args.tie_conflict} says tie) {'tied' if tied else 'untied'}")
 
     vc, tc = cfg.vision_config, cfg.text_config
     n_img = (vc.image_size // vc.patch_size) ** 2 + (args.strategy == "full")
@@ -198,9 +221,9 @@ def main() -> int:
     manual = torch.nn.functional.cross_entropy(shift_logits, shift_labels, ignore_index=-100, reduction="sum")
     check_close("loss (manual mean)", manual / (shift_labels != -100).sum(), loss, 1e-5)
 
-    model_dir = os.path.join(args.out_dir, "model")
-    os.makedirs(model_dir, exist_ok=True)
-    model.save_pretrained(model_dir)
+    if not args.tie_conflict:
+        os.makedirs(model_dir, exist_ok=True)
+        model.save_pretrained(model_dir)
 
     # reload what was written and make sure it reproduces the logits
     reloaded = LlavaForConditionalGeneration.from_pretrained(model_dir, attn_implementation="eager",
