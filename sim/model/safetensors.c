@@ -375,7 +375,8 @@ static int parse_header(fs_st_archive *a, const char *path, const unsigned char 
                          "shards); the checkpoint is inconsistent", a->tensors[j].file);
         if (table_insert(a, i)) return -1;
     }
-    return check_overlaps(path, a->tensors + first, a->n - first, map + 8 + hlen);
+    /* a->tensors is still NULL after a header without tensors */
+    return a->n > first ? check_overlaps(path, a->tensors + first, a->n - first, map + 8 + hlen) : 0;
 }
 
 /* mmaps one .safetensors file and adds its tensors. 0 or -1. */
