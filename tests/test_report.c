@@ -13,6 +13,7 @@
 
 #include "sim/io/error.h"
 #include "sim/io/results.h"
+#include "tests/helpers/cli_helpers.h"
 #include "tests/helpers/testutil.h"
 
 static char fedsim[1024];
@@ -109,15 +110,6 @@ static char *slurp(const char *path)
     return s;
 }
 
-/* Runs a shell command line built from trusted test paths; its exit status. */
-static int sh(const char *fmt, const char *a, const char *b, const char *c)
-{
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, fmt, a, b, c);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* The line of the report table that holds `method` after the line holding
  * `group` (the group's name is printed on its first row only). */
 static const char *table_line(const char *report, const char *group, const char *method, char *line,
@@ -140,7 +132,7 @@ Test(report, table_states_seeds_intervals_and_paired_differences)
 {
     const char *dir = tu_tmpdir_tracked();
     const char *h5 = make_results(dir), *out = tu_path_in(dir, "report.txt");
-    cr_assert_eq(sh("'%s' report %s --no-plot > %s 2>&1", fedsim, h5, out), 0, "%s", slurp(out));
+    cr_assert_eq(cli_sh("'%s' report %s --no-plot > %s 2>&1", fedsim, h5, out), 0, "%s", slurp(out));
     char *rep = slurp(out), line[512];
     /* 3 seeds: 43.00 ± 8.96 (hand computation in test_stats.c) */
     table_line(rep, "dirichlet_alpha=0.5", "fedavg", line, sizeof line);
@@ -179,12 +171,12 @@ static void assert_png(const char *path)
 
 Test(report, figures_per_cell_group_with_descriptive_names)
 {
-    if (sh("command -v gnuplot > /dev/null%s%s%s", "", "", "") != 0)
+    if (cli_sh("command -v gnuplot > /dev/null") != 0)
         cr_skip_test("gnuplot is not installed (apt-get install gnuplot-nox): figures not checked");
     const char *dir = tu_tmpdir_tracked();
     const char *h5 = make_results(dir), *out = tu_path_in(dir, "report.txt");
     const char *prefix = tu_path_in(dir, "fig");
-    cr_assert_eq(sh("'%s' report %s --plots %s > /dev/null 2>&1", fedsim, h5, prefix), 0);
+    cr_assert_eq(cli_sh("'%s' report %s --plots %s > /dev/null 2>&1", fedsim, h5, prefix), 0);
     char path[1024];
     const char *groups[] = {"dirichlet_alpha-0.5", "dirichlet_alpha-1.0",
                             "dirichlet_alpha-5.0_tag-x_y"};
@@ -195,21 +187,21 @@ Test(report, figures_per_cell_group_with_descriptive_names)
             assert_png(path);
         }
     /* nothing left behind: 9 figures + the results file (and its writer's lock file) */
-    cr_assert_eq(sh("test $(ls %s | grep -v '\\.lock$' | wc -l) -eq 10%s%s", dir, "", ""), 0,
+    cr_assert_eq(cli_sh("test $(ls %s | grep -v '\\.lock$' | wc -l) -eq 10", dir), 0,
                  "temporary files left in %s", dir);
     /* --plot: the first group's accuracy figure also at the given path */
     const char *extra = tu_path_in(dir, "main.png");
-    cr_assert_eq(sh("'%s' report %s --plot %s > /dev/null 2>&1", fedsim, h5, extra), 0);
+    cr_assert_eq(cli_sh("'%s' report %s --plot %s > /dev/null 2>&1", fedsim, h5, extra), 0);
     assert_png(extra);
     /* a figure that cannot be written: non-zero exit and a message */
-    cr_assert_neq(sh("'%s' report %s --plots /nonexistent-dir/fig > %s 2>&1", fedsim, h5, out), 0);
+    cr_assert_neq(cli_sh("'%s' report %s --plots /nonexistent-dir/fig > %s 2>&1", fedsim, h5, out), 0);
     char *log = slurp(out);
     cr_assert(strstr(log, "/nonexistent-dir/fig") && strstr(log, "cannot write"), "%s", log);
     free(log);
     /* gnuplot itself failing (its output path is a directory) */
     snprintf(path, sizeof path, "%s.dirichlet_alpha-0.5.loss-vs-round.png.tmp", prefix);
     cr_assert_eq(mkdir(path, 0755), 0);
-    cr_assert_neq(sh("'%s' report %s --plots %s > /dev/null 2>&1", fedsim, h5, prefix), 0,
+    cr_assert_neq(cli_sh("'%s' report %s --plots %s > /dev/null 2>&1", fedsim, h5, prefix), 0,
                   "a failed drawing exited 0");
 }
 
@@ -239,7 +231,7 @@ Test(report, export_writes_a_tidy_csv)
     const char *dir = tu_tmpdir_tracked();
     const char *h5 = make_results(dir), *csv = tu_path_in(dir, "rows.csv"),
                *log = tu_path_in(dir, "log");
-    cr_assert_eq(sh("'%s' export %s --csv %s 2> /dev/null", fedsim, h5, csv), 0);
+    cr_assert_eq(cli_sh("'%s' export %s --csv %s 2> /dev/null", fedsim, h5, csv), 0);
     char *text = slurp(csv);
     const char *header =
         "cell,data.partition.dirichlet_alpha,tag,seed,method,round,client,row_kind,"
@@ -274,12 +266,13 @@ Test(report, export_writes_a_tidy_csv)
     cr_assert_eq(quoted, ROWS_PER_RUN, "the tag value with a comma survives quoting");
     free(text);
     /* refusals and failures are one message and a non-zero exit */
-    cr_assert_eq(sh("'%s' export %s --csv x --format parquet > %s 2>&1", fedsim, h5, log), 2);
+    int st = cli_sh("'%s' export %s --csv x --format parquet > %s 2>&1", fedsim, h5, log);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "parquet: status %d", st);
     text = slurp(log);
     cr_assert(strstr(text, "parquet") && strstr(text, "Debian"), "%s", text);
     free(text);
-    cr_assert_neq(sh("'%s' export %s --csv - > /dev/full 2> %s", fedsim, h5, log), 0,
+    cr_assert_neq(cli_sh("'%s' export %s --csv - > /dev/full 2> %s", fedsim, h5, log), 0,
                   "a full disk went unnoticed");
-    cr_assert_neq(sh("'%s' export %s/missing.h5 --csv %s 2> /dev/null", fedsim, dir, csv), 0);
-    cr_assert_eq(sh("'%s' export --help > %s%s", fedsim, log, ""), 0);
+    cr_assert_neq(cli_sh("'%s' export %s/missing.h5 --csv %s 2> /dev/null", fedsim, dir, csv), 0);
+    cr_assert_eq(cli_sh("'%s' export --help > %s", fedsim, log), 0);
 }
