@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # g++ and libsentencepiece-dev: the LLaMA tokenizer.model reader (a small C++ shim).
 # libopenmpi-dev and openmpi-bin: multi-process runs (mpirun -np N fedsim run).
 packages=(cmake gcc g++ make pkg-config git libopenblas-dev libcjson-dev libcriterion-dev
-          libhdf5-dev hdf5-tools libcyaml-dev libyaml-dev libstb-dev libsentencepiece-dev
+          libhdf5-dev hdf5-tools libyaml-dev libstb-dev libsentencepiece-dev
           gnuplot-nox python3-venv libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
