@@ -232,11 +232,12 @@ Test(checkpoint_file, results_resume_drops_the_rows_after_the_checkpoint)
 
 static unsigned long long kill_seed;
 
-/* ck.yaml: local (clients' own adapters persist) and fednano_ef (an extra
- * bank), 4 rounds, into <cli_dir>/<out>. */
+/* ck.yaml: local (clients' own adapters persist), fednano_ef (an extra
+ * bank), scaffold (control variates: a bank per client and a server one)
+ * and fedyogi (the server's m and v), 4 rounds, into <cli_dir>/<out>. */
 static const char *config(const char *out)
 {
-    return cli_write_config(out, "ck", " [local, fednano_ef]", out, "");
+    return cli_write_config(out, "ck", " [local, fednano_ef, scaffold, fedyogi]", out, "");
 }
 
 static pid_t start_run(const char *cfg, const char *log, int checkpoint_every)
@@ -275,8 +276,8 @@ static void assert_same_as_reference(const char *out)
     snprintf(ref, sizeof ref, "%s/ref/ck.h5", cli_dir);
     snprintf(got, sizeof got, "%s/%s/ck.h5", cli_dir, out);
     snprintf(ckdir, sizeof ckdir, "%s/%s/ck.ckpt", cli_dir, out);
-    const char *methods[] = {"local", "fednano_ef"};
-    for (int m = 0; m < 2; m++) {
+    const char *methods[] = {"local", "fednano_ef", "scaffold", "fedyogi"};
+    for (int m = 0; m < 4; m++) {
         fs_round_row *a, *b;
         int na, nb;
         cr_assert_eq(fs_results_read_rounds(ref, "ck", methods[m], &a, &na), 0);
