@@ -563,6 +563,8 @@ Test(config, method_errors)
     expect_error("model: {path: m}\nmethods:\n  - name: fedavg\n    mu: 0.1\n", 4, "methods[0].mu",
                  "fedavg has no parameter 'mu' (mu belongs to fedprox)");
     expect_error("model: {path: m}\nmethods:\n  - {mu: 0.1}\n", 3, "methods[0]", "missing key 'name'");
+    expect_error("model: {path: m}\nmethods:\n  - {nam: fedavg}\n", 3, "methods[0].nam",
+                 "unknown key (did you mean 'name'?)");
     expect_error("model: {path: m}\nmethods:\n  - {name: fedprox, muu: 0.1}\n", 3, "methods[0].muu",
                  "unknown key (did you mean 'mu'?)");
     expect_error("model: {path: m}\nmethods:\n  - {name: fedprox, mu: -1}\n", 3, "methods[0].mu", "non-negative");

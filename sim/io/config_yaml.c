@@ -243,15 +243,22 @@ static int walk_method(walker *w, const yaml_node_t *item, const char *key)
     if (item->type == YAML_SCALAR_NODE) {
         if (take_scalar(w, item, nl, key, &m->param[0], &m->pline[0])) return -1;
     } else if (item->type == YAML_MAPPING_NODE) {
-        const yaml_node_t *name = NULL;
+        const yaml_node_t *name = NULL, *misspelt = NULL;
         const yaml_node_pair_t *pairs = item->data.mapping.pairs.start;
         for (const yaml_node_pair_t *p = pairs; p < item->data.mapping.pairs.top; p++) {
             yaml_node_t *keyn = yaml_document_get_node(w->doc, p->key);
-            if (keyn && keyn->type == YAML_SCALAR_NODE && !strcmp(scalar(keyn), "name") && !name)
+            if (!keyn || keyn->type != YAML_SCALAR_NODE) continue;
+            if (!strcmp(scalar(keyn), "name") && !name)
                 name = yaml_document_get_node(w->doc, p->value);
+            else if (cfg_closest(scalar(keyn), (const char *[]){"name"}, 1))
+                misspelt = keyn;
         }
-        char nkey[KEYMAX + 16];
+        char nkey[KEYMAX + 128];
         snprintf(nkey, sizeof nkey, "%.*s.name", KEYMAX, key);
+        if (!name && misspelt) {
+            snprintf(nkey, sizeof nkey, "%.*s.%.100s", KEYMAX, key, scalar(misspelt));
+            return fail_at(w, misspelt, nkey, "unknown key (did you mean 'name'?)");
+        }
         if (!name) return fail_at(w, item, key, "missing key 'name' (%s)", nl->what);
         if (take_scalar(w, name, nl, nkey, &m->param[0], &m->pline[0])) return -1;
         cfg_method_keys keys = cfg_method_keys_of(cfg_choice(cfg_method_names(), m->param[0]));
