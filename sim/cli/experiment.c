@@ -265,6 +265,9 @@ int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *r
         fs_results_list_free(e, n);
         return -1;
     }
+    if (cfg->validation > 0 && !x->quiet)
+        fprintf(stderr, "fedsim: evaluating on a validation split (%d of the training samples, "
+                "data.validation %g), not on test\n", plan.global_test.n, cfg->validation);
     char cell_id[17], ids[FS_MAX_METHODS][17];
     const char *names[FS_MAX_METHODS], *idp[FS_MAX_METHODS];
     bool done[FS_MAX_METHODS] = {0};
