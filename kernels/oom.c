@@ -4,12 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* "1.5 GB" (decimal units, as the other size messages). */
-static const char *human_bytes(double b, char *buf, size_t cap)
+const char *fs_human_bytes(double b, char *buf, size_t cap)
 {
-    static const char *const unit[] = {"bytes", "KB", "MB", "GB", "TB"};
+    static const char *const unit[] = {"bytes", "KB", "MB", "GB", "TB", "PB"};
     int u = 0;
-    while (b >= 1000 && u < 4) b /= 1000, u++;
+    while (b >= 1000 && u < 5) b /= 1000, u++;
     snprintf(buf, cap, u ? "%.1f %s" : "%.0f %s", b, unit[u]);
     return buf;
 }
@@ -22,10 +21,10 @@ void fs_oom_text(char *buf, size_t cap, const fs_ops *ops, size_t bytes, const c
     if (o->mem_info && o->mem_info(&free_bytes, &total_bytes) == 0)
         snprintf(mem, sizeof mem, " (%s memory: %s free of %s)",
                  o == fs_backend_cpu() ? "host" : o->name,
-                 human_bytes((double)free_bytes, avail, sizeof avail),
-                 human_bytes((double)total_bytes, total, sizeof total));
+                 fs_human_bytes((double)free_bytes, avail, sizeof avail),
+                 fs_human_bytes((double)total_bytes, total, sizeof total));
     snprintf(buf, cap, "out of memory: cannot allocate %s for %s%s",
-             human_bytes((double)bytes, need, sizeof need), what, mem);
+             fs_human_bytes((double)bytes, need, sizeof need), what, mem);
 }
 
 void fs_oom_exit(const fs_ops *ops, size_t bytes, const char *what)

@@ -188,6 +188,8 @@ int fs_backend_device(void);
  * or an unusable CUDA backend; *why says which. */
 const fs_ops *fs_backend_by_name(const char *name, const char **why);
 
+/* "1.5 GB": bytes in decimal units, as every size message writes them. */
+const char *fs_human_bytes(double bytes, char *buf, size_t cap);
 /* Out of memory, in the same words everywhere (kernels/oom.c): buf gets
  * "out of memory: cannot allocate <size> for <what> (<memory>: <free> free of
  * <total>)" with the figures of ops->mem_info (ops NULL: host memory). */

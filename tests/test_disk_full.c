@@ -107,15 +107,22 @@ static void run_for_plots(void)
                  0);
 }
 
-Test(disk_full, a_report_on_a_full_disk_fails_and_leaves_no_figure)
+/* A results file to draw (skips without gnuplot), and dir/log paths named
+ * after what under cli_dir. */
+static void prepare_report(const char *what, char dir[512], char log[600])
 {
     if (cli_sh("command -v gnuplot > /dev/null") != 0)
         cr_skip_test("gnuplot is not installed (apt-get install gnuplot-nox): figures not checked");
-    char fs[512], log[600];
-    snprintf(fs, sizeof fs, "%s/tinyplots", cli_dir);
-    snprintf(log, sizeof log, "%s/report.log", cli_dir);
-    if (!mount_tiny(fs, 12)) skip_without_mount();
+    snprintf(dir, 512, "%s/%s", cli_dir, what);
+    snprintf(log, 600, "%s/%s.log", cli_dir, what);
     run_for_plots();
+}
+
+Test(disk_full, a_report_on_a_full_disk_fails_and_leaves_no_figure)
+{
+    char fs[512], log[600];
+    prepare_report("tinyplots", fs, log);
+    if (!mount_tiny(fs, 12)) skip_without_mount();
     assert_report_fails_without_figures(fs, log);
     cr_assert_eq(umount2(fs, MNT_DETACH), 0);
 }
@@ -124,13 +131,9 @@ Test(disk_full, a_report_on_a_full_disk_fails_and_leaves_no_figure)
  * gnuplot's writes fail with ENOSPC exactly as on a full disk. */
 Test(disk_full, unwritable_figures_fail_the_report_and_leave_none)
 {
-    if (cli_sh("command -v gnuplot > /dev/null") != 0)
-        cr_skip_test("gnuplot is not installed (apt-get install gnuplot-nox): figures not checked");
     char dir[512], log[600];
-    snprintf(dir, sizeof dir, "%s/fullplots", cli_dir);
-    snprintf(log, sizeof log, "%s/report-devfull.log", cli_dir);
+    prepare_report("fullplots", dir, log);
     mkdir(dir, 0755);
-    run_for_plots();
     const char *figures[] = {"acc-vs-round", "loss-vs-round", "acc-vs-upload"};
     for (int k = 0; k < 3; k++) {
         char link[700];

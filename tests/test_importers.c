@@ -66,6 +66,25 @@ static void pixel(const char *dir, const char *rel, int size, int x, int y, int 
     stbi_image_free(px);
 }
 
+static const uint8_t clip_mean_rgb[3] = {122, 116, 104}; /* the importer's padding */
+
+/* expand2square materialised: the w x h image centred on a square of the
+ * padding colour (malloc'd). */
+static uint8_t *padded_square(const uint8_t *img, int w, int h)
+{
+    int side = w > h ? w : h, ox = (side - w) / 2, oy = (side - h) / 2;
+    uint8_t *sq = malloc((size_t)side * side * 3);
+    cr_assert(sq);
+    for (int y = 0; y < side; y++)
+        for (int x = 0; x < side; x++)
+            for (int c = 0; c < 3; c++)
+                sq[((size_t)y * side + x) * 3 + c] =
+                    x >= ox && x < ox + w && y >= oy && y < oy + h
+                        ? img[((size_t)(y - oy) * w + (x - ox)) * 3 + c]
+                        : clip_mean_rgb[c];
+    return sq;
+}
+
 /* One resample, the model-side CLIP one (parity-tested against transformers
  * in test_clip_image): the written image is the source padded to a square
  * with the CLIP mean (expand2square) through fs_clip_resize_rgb, exactly. */
@@ -74,17 +93,9 @@ static void assert_clip_resampled(const char *dir, const char *rel, const char *
     int w, h, n;
     unsigned char *src = stbi_load(tu_source_path(source), &w, &h, &n, 3);
     cr_assert(src, "%s: %s", source, stbi_failure_reason());
-    int side = w > h ? w : h, ox = (side - w) / 2, oy = (side - h) / 2;
-    unsigned char *square = malloc((size_t)side * side * 3), *want = malloc((size_t)size * size * 3);
-    cr_assert(square && want);
-    static const unsigned char pad[3] = {122, 116, 104};
-    for (int y = 0; y < side; y++)
-        for (int x = 0; x < side; x++)
-            for (int c = 0; c < 3; c++)
-                square[((size_t)y * side + x) * 3 + c] =
-                    x >= ox && x < ox + w && y >= oy && y < oy + h
-                        ? src[((size_t)(y - oy) * w + (x - ox)) * 3 + c]
-                        : pad[c];
+    int side = w > h ? w : h;
+    unsigned char *square = padded_square(src, w, h), *want = malloc((size_t)size * size * 3);
+    cr_assert(want);
     cr_assert_eq(fs_clip_resize_rgb(square, side, side, want, size, size, FS_CLIP_RESAMPLE_TORCHVISION), 0);
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, rel);
@@ -387,24 +398,16 @@ Test(importers, iconqa_val_as_test_and_fatal_inputs, .fini = tu_remove_tmpdirs)
  * square, one pixel wide, down- and upscaled, odd padding. */
 Test(importers, padded_resize_equals_resizing_the_padded_square)
 {
-    static const uint8_t bg[3] = {122, 116, 104};
     static const int shapes[][2] = {{37, 5}, {5, 37}, {20, 20}, {1, 30}, {30, 1}, {9, 4},
                                     {3, 2}, {64, 3}, {2, 61}, {17, 16}};
     static const int sizes[] = {8, 16, 24, 40, 100};
     tu_rng rng = tu_rng_new(24);
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         int w = shapes[k][0], h = shapes[k][1], side = w > h ? w : h;
-        int ox = (side - w) / 2, oy = (side - h) / 2;
-        uint8_t *img = malloc((size_t)w * h * 3), *sq = malloc((size_t)side * side * 3);
-        cr_assert(img && sq);
+        uint8_t *img = malloc((size_t)w * h * 3);
+        cr_assert(img);
         for (int i = 0; i < w * h * 3; i++) img[i] = (uint8_t)tu_uniform(&rng, 0, 255.99f);
-        for (int y = 0; y < side; y++)
-            for (int x = 0; x < side; x++)
-                for (int c = 0; c < 3; c++)
-                    sq[((size_t)y * side + x) * 3 + c] =
-                        x >= ox && x < ox + w && y >= oy && y < oy + h
-                            ? img[((size_t)(y - oy) * w + (x - ox)) * 3 + c]
-                            : bg[c];
+        uint8_t *sq = padded_square(img, w, h);
         for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
             for (int r = 0; r < 2; r++) {
                 fs_clip_resampler rs = r ? FS_CLIP_RESAMPLE_PIL : FS_CLIP_RESAMPLE_TORCHVISION;
@@ -412,7 +415,7 @@ Test(importers, padded_resize_equals_resizing_the_padded_square)
                 uint8_t *want = malloc((size_t)n * n * 3), *got = malloc((size_t)n * n * 3);
                 cr_assert(want && got);
                 cr_assert_eq(fs_clip_resize_rgb(sq, side, side, want, n, n, rs), 0);
-                cr_assert_eq(fs_clip_resize_padded_rgb(img, w, h, bg, got, n, rs), 0);
+                cr_assert_eq(fs_clip_resize_padded_rgb(img, w, h, clip_mean_rgb, got, n, rs), 0);
                 for (int i = 0; i < n * n * 3; i++)
                     cr_assert_eq(got[i], want[i], "%dx%d -> %d (resampler %d): byte %d is %d, not %d",
                                  w, h, n, r, i, got[i], want[i]);
@@ -477,14 +480,9 @@ static int import_limited(const char *root, const char *out, const fs_import_opt
     return WEXITSTATUS(status);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define IMPORT_LIMIT_GB 0 /* AddressSanitizer reserves terabytes of address space */
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#ifdef TU_UNDER_ASAN
 #define IMPORT_LIMIT_GB 0
-#endif
-#endif
-#ifndef IMPORT_LIMIT_GB
+#else
 #define IMPORT_LIMIT_GB 1
 #endif
 

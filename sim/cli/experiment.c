@@ -8,6 +8,7 @@
 #include "datasets/synth.h"
 #include "datasets/task_builder.h"
 #include "sim/fed/comm.h"
+#include "sim/fed/memory_plan.h"
 #include "sim/io/error.h"
 #include "sim/io/fingerprint.h"
 #include "sim/io/progress.h"
@@ -261,7 +262,9 @@ int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *r
         return -1;
     }
     fs_partition_plan plan;
-    if (fs_experiment_prepare(x, cfg) || fs_plan_partition(&x->task, cfg, &plan)) {
+    /* the memory plan comes before anything that grows with the config */
+    if (fs_experiment_prepare(x, cfg) || fs_memory_plan_check(cfg, &x->task, x->model, !x->quiet) ||
+        fs_plan_partition(&x->task, cfg, &plan)) {
         fs_results_list_free(e, n);
         return -1;
     }
