@@ -104,8 +104,10 @@ Test(memory_plan, a_normal_run_is_accepted_and_the_estimate_is_near_its_peak)
         double plan = planned_mb(r.log), ratio = plan / r.peak_mb;
         cr_log_info("run %d: planned %.0f MiB, peak resident %.0f MiB (x%.2f)", i, plan,
                     r.peak_mb, ratio);
+#ifndef TU_UNDER_ASAN /* its shadow memory and quarantine inflate the resident size */
         cr_assert(ratio > 1 / 1.5 && ratio < 1.5, "run %d: planned %.0f MiB, peak %.0f MiB", i,
                   plan, r.peak_mb);
+#endif
     }
 }
 
@@ -131,7 +133,9 @@ Test(memory_plan, runs_that_cannot_fit_are_refused_before_allocating)
                   r.log);
         cr_assert(strstr(r.log, "data.partition.clients") && strstr(r.log, "adapter.rank"), "%s",
                   r.log);
+#ifndef TU_UNDER_ASAN
         cr_assert(r.peak_mb < 300, "run %d reached %.0f MiB before refusing", i, r.peak_mb);
+#endif
     }
 }
 
