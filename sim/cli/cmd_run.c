@@ -1,12 +1,11 @@
 /* fedsim run | sweep */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "sim/api/experiment.h"
 #include "sim/cli/commands.h"
-#include "sim/cli/experiment.h"
+#include "sim/cli/report.h"
 #include "sim/fed/comm.h"
 #include "sim/io/error.h"
 #include "sim/io/interrupt.h"
@@ -109,21 +108,6 @@ static int parse(int argc, char **argv, const char *cmd, run_args *a)
     return 0;
 }
 
-static int make_dir(const char *dir)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(path, 0755) && errno != EEXIST) break;
-            *p = '/';
-        }
-    if (mkdir(path, 0755) && errno != EEXIST)
-        return fs_fail("%s: cannot create the output directory: %s", dir, strerror(errno));
-    return 0;
-}
-
 /* Prints why the command failed and returns rc; under mpirun the failing rank
  * says which it is and ends the whole job, so that no rank waits forever for
  * it in a collective. */
@@ -179,7 +163,7 @@ static int run_or_sweep(int argc, char **argv, bool sweep)
     /* The results file is locked first: a second writer is refused before
      * any model is loaded. */
     if (fs_interrupt_install() ||
-        (writer && (make_dir(cfg.output_dir) || !(res = fs_results_open(h5)))))
+        (writer && (fs_make_output_dir(cfg.output_dir) || !(res = fs_results_open(h5)))))
         goto fail;
     double run_seconds = 0;
     int cells_run = 0;
