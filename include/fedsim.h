@@ -12,8 +12,9 @@
  * until fedsim_run_free, and skips methods already finished there under the
  * same configuration. Every function that fails returns -1 or NULL and leaves
  * a message naming what is wrong (file, key, what to do) in
- * fedsim_last_error(). Link with -lfedsim (CMake: find_package(fedsim) and
- * target fedsim::fedsim). */
+ * fedsim_last_error(); errors inside the numeric kernels go to the handler
+ * of fedsim_set_op_error_handler. Link with -lfedsim (CMake:
+ * find_package(fedsim) and target fedsim::fedsim). */
 #ifndef FEDSIM_H
 #define FEDSIM_H
 
@@ -27,6 +28,19 @@ extern "C" {
 FEDSIM_API const char *fedsim_version(void);
 /* The message of the last failure in this thread. */
 FEDSIM_API const char *fedsim_last_error(void);
+
+/* Errors inside the numeric kernels (out of memory for an op's scratch, a
+ * token id outside the vocabulary, a failed CUDA call) have no way back
+ * through the op: by default they print "fedsim: <message>" and end the
+ * process with status 1. A handler installed here gets them instead. It must
+ * not return (when it does, the default runs): e.g. record the message and
+ * longjmp to your code, then only free the run or model that failed (its
+ * state is undefined). It runs on the thread that hit the error: with
+ * runtime.threads: 1 that is the thread that called fedsim. NULL restores
+ * the default; set it before running anything. */
+enum { FEDSIM_OP_OUT_OF_MEMORY, FEDSIM_OP_BAD_INPUT, FEDSIM_OP_DEVICE, FEDSIM_OP_INTERNAL };
+typedef void (*fedsim_op_error_handler)(int kind, const char *message, void *ctx);
+FEDSIM_API void fedsim_set_op_error_handler(fedsim_op_error_handler h, void *ctx);
 
 /* ---- models: a Hugging Face LLaVA directory (config.json + safetensors) ---- */
 

@@ -25,6 +25,25 @@ struct fedsim_run {
 const char *fedsim_version(void) { return FEDSIM_VERSION; }
 const char *fedsim_last_error(void) { return fs_last_error(); }
 
+_Static_assert(FEDSIM_OP_OUT_OF_MEMORY == (int)FS_OP_OUT_OF_MEMORY &&
+                   FEDSIM_OP_BAD_INPUT == (int)FS_OP_BAD_INPUT &&
+                   FEDSIM_OP_DEVICE == (int)FS_OP_DEVICE &&
+                   FEDSIM_OP_INTERNAL == (int)FS_OP_INTERNAL,
+               "fedsim.h's op error kinds are kernels/ops.h's");
+
+static fedsim_op_error_handler user_handler;
+
+static void to_user_handler(fs_op_error_kind kind, const char *message, void *ctx)
+{
+    user_handler((int)kind, message, ctx);
+}
+
+void fedsim_set_op_error_handler(fedsim_op_error_handler h, void *ctx)
+{
+    user_handler = h;
+    fs_set_op_error_handler(h ? to_user_handler : NULL, ctx);
+}
+
 fedsim_model *fedsim_model_load(const char *dir, const char *backend)
 {
     const char *why = NULL;

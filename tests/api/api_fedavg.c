@@ -23,6 +23,16 @@ static int failures;
         }                                                                                 \
     } while (0)
 
+static int op_errors;
+
+/* No op error is expected; one would be counted and end the program here. */
+static void count_op_error(int kind, const char *message, void *ctx)
+{
+    ++*(int *)ctx;
+    fprintf(stderr, "api_fedavg: op error %d: %s\n", kind, message);
+    exit(1);
+}
+
 static int run(char *const argv[])
 {
     pid_t pid = fork();
@@ -49,6 +59,7 @@ int main(int argc, char **argv)
     CHECK(run(synth) == 0, "fedsim data synth failed");
 
     CHECK(strlen(fedsim_version()) > 0, "no version");
+    fedsim_set_op_error_handler(count_op_error, &op_errors);
     fedsim_model *m = fedsim_model_load(model, "cpu");
     CHECK(m, "%s", fedsim_last_error());
     if (m) {
@@ -96,6 +107,7 @@ int main(int argc, char **argv)
 
     char *rm[] = {"/bin/rm", "-rf", dir, NULL};
     run(rm);
+    CHECK(op_errors == 0, "%d op errors", op_errors);
     if (failures) return 1;
     printf("api_fedavg: all checks passed\n");
     return 0;
