@@ -348,3 +348,37 @@ Test(report, seventy_seeds_and_5000_rounds_in_full_under_a_quoted_path)
     snprintf(png, sizeof png, "%s/many 'seeds'.dirichlet_alpha-0.5.acc-vs-upload.png", dir);
     assert_png(png);
 }
+
+/* The accuracy-vs-upload figure names every method without upload in its
+ * title, however many (the title was a 512-byte buffer that silently dropped
+ * the names past it). gnuplot is replaced by a script that keeps its input. */
+Test(report, upload_figure_names_every_method_without_upload)
+{
+    const char *dir = tu_tmpdir_tracked(), *h5 = tu_path_in(dir, "many.h5");
+    const char *kept = tu_path_in(dir, "kept.gp"), *bin = tu_path_in(dir, "bin");
+    fs_results *r = fs_results_open(h5);
+    cr_assert(r, "%s", fs_last_error());
+    enum { METHODS = 14 };
+    char method[METHODS][64];
+    write_run(r, "data.partition.dirichlet_alpha=0.5,seed=0", "fedavg", 0, 0.40, 1000);
+    for (int m = 0; m < METHODS; m++) {
+        snprintf(method[m], sizeof method[m], "a_local_method_with_a_long_descriptive_name_%02d", m);
+        write_run(r, "data.partition.dirichlet_alpha=0.5,seed=0", method[m], 0, 0.30, 0);
+    }
+    fs_results_close(r);
+    cr_assert_eq(mkdir(bin, 0755), 0);
+    FILE *f = fopen(tu_path_in(bin, "gnuplot"), "w");
+    cr_assert(f);
+    fprintf(f, "#!/bin/sh\ncp \"$1\" '%s'\nexit 1\n", kept);
+    fclose(f);
+    cr_assert_eq(chmod(tu_path_in(bin, "gnuplot"), 0755), 0);
+    cr_assert_neq(cli_sh("PATH='%s':\"$PATH\" '%s' report %s > /dev/null 2>&1", bin, fedsim, h5), 0,
+                  "the stand-in gnuplot fails, so must the report");
+    char *script = slurp(kept);
+    const char *title = strstr(script, "no upload: ");
+    cr_assert(title, "%s", script);
+    for (int m = 0; m < METHODS; m++)
+        cr_assert(strstr(title, method[m]), "%s is missing from the title:\n%.2000s", method[m],
+                  title);
+    free(script);
+}
