@@ -31,7 +31,8 @@ void fs_op_oom(const fs_ops *ops, size_t bytes, const char *what)
 {
     char text[768];
     fs_oom_text(text, sizeof text, ops, bytes, what);
-    fs_op_error(FS_OP_OUT_OF_MEMORY, "%s; leave room with fewer clients (data.partition.clients) or "
-                "a smaller adapter.rank%s", text,
+    fs_op_error(FS_OP_OUT_OF_MEMORY,
+                "%s; leave room with fewer clients (data.partition.clients) or a smaller "
+                "adapter.rank%s", text,
                 ops && ops != fs_backend_cpu() ? ", or use runtime.backend: cpu" : "");
 }

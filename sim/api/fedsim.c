@@ -133,7 +133,8 @@ void fedsim_run_set_quiet(fedsim_run *r, int quiet)
 /* Runs the methods of cfg (all of r's, or one) as the run's cell. */
 static int run_cell(fedsim_run *r, const fs_config *cfg)
 {
-    if (!r->results && (fs_make_output_dir(r->cfg.output_dir) || !(r->results = fs_results_open(r->path))))
+    if (!r->results &&
+        (fs_make_output_dir(r->cfg.output_dir) || !(r->results = fs_results_open(r->path))))
         return -1;
     fs_cell_opts opts = {0};
     return fs_experiment_run_cell(&r->x, cfg, r->results, r->cfg.name, &opts) < 0 ? -1 : 0;

@@ -78,7 +78,8 @@ static int parse(int argc, char **argv, const char *cmd, run_args *a)
             continue;
         case 'w':
             if (!sweep) {
-                fprintf(stderr, "fedsim run: --sweep makes a sweep; use 'fedsim sweep CONFIG --sweep %s'\n", v);
+                fprintf(stderr, "fedsim run: --sweep makes a sweep; use 'fedsim sweep CONFIG "
+                                "--sweep %s'\n", v);
                 return 2;
             }
             if (a->n_sweeps == FS_MAX_SWEEP_KEYS) {
