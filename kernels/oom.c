@@ -2,7 +2,6 @@
 #include "ops.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 
 const char *fs_human_bytes(double b, char *buf, size_t cap)
 {
@@ -27,12 +26,12 @@ void fs_oom_text(char *buf, size_t cap, const fs_ops *ops, size_t bytes, const c
              fs_human_bytes((double)bytes, need, sizeof need), what, mem);
 }
 
-void fs_oom_exit(const fs_ops *ops, size_t bytes, const char *what)
+void fs_op_oom(const fs_ops *ops, size_t bytes, const char *what)
 {
     char text[768];
     fs_oom_text(text, sizeof text, ops, bytes, what);
-    fprintf(stderr, "fedsim: %s; leave room with fewer clients (data.partition.clients) or a "
-                    "smaller adapter.rank%s\n",
-            text, ops && ops != fs_backend_cpu() ? ", or use runtime.backend: cpu" : "");
-    _Exit(1); /* possibly on an OpenMP worker: no atexit handlers */
+    fs_op_error(FS_OP_OUT_OF_MEMORY,
+                "%s; leave room with fewer clients (data.partition.clients) or a smaller "
+                "adapter.rank%s", text,
+                ops && ops != fs_backend_cpu() ? ", or use runtime.backend: cpu" : "");
 }

@@ -1,9 +1,11 @@
-#include "sim/cli/experiment.h"
+#include "sim/api/experiment.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "datasets/synth.h"
 #include "datasets/task_builder.h"
@@ -327,4 +329,19 @@ out:
     free(cell_yaml);
     fs_plan_free(&plan);
     return rc ? -1 : ran;
+}
+
+int fs_make_output_dir(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(path, 0755) && errno != EEXIST) break;
+            *p = '/';
+        }
+    if (mkdir(path, 0755) && errno != EEXIST)
+        return fs_fail("%s: cannot create the output directory: %s", dir, strerror(errno));
+    return 0;
 }
