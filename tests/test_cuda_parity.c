@@ -98,6 +98,7 @@ Test(cuda_parity, table_complete)
         (const void *)o->swiglu_fwd, (const void *)o->swiglu_bwd, (const void *)o->xent_fwd,
         (const void *)o->xent_bwd, (const void *)o->lora_fwd, (const void *)o->lora_bwd,
         (const void *)o->lora_fisher_accum, (const void *)o->scale_rows, (const void *)o->adamw,
+        (const void *)o->cross_attention_fwd,
     };
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)
         cr_assert(fns[i] != NULL, "op table entry %zu is NULL", i);
@@ -625,6 +626,31 @@ Test(cuda_parity, attention_odd_head_dims)
     attention_case(o, 1, 40, 2, 2, 6, false, 91);  /* not a multiple of 4 */
     attention_case(o, 1, 35, 4, 1, 80, true, 92);
     attention_case(o, 1, 40, 2, 1, 256, true, 93); /* the largest supported */
+}
+
+/* ---- cross-attention (Q-Former) ---- */
+static void cross_attention_case(const fs_ops *o, int B, int Tq, int Tk, int H, int D, uint64_t seed)
+{
+    tu_rng r = tu_rng_new(seed);
+    const long nq = (long)B * Tq * H * D, nk = (long)B * Tk * H * D;
+    float *q = tu_rand_array(&r, nq, -3, 3), *k = tu_rand_array(&r, nk, -1, 1);
+    float *v = tu_rand_array(&r, nk, -1, 1), *out = malloc(sizeof(float) * nq);
+    fs_cpu_cross_attention_fwd(out, q, k, v, B, Tq, Tk, H, D);
+    float *d_q = up(o, q, nq), *d_k = up(o, k, nk), *d_v = up(o, v, nk), *d_out = up(o, NULL, nq);
+    o->cross_attention_fwd(d_out, d_q, d_k, d_v, B, Tq, Tk, H, D);
+    char what[128];
+    snprintf(what, sizeof what, "cross_attention_fwd B=%d Tq=%d Tk=%d H=%d D=%d", B, Tq, Tk, H, D);
+    check(o, d_out, out, nq, 2e-5f, 1e-4f, what);
+    o->free(d_q), o->free(d_k), o->free(d_v), o->free(d_out);
+    free(q), free(k), free(v), free(out);
+}
+
+Test(cuda_parity, cross_attention)
+{
+    const fs_ops *o = tu_cuda_or_skip();
+    cross_attention_case(o, 2, 32, 257, 4, 16, 100); /* BLIP-2: 32 queries over 257 tokens */
+    cross_attention_case(o, 2, 8, 8, 3, 64, 101);    /* the Q-Former's self-attention */
+    cross_attention_case(o, 1, 5, 300, 2, 6, 102);   /* odd head dim, more keys than threads */
 }
 
 /* ---- activations ---- */

@@ -263,6 +263,8 @@ void fs_cuda_rope_fwd(float *y, const float *x, const int32_t *pos, int ntok, in
                       int head_dim, float theta);
 void fs_cuda_rope_bwd(float *dx, const float *dy, const int32_t *pos, int ntok, int nheads,
                       int head_dim, float theta);
+void fs_cuda_cross_attention_fwd(float *out, const float *q, const float *k, const float *v,
+                                 int B, int Tq, int Tk, int H, int D);
 void fs_cuda_attention_fwd(float *out, float *lse, const float *q, const float *k, const float *v,
                            int B, int T, int Hq, int Hkv, int D, bool causal);
 void fs_cuda_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const float *q,
