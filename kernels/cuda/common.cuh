@@ -163,6 +163,18 @@ __device__ __forceinline__ float fs_block_sum(float v, float *sh)
     return fs_warp_sum(v);
 }
 
+/* Maximum over the whole block, under the same rules as fs_block_sum. */
+__device__ __forceinline__ float fs_block_max(float v, float *sh)
+{
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = fs_warp_max(v);
+    __syncthreads();
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    v = lane < nw ? sh[lane] : -INFINITY;
+    return fs_warp_max(v);
+}
+
 /* ---- deterministic column reduction ----
  * dst[k][c] += sum_r f_k(r, c) for r in [0, n), c in [0, dim), k < NOUT.
  * Used for dW of norms and for bias gradients. Rows are split into chunks;

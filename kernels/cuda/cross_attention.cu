@@ -9,17 +9,6 @@
 #define XATT_THREADS 128
 #define XATT_MAX_TK 12288 /* 48 KB of scores */
 
-__device__ __forceinline__ float block_max(float v, float *sh)
-{
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    v = fs_warp_max(v);
-    __syncthreads();
-    if (lane == 0) sh[warp] = v;
-    __syncthreads();
-    v = lane < nw ? sh[lane] : -INFINITY;
-    return fs_warp_max(v);
-}
-
 __global__ void cross_attention_fwd_kernel(float *out, const float *q, const float *k,
                                            const float *v, int Tq, int Tk, int H, int D,
                                            float scale)
@@ -37,7 +26,7 @@ __global__ void cross_attention_fwd_kernel(float *out, const float *q, const flo
         xatt_scores[j] = d * scale;
         m = fmaxf(m, xatt_scores[j]);
     }
-    m = block_max(m, sh);
+    m = fs_block_max(m, sh);
     float s = 0.f;
     for (int j = threadIdx.x; j < Tk; j += blockDim.x) {
         float p = expf(xatt_scores[j] - m);

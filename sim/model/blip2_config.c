@@ -85,7 +85,7 @@ int fs_blip2_config_load_top(const fs_cj_section *top, const fs_cj_section *text
 
 int fs_blip2_config_validate(const fs_llava_config *c, const char *where)
 {
-    const struct { int v; const char *key; } sizes[] = {
+    const fs_cj_size sizes[] = {
         {c->q_hidden, "qformer_config.hidden_size"},
         {c->q_intermediate, "qformer_config.intermediate_size"},
         {c->q_layers, "qformer_config.num_hidden_layers"},
@@ -93,10 +93,7 @@ int fs_blip2_config_validate(const fs_llava_config *c, const char *where)
         {c->q_cross_freq, "qformer_config.cross_attention_frequency"},
         {c->n_query_tokens, "num_query_tokens"},
     };
-    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
-        if (sizes[i].v <= 0 || sizes[i].v > FS_CJ_MAX_SIZE)
-            return fs_fail("%s: \"%s\" is %d; it must be between 1 and %d", where, sizes[i].key,
-                           sizes[i].v, FS_CJ_MAX_SIZE);
+    if (fs_cj_check_sizes(where, sizes, sizeof sizes / sizeof *sizes)) return -1;
     if (c->q_hidden % c->q_heads)
         return fs_fail("%s: \"qformer_config.hidden_size\" (%d) is not divisible by "
                        "\"qformer_config.num_attention_heads\" (%d)", where, c->q_hidden,
@@ -133,12 +130,7 @@ cJSON *fs_blip2_config_json(const fs_llava_config *c)
     if (c->pad_token_id >= 0) fs_cj_put_num(root, "pad_token_id", c->pad_token_id);
 
     cJSON_AddStringToObject(vc, "model_type", "blip_2_vision_model");
-    fs_cj_put_num(vc, "hidden_size", c->v_hidden);
-    fs_cj_put_num(vc, "intermediate_size", c->v_intermediate);
-    fs_cj_put_num(vc, "num_hidden_layers", c->v_layers);
-    fs_cj_put_num(vc, "num_attention_heads", c->v_heads);
-    fs_cj_put_num(vc, "image_size", c->v_image_size);
-    fs_cj_put_num(vc, "patch_size", c->v_patch_size);
+    fs_cj_put_vision_sizes(vc, c);
     fs_cj_put_num(vc, "layer_norm_eps", fs_cj_short_float(c->v_layer_norm_eps));
     cJSON_AddBoolToObject(vc, "qkv_bias", c->v_qkv_bias);
     cJSON_AddStringToObject(vc, "hidden_act", "gelu");

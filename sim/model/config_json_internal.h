@@ -40,8 +40,17 @@ int fs_cj_load_text(const fs_cj_section *top, fs_llava_config *c, fs_cj_section 
 int fs_cj_load_token_ids(const fs_cj_section *top, const fs_cj_section *text, int image_default,
                          fs_llava_config *c);
 
+/* Each size must be in 1..FS_CJ_MAX_SIZE; the message names the key. 0 or -1. */
+typedef struct {
+    int v;
+    const char *key;
+} fs_cj_size;
+int fs_cj_check_sizes(const char *where, const fs_cj_size *sizes, size_t n);
+
 double fs_cj_short_float(float f);
 void fs_cj_put_num(cJSON *o, const char *k, double v);
+/* vision_config's hidden, intermediate, layers, heads, image and patch sizes. */
+void fs_cj_put_vision_sizes(cJSON *vc, const fs_llava_config *c);
 /* text_config as fedsim writes it; NULL when out of memory. */
 cJSON *fs_cj_text_config_json(const fs_llava_config *c);
 /* Writes root (then deleted; NULL = out of memory) atomically with a final newline. */

@@ -300,9 +300,18 @@ static int load_top(const fs_cj_section *top, const fs_cj_section *text, fs_llav
     return fs_cj_load_token_ids(top, text, 32000, c);
 }
 
+int fs_cj_check_sizes(const char *where, const fs_cj_size *sizes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (sizes[i].v <= 0 || sizes[i].v > CFG_MAX_SIZE)
+            return fs_fail("%s: \"%s\" is %d; it must be between 1 and %d", where, sizes[i].key,
+                           sizes[i].v, CFG_MAX_SIZE);
+    return 0;
+}
+
 int fs_llava_config_validate(const fs_llava_config *c, const char *where)
 {
-    const struct { int v; const char *key; } sizes[] = {
+    const fs_cj_size sizes[] = {
         {c->v_hidden, "vision_config.hidden_size"},
         {c->v_intermediate, "vision_config.intermediate_size"},
         {c->v_layers, "vision_config.num_hidden_layers"},
@@ -319,10 +328,7 @@ int fs_llava_config_validate(const fs_llava_config *c, const char *where)
         {c->t_head_dim, "text_config.head_dim"},
         {c->t_max_pos, "text_config.max_position_embeddings"},
     };
-    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
-        if (sizes[i].v <= 0 || sizes[i].v > CFG_MAX_SIZE)
-            return fs_fail("%s: \"%s\" is %d; it must be between 1 and %d", where, sizes[i].key,
-                           sizes[i].v, CFG_MAX_SIZE);
+    if (fs_cj_check_sizes(where, sizes, sizeof sizes / sizeof *sizes)) return -1;
     if (c->v_hidden % c->v_heads)
         return fs_fail("%s: \"vision_config.hidden_size\" (%d) is not divisible by "
                        "\"vision_config.num_attention_heads\" (%d)", where, c->v_hidden,
@@ -440,6 +446,16 @@ int fs_cj_write_json(const char *path, cJSON *root)
     return rc;
 }
 
+void fs_cj_put_vision_sizes(cJSON *vc, const fs_llava_config *c)
+{
+    fs_cj_put_num(vc, "hidden_size", c->v_hidden);
+    fs_cj_put_num(vc, "intermediate_size", c->v_intermediate);
+    fs_cj_put_num(vc, "num_hidden_layers", c->v_layers);
+    fs_cj_put_num(vc, "num_attention_heads", c->v_heads);
+    fs_cj_put_num(vc, "image_size", c->v_image_size);
+    fs_cj_put_num(vc, "patch_size", c->v_patch_size);
+}
+
 cJSON *fs_cj_text_config_json(const fs_llava_config *c)
 {
     cJSON *tc = cJSON_CreateObject();
@@ -492,12 +508,7 @@ int fs_llava_config_save(const char *path, const fs_llava_config *c)
     if (c->pad_token_id >= 0) fs_cj_put_num(root, "pad_token_id", c->pad_token_id);
 
     cJSON_AddStringToObject(vc, "model_type", "clip_vision_model");
-    fs_cj_put_num(vc, "hidden_size", c->v_hidden);
-    fs_cj_put_num(vc, "intermediate_size", c->v_intermediate);
-    fs_cj_put_num(vc, "num_hidden_layers", c->v_layers);
-    fs_cj_put_num(vc, "num_attention_heads", c->v_heads);
-    fs_cj_put_num(vc, "image_size", c->v_image_size);
-    fs_cj_put_num(vc, "patch_size", c->v_patch_size);
+    fs_cj_put_vision_sizes(vc, c);
     fs_cj_put_num(vc, "num_channels", c->v_channels);
     fs_cj_put_num(vc, "layer_norm_eps", fs_cj_short_float(c->v_layer_norm_eps));
     cJSON_AddStringToObject(vc, "hidden_act", "quick_gelu");

@@ -41,6 +41,9 @@ from transformers import (Blip2Config, Blip2ForConditionalGeneration, Blip2QForm
                           Blip2VisionConfig, LlamaConfig)
 from transformers.utils import logging as hf_logging
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_tiny_llava import randomise  # noqa: E402  O(1) values, norms away from 1/0
+
 IMAGE_TOKEN = 95
 PAD_TOKEN = 0
 BATCH = 2
@@ -66,25 +69,6 @@ def build_config(tie: bool, qkv_bias: bool) -> Blip2Config:
     return Blip2Config(vision_config=vision.to_dict(), qformer_config=qformer.to_dict(),
                        text_config=text.to_dict(), num_query_tokens=N_QUERY,
                        image_token_index=IMAGE_TOKEN, tie_word_embeddings=tie)
-
-
-@torch.no_grad()
-def randomise(model: torch.nn.Module, gen: torch.Generator) -> None:
-    """O(1)-scaled values everywhere; norm weights/biases away from 1/0."""
-    for _, mod in model.named_modules():
-        is_norm = isinstance(mod, torch.nn.LayerNorm) or type(mod).__name__.endswith("RMSNorm")
-        for p_name, p in mod.named_parameters(recurse=False):
-            noise = torch.randn(p.shape, generator=gen, dtype=torch.float32)
-            if is_norm:
-                p.copy_((1.0 + 0.2 * noise) if p_name == "weight" else 0.1 * noise)
-            elif isinstance(mod, torch.nn.Linear) and p_name == "weight":
-                p.copy_(noise / p.shape[1] ** 0.5)
-            elif isinstance(mod, torch.nn.Conv2d) and p_name == "weight":
-                p.copy_(noise / (p[0].numel() ** 0.5))
-            elif p_name == "bias":
-                p.copy_(0.1 * noise)
-            else:  # embeddings: tokens, CLS, positions, query tokens
-                p.copy_(0.5 * noise)
 
 
 def check_close(name, got, want, tol):
