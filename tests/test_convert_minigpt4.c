@@ -13,9 +13,11 @@
 
 #include "datasets/clip_image.h"
 #include "sim/io/error.h"
+#include "sim/io/results.h"
 #include "sim/model/mllm.h"
 #include "sim/model/safetensors.h"
 #include "sim/model/tokenizer.h"
+#include "tests/helpers/cli_helpers.h"
 #include "tests/helpers/testutil.h"
 
 static const char *py, *dir;
@@ -118,6 +120,33 @@ Test(convert_minigpt4, stand_ins_convert_to_a_directory_that_computes_minigpt4, 
     fs_mllm_free(m);
     fs_st_close(ref);
     free(pixels), free(want), free(got);
+
+    /* fedsim run on the converted directory: its SentencePiece tokenizer with
+     * <image> added, MiniGPT-4's template and image processing, 32 queries. */
+    const char *bin = getenv("FEDSIM_BUILD_DIR");
+    cr_assert(bin, "FEDSIM_BUILD_DIR is not set (run through ctest)");
+    cr_assert_eq(cli_sh("'%s/fedsim' data synth synth-iconqa --out '%s/data' --train 12 --test 8 "
+                        "> /dev/null", bin, dir), 0);
+    snprintf(path, sizeof path, "%s/run.yaml", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert(f);
+    fprintf(f, "name: mgpt\nseed: 1\nmodel: { path: %s/f32 }\n"
+               "data:\n  dataset: synth-iconqa\n  root: %s/data\n"
+               "  partition: { clients: 2, dirichlet_alpha: 0.5, key: category, min_samples: 2 }\n"
+               "federation: { rounds: 1, local_epochs: 1, batch_size: 4, eval_every: 1 }\n"
+               "adapter: { rank: 2, alpha: 4 }\nmethods: [fednano]\n"
+               "runtime: { backend: cpu, threads: 2 }\noutput: { dir: %s/out }\n", dir, dir, dir);
+    fclose(f);
+    char log[4200];
+    snprintf(log, sizeof log, "%s/run.log", dir);
+    cr_assert_eq(cli_sh("'%s/fedsim' run '%s' --quiet > '%s' 2>&1", bin, path, log), 0, "%s",
+                 cli_slurp(log));
+    snprintf(path, sizeof path, "%s/out/mgpt.h5", dir);
+    fs_result_entry *e;
+    int n;
+    cr_assert_eq(fs_results_list(path, &e, &n), 0, "%s", fs_last_error());
+    cr_assert(n == 1 && e[0].complete, "the fednano run did not complete");
+    fs_results_list_free(e, n);
 
     /* The default: every tensor bf16, as the LLM is deployed. */
     cr_assert_eq(convert("bf16", ""), 0, "%s", log_of("bf16"));
