@@ -22,6 +22,9 @@
 
 static const char *py, *dir;
 
+/* The stand-ins and conversions take about 700 MB: removed after the test. */
+TestSuite(convert_minigpt4, .fini = tu_remove_tmpdirs);
+
 /* Runs the converter on the stand-ins into <dir>/<out>; its exit status, output in <dir>/<out>.log. */
 static int convert(const char *out, const char *extra)
 {
@@ -50,7 +53,7 @@ static const char *log_of(const char *out)
 Test(convert_minigpt4, stand_ins_convert_to_a_directory_that_computes_minigpt4, .timeout = 900)
 {
     py = tu_venv_python_or_skip();
-    dir = tu_tmpdir();
+    dir = tu_tmpdir_tracked();
     char args[4200], path[4096];
     snprintf(args, sizeof args, "pieces '%s'", dir);
     tu_run_reference(py, "make_minigpt4_pieces.py", args, dir);
