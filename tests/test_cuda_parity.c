@@ -25,7 +25,9 @@
 #include "helpers/cli_helpers.h"
 #include "helpers/testutil.h"
 #include "kernels/cpu/cpu_ops.h"
+#include "sim/io/error.h"
 #include "sim/io/results.h"
+#include "sim/model/mllm.h"
 
 /* ---- helpers ---- */
 /* Which of up to three gradient outputs a backward call requests (bit set)
@@ -862,6 +864,46 @@ Test(cuda_parity, adamw)
     for (long i = per; i < 2 * per; i++) cr_assert(gp[i] == p[i], "adamw: step-0 group changed at %ld", i);
     o->free(d_p), o->free(d_g), o->free(d_m), o->free(d_v);
     free(p), free(g), free(m), free(v), free(wp), free(wm), free(wv), free(gp);
+}
+
+/* ---- MiniGPT-4's image path (EVA ViT + Q-Former + projection) ---- */
+/* A tiny random Blip2-architecture model saved in fp32 and loaded frozen on
+ * both backends: the projected query tokens of the same images agree. */
+Test(cuda_parity, blip2_image_features)
+{
+    const fs_ops *o = tu_cuda_or_skip(), *cpu = fs_backend_cpu();
+    fs_llava_config c = {
+        .blip2 = true, .v_hidden = 32, .v_intermediate = 64, .v_layers = 2, .v_heads = 4,
+        .v_image_size = 16, .v_patch_size = 4, .v_channels = 3, .v_layer_norm_eps = 1e-6f,
+        .v_qkv_bias = true, .q_hidden = 24, .q_intermediate = 40, .q_layers = 3, .q_heads = 4,
+        .q_cross_freq = 2, .q_layer_norm_eps = 1e-12f, .n_query_tokens = 8, .t_vocab = 64,
+        .t_hidden = 16, .t_intermediate = 32, .t_layers = 1, .t_heads = 2, .t_kv_heads = 2,
+        .t_head_dim = 8, .t_max_pos = 64, .t_rms_eps = 1e-6f, .t_rope_theta = 10000.0f,
+        .image_token_index = 63, .pad_token_id = 0, .vision_feature_layer = -1,
+    };
+    fs_mllm *m = fs_mllm_new_random(&c, cpu, 5);
+    cr_assert(m, "%s", fs_last_error());
+    const char *dir = tu_path_in(tu_tmpdir(), "blip2");
+    cr_assert_eq(fs_mllm_save(m, dir), 0, "%s", fs_last_error());
+    fs_mllm_free(m);
+    const int nimg = 3;
+    const long npx = (long)nimg * 3 * 16 * 16, nf = (long)nimg * 8 * 16;
+    tu_rng r = tu_rng_new(11);
+    float *pixels = tu_rand_array(&r, npx, -2, 2), *want = malloc(sizeof(float) * nf);
+    fs_mllm *mc = fs_mllm_load_frozen(dir, cpu), *mg = fs_mllm_load_frozen(dir, o);
+    cr_assert(mc && mg, "%s", fs_last_error());
+    fs_vision_acts *ac = fs_vision_acts_new(mc, nimg), *ag = fs_vision_acts_new(mg, nimg);
+    cr_assert(ac && ag, "%s", fs_last_error());
+    float *d_feat = up(o, NULL, nf);
+    cr_assert_eq(fs_mllm_encode_images(mc, ac, pixels, nimg, want), 0, "%s", fs_last_error());
+    cr_assert_eq(fs_mllm_encode_images(mg, ag, pixels, nimg, d_feat), 0, "%s", fs_last_error());
+    check(o, d_feat, want, nf, 1e-4f, 1e-4f, "BLIP-2 projected query tokens");
+    o->free(d_feat);
+    fs_vision_acts_free(mc, ac);
+    fs_vision_acts_free(mg, ag);
+    fs_mllm_free(mc);
+    fs_mllm_free(mg);
+    free(pixels), free(want);
 }
 
 /* ---- end to end ---- */

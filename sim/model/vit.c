@@ -72,7 +72,12 @@ fs_vision_acts *fs_vision_acts_new(const fs_mllm *m, int max_images)
     T(emb, R * vh);
     T(emb_mean, R);
     T(emb_rstd, R);
-    for (int l = 0; l < L; l++) {
+    /* BLIP-2's tower runs forward only, so one set of layer buffers serves
+     * every layer (a layer writes its output over its input once the
+     * residual holds it) and no backward scratch is needed: 39 EVA layers
+     * on 32 images would otherwise keep 30 GB. */
+    int own = c->blip2 && L > 1 ? 1 : L;
+    for (int l = 0; l < own; l++) {
         T(layers[l].x_in, R * vh);
         T(layers[l].h1, R * vh);
         T(layers[l].mean1, R);
@@ -89,29 +94,31 @@ fs_vision_acts *fs_vision_acts_new(const fs_mllm *m, int max_images)
         T(layers[l].f1, R * vi);
         T(layers[l].f1a, R * vi);
     }
+    for (int l = own; l < L && ok; l++) a->layers[l] = a->layers[0];
     T(x_out, R * vh);
-    T(sel, ntok * vh);
-    T(p1, ntok * th);
-    T(p1a, ntok * th);
-    T(dx, R * vh);
-    T(dx2, R * vh);
-    T(dh, R * vh);
-    T(dq, R * vh);
-    T(dk, R * vh);
-    T(dv, R * vh);
-    T(datt, R * vh);
-    T(dff, R * vi);
-    T(dffa, R * vi);
-    T(dsel, ntok * vh);
-    T(dp1, ntok * th);
-    T(dp1a, ntok * th);
-    T(dpatch, np * vh);
     if (c->blip2) {
         T(post, R * vh);
         T(post_mean, R);
         T(post_rstd, R);
         T(q_out, ntok * c->q_hidden);
         ok = ok && (a->qformer = fs_qformer_acts_new(m, max_images));
+    } else { /* the projector's buffers and the backward scratch (pretraining) */
+        T(sel, ntok * vh);
+        T(p1, ntok * th);
+        T(p1a, ntok * th);
+        T(dx, R * vh);
+        T(dx2, R * vh);
+        T(dh, R * vh);
+        T(dq, R * vh);
+        T(dk, R * vh);
+        T(dv, R * vh);
+        T(datt, R * vh);
+        T(dff, R * vi);
+        T(dffa, R * vi);
+        T(dsel, ntok * vh);
+        T(dp1, ntok * th);
+        T(dp1a, ntok * th);
+        T(dpatch, np * vh);
     }
 #undef T
     if (!ok) {
