@@ -37,6 +37,8 @@ Names, following transformers' own BLIP-2 conversion:
   LLaMA model.* / lm_head.*                   -> language_model.model.* / language_model.lm_head.*
 BLIP-2 uses the first 39 of EVA ViT-g's 40 blocks (--vision-layers, default min(39, blocks)).
 Sizes come from the tensors; head counts cannot (--vision-heads 16, --qformer-heads 12).
+One difference from LAVIS stays, as in transformers' own conversion: post_layernorm
+(LAVIS's ln_vision, eps 1e-5) uses vision_config.layer_norm_eps, 1e-6.
 
 Vocabulary: when the tokenizer lacks <image> (and <pad>), they are added after the last id,
 and the embedding and lm_head get one row each, the mean of the existing rows (what
@@ -69,13 +71,18 @@ class ConvertError(Exception):
     pass
 
 
+TRUST_PICKLE = False  # --trust-pickle
+
+
 def load_pth(path, what):
     if not os.path.isfile(path):
         raise ConvertError(f"{path}: no such file ({what})")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a truncated download, or not a torch file
-        raise ConvertError(f"{path}: cannot be read as a PyTorch checkpoint ({what}): {e}")
+        obj = torch.load(path, map_location="cpu", weights_only=not TRUST_PICKLE)
+    except Exception as e:  # a truncated download, not a torch file, or pickled objects
+        raise ConvertError(f"{path}: cannot be read as a PyTorch checkpoint ({what}): {e}; if "
+                           "it is intact and from a source you trust, --trust-pickle reads "
+                           "the Python objects it pickles besides the tensors")
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]  # LAVIS and MiniGPT-4 save {"model": state_dict, ...}
     if not isinstance(obj, dict) or not all(torch.is_tensor(v) for v in obj.values()):
@@ -204,7 +211,11 @@ def main():
     ap.add_argument("--vision-layers", type=int)
     ap.add_argument("--vision-heads", type=int, default=16)
     ap.add_argument("--qformer-heads", type=int, default=12)
+    ap.add_argument("--trust-pickle", action="store_true",
+                    help="load .pth files with weights_only=False (runs their pickled code)")
     a = ap.parse_args()
+    global TRUST_PICKLE
+    TRUST_PICKLE = a.trust_pickle
 
     blip2 = load_pth(a.blip2, "BLIP-2 checkpoint")
     if any(k.startswith("visual_encoder.") for k in blip2):
