@@ -71,6 +71,11 @@ typedef struct fs_method {
     int (*after_local)(struct fs_fed_run *r, const int *participants, int n);
     /* Server side, identically on every rank. NULL: fs_aggregate_mean. */
     int (*aggregate)(struct fs_fed_run *r, const int *participants, int n);
+    /* Host bytes it needs beyond its adapter-shaped state (e.g. evaluation
+     * scratch), for the memory plan (sim/fed/memory_plan.c), given its
+     * parameters, the clients, training and test items and the hidden size.
+     * NULL: none. */
+    double (*host_bytes)(const void *params, int clients, int n_train, int n_test, int dim);
     /* Evaluation: correct[i] = 1 when items[i] is answered right by the
      * adapter of client items[i].slot. NULL: the global adapter answers for
      * every client (so each test item is answered once). */

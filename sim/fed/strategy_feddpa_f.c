@@ -180,6 +180,14 @@ done:
     return rc;
 }
 
+/* The memory plan's share: the reference states of one evaluation pass. */
+static double host_bytes(const void *values, int clients, int n_train, int n_test, int dim)
+{
+    const params *p = values;
+    double refs = fmin((double)n_test * p->instances, n_train);
+    return refs * ((double)dim * 4 + 16) + clients * 8.0 + n_train * 4.0;
+}
+
 const fs_method fs_method_feddpa_f = {
     .name = "feddpa_f",
     .summary = "FedDPA-F: a global adapter averaged as FedAvg plus a private local one, "
@@ -192,5 +200,6 @@ const fs_method fs_method_feddpa_f = {
     .upload_copies = 1,
     .download_copies = 1,
     .fit = fit,
+    .host_bytes = host_bytes,
     .answer = mixed_answers,
 };
