@@ -1,6 +1,8 @@
 /* fedsim command line: subcommand dispatch. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sim/cli/commands.h"
 #include "sim/fed/comm.h"
@@ -28,8 +30,28 @@ static void usage(FILE *f)
             FEDSIM_VERSION);
 }
 
+/* Idle OpenMP threads sleep by default. libgomp's default lets an idle thread
+ * spin for its core between parallel regions; when other processes share the
+ * cores (another run, a build, a second sweep job) the spinning threads take
+ * the cores the working ones need, and runs here became 10x slower (83 % of
+ * the samples in libgomp's spin loops, issue 20). libgomp reads
+ * OMP_WAIT_POLICY once, when it loads, before main: so when the user has not
+ * chosen a policy, fedsim sets PASSIVE and runs itself again (same pid, same
+ * arguments; the variable is then set, so it happens once). A user's own
+ * OMP_WAIT_POLICY (e.g. ACTIVE) is kept. Under valgrind the exec would leave
+ * valgrind, so it is skipped there; a failed exec goes on as before. */
+static void wait_passively(char **argv)
+{
+    if (getenv("OMP_WAIT_POLICY")) return;
+    const char *preload = getenv("LD_PRELOAD");
+    if (preload && strstr(preload, "vgpreload")) return;
+    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1)) return;
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv)
 {
+    wait_passively(argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

@@ -380,7 +380,12 @@ done:
     fsr_close(&dg);
     fsr_close(&gcpl);
     fsr_close(&src);
-    rc = fsr_close_file(&dst, rc, r->path);
+    return fsr_close_and_commit(r, &dst, rc);
+}
+
+int fsr_close_and_commit(fs_results *r, hid_t *tmp, int rc)
+{
+    rc = fsr_close_file(tmp, rc, r->path);
     if (rc < 0) {
         unlink(r->tmp);
         return -1;
