@@ -382,7 +382,7 @@ int fs_sweep_run_jobs(const fs_sweep_jobs_args *a)
             } else if (reply.status != JOB_OK) { /* failed, or a signal sent to the job alone */
                 if (failed < 0) failed = c;
                 stop = true;
-            } else if (reply.status == JOB_OK) {
+            } else {
                 done++;
                 if (reply.ran) ran_seconds += reply.seconds, cells_ran++;
             }
@@ -393,10 +393,11 @@ int fs_sweep_run_jobs(const fs_sweep_jobs_args *a)
             break;
         }
     }
-    /* The jobs end when their pipe closes (at once, when the sweep failed). */
+    /* The jobs end when their pipe closes (after their round, when the sweep
+     * itself failed: their job files are taken back by the next start). */
     for (int k = 0; k < started; k++) {
         if (!jobs[k].pid) continue;
-        if (rc) kill(jobs[k].pid, SIGKILL);
+        if (rc) kill(jobs[k].pid, SIGTERM);
         close(jobs[k].to);
         int st;
         while (waitpid(jobs[k].pid, &st, 0) < 0 && errno == EINTR) {
@@ -418,11 +419,9 @@ int fs_sweep_run_jobs(const fs_sweep_jobs_args *a)
         rc = fs_fail("the job processes ended with %ld of %ld cells done (see above)", done,
                      a->cells);
     }
-    if (!rc) {
-        char dir[DIR_CAP];
-        jobs_dir(a->cfg, dir, sizeof dir);
-        rmdir(dir);
-    }
+    char dir[DIR_CAP];
+    jobs_dir(a->cfg, dir, sizeof dir);
+    rmdir(dir); /* stays when a job file could not be taken back */
     free(jobs), free(state), free(main_path);
     return rc ? -1 : 0;
 }
