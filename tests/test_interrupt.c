@@ -9,6 +9,7 @@
  * and can be fixed with FEDSIM_KILL_SEED=N (FEDSIM_KILLS=N sets how many
  * kills, default 4). */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +31,20 @@ static void write_config(const char *out, char *path, size_t cap)
                               "sweep:\n  seed: [0, 1]\n  methods: [fedavg, local]\n"));
 }
 
-/* Starts `fedsim sweep config --quiet --jobs <jobs>` with output appended to log. */
+/* Starts `fedsim sweep config --quiet --jobs <jobs>` with output appended to
+ * log; every round checkpointed when `checkpoints` (output keys are not part
+ * of a method's identity: the results are the reference's either way). */
+static pid_t start_sweep_with(const char *config, const char *log, const char *jobs,
+                              bool checkpoints)
+{
+    const char *argv[9] = {"fedsim", "sweep", config, "--quiet", "--jobs", jobs};
+    if (checkpoints) argv[6] = "--set", argv[7] = "output.checkpoint_every=1";
+    return cli_spawn(log, argv);
+}
+
 static pid_t start_sweep(const char *config, const char *log, const char *jobs)
 {
-    const char *const argv[] = {"fedsim", "sweep", config, "--quiet", "--jobs", jobs, NULL};
-    return cli_spawn(log, argv);
+    return start_sweep_with(config, log, jobs, false);
 }
 
 static double ref_seconds; /* wall time of the uninterrupted sweep */
@@ -182,17 +192,17 @@ static void wait_first_method(pid_t pid, const char *h5)
     cr_assert_fail("the sweep finished no method within 300 s");
 }
 
-/* Sends sig halfway through a sweep of `jobs` job processes: exit status
- * 128 + sig, a readable file with at most one unfinished method per job, a
- * message on how to resume, and a restart that completes it to the
- * reference. */
-static void stop_with(int sig, const char *out, const char *jobs)
+/* Sends sig halfway through a sweep of `jobs` job processes (with a
+ * checkpoint every round when `checkpoints`): exit status 128 + sig, a
+ * readable file with at most one unfinished method per job, a message on how
+ * to resume, and a restart that completes it to the reference. */
+static void stop_with(int sig, const char *out, const char *jobs, bool checkpoints)
 {
     char cfg[512], log[512], h5[600];
     write_config(out, cfg, sizeof cfg);
     snprintf(log, sizeof log, "%s/%s.log", cli_dir, out);
     snprintf(h5, sizeof h5, "%s/%s/sw.h5", cli_dir, out);
-    pid_t pid = start_sweep(cfg, log, jobs);
+    pid_t pid = start_sweep_with(cfg, log, jobs, checkpoints);
     wait_first_method(pid, h5);
     kill(pid, sig);
     int st = cli_wait(pid);
@@ -208,7 +218,7 @@ static void stop_with(int sig, const char *out, const char *jobs)
     for (int i = 0; i < n; i++) unfinished += !e[i].complete;
     fs_results_list_free(e, n);
     cr_assert_leq(unfinished, atoi(jobs), "%d unfinished methods after signal %d", unfinished, sig);
-    st = cli_wait(start_sweep(cfg, log, jobs));
+    st = cli_wait(start_sweep_with(cfg, log, jobs, checkpoints));
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "resume failed:\n%s", cli_slurp_log(log));
     assert_same_as_reference(out);
     assert_no_job_files(out);
@@ -217,13 +227,15 @@ static void stop_with(int sig, const char *out, const char *jobs)
 /* One test for both (the reference sweep runs once per test). */
 Test(interrupt, sigint_and_sigterm_stop_after_the_round_with_status_130_143)
 {
-    stop_with(SIGINT, "int", "1");
-    stop_with(SIGTERM, "term", "1");
+    stop_with(SIGINT, "int", "1", false);
+    stop_with(SIGTERM, "term", "1", false);
 }
 
-/* The signal goes to the sweep process alone, which passes it on to its jobs. */
+/* The signal goes to the sweep process alone, which passes it on to its jobs;
+ * with checkpoints, the restart continues the stopped methods from them
+ * through the job files. */
 Test(interrupt, sigint_and_sigterm_stop_a_parallel_sweep_with_status_130_143)
 {
-    stop_with(SIGINT, "int-jobs", "2");
-    stop_with(SIGTERM, "term-jobs", "2");
+    stop_with(SIGINT, "int-jobs", "2", false);
+    stop_with(SIGTERM, "term-jobs", "2", true);
 }
