@@ -48,8 +48,8 @@ static void run_usage(FILE *f, const char *cmd)
                   "                   config's sweep values of k, or adds k as an axis\n"
                   "  --jobs N         run N cells at a time, each in its own process (default:\n"
                   "                   one per core with the CPU backend, 1 with a GPU); each\n"
-                  "                   job gets cores/N threads unless --threads is given; the\n"
-                  "                   numbers are the same as with --jobs 1\n"
+                  "                   job gets cores/N threads unless --threads is given;\n"
+                  "                   at the same --threads, the numbers of --jobs 1\n"
                   "  --yes            run a sweep of more than 10,000 cells\n"
                 : "",
             !strcmp(cmd, "sweep")
