@@ -330,6 +330,13 @@ int fs_sweep_run_jobs(const fs_sweep_jobs_args *a)
         if (!(rc = start_job(a, main_path, jobs, started))) started++;
     bool stop = rc != 0;
     for (;;) {
+        /* Pass a signal on to the jobs, once, and start no more cells. */
+        if (fs_interrupted() && !forwarded) {
+            forwarded = fs_interrupt_signal();
+            for (int k = 0; k < started; k++)
+                if (jobs[k].pid) kill(jobs[k].pid, forwarded);
+            stop = true;
+        }
         /* Hand out cells to idle jobs. */
         for (int k = 0; k < started && !stop; k++) {
             if (!jobs[k].pid || jobs[k].cell >= 0 || next >= a->cells) continue;
@@ -353,13 +360,6 @@ int fs_sweep_run_jobs(const fs_sweep_jobs_args *a)
             next++;
         }
         if (!running) break;
-        /* Pass a signal on to the jobs, once. */
-        if (fs_interrupted() && !forwarded) {
-            forwarded = fs_interrupt_signal();
-            for (int k = 0; k < started; k++)
-                if (jobs[k].pid) kill(jobs[k].pid, forwarded);
-            stop = true;
-        }
         struct pollfd fds[256];
         int nfds = 0, which[256];
         for (int k = 0; k < started && nfds < 256; k++)
