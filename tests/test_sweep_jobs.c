@@ -177,6 +177,12 @@ Test(sweep_jobs, openmp_waits_passively_unless_the_user_chose_a_policy)
     cr_assert_eq(omp_setting(text, "OMP_WAIT_POLICY", policy, sizeof policy), 1,
                  "a chosen policy started fedsim again:\n%s", text);
     cr_assert_str_eq(policy, "ACTIVE", "%s", text);
+    cr_assert_eq(cli_sh("env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=5000 OMP_DISPLAY_ENV=verbose "
+                        "'%s' sweep --help > '%s' 2>&1", cli_fedsim, log), 0);
+    text = cli_slurp(log);
+    cr_assert_eq(omp_setting(text, "GOMP_SPINCOUNT", spin, sizeof spin), 1,
+                 "a chosen spin count started fedsim again:\n%s", text);
+    cr_assert_str_eq(spin, "5000", "%s", text);
     /* Commands that do not compute start once. */
     cr_assert_eq(cli_sh("env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=verbose '%s' --version > '%s' "
                         "2>&1", cli_fedsim, log), 0);

@@ -41,7 +41,8 @@ static void usage(FILE *f)
  * arguments; the variable is then set, so it happens once). Only the
  * commands that compute do it: loading fedsim's libraries again costs a
  * start (tens of ms), which report, export, info and data need not pay. A
- * user's own OMP_WAIT_POLICY (e.g. ACTIVE) is kept. Under valgrind the exec
+ * user's own OMP_WAIT_POLICY (e.g. ACTIVE) or GOMP_SPINCOUNT (which libgomp
+ * lets decide over the policy) is kept. Under valgrind the exec
  * would leave valgrind, so it is skipped there; a failed exec goes on as
  * before. */
 static void wait_passively(int argc, char **argv)
@@ -50,7 +51,7 @@ static void wait_passively(int argc, char **argv)
     bool computes = false;
     for (size_t i = 0; argc > 1 && i < sizeof computing / sizeof *computing; i++)
         computes |= !strcmp(argv[1], computing[i]);
-    if (!computes || getenv("OMP_WAIT_POLICY")) return;
+    if (!computes || getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
     const char *preload = getenv("LD_PRELOAD");
     if (preload && strstr(preload, "vgpreload")) return;
     if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1)) return;
