@@ -13,7 +13,7 @@ void fs_cpu_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, co
                   int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
 /* Host scratch inside an op (malloc'd, not zeroed; free() it); out of
- * memory ends the process with fs_oom_exit's message. */
+ * memory is reported by fs_op_oom (ops.h: by default the process ends). */
 void *fs_cpu_scratch(size_t bytes, const char *what);
 
 /* Norm weights and biases on the CPU backend must be F32; this returns their data. */

@@ -50,7 +50,7 @@ void *fs_cuda_scratch(int slot, size_t bytes)
         cudaError_t e = cudaMalloc(&g_cuda.scratch[slot], want);
         if (e == cudaErrorMemoryAllocation) {
             (void)cudaGetLastError();
-            fs_oom_exit(fs_backend_cuda(NULL), want, "the scratch buffer of a GPU op");
+            fs_op_oom(fs_backend_cuda(NULL), want, "the scratch buffer of a GPU op");
         }
         CUDA_CHECK(e);
         g_cuda.scratch_bytes[slot] = want;

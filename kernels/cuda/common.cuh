@@ -24,14 +24,14 @@ extern "C" {
 }
 
 /* Every CUDA / cuBLAS return code is checked: a failure means the device is
- * in an unknown state, so report where and why, then stop. */
+ * in an unknown state, so report where and why (fs_op_error: by default the
+ * process stops). */
 #define CUDA_CHECK(call)                                                                       \
     do {                                                                                       \
         cudaError_t fs_err_ = (call);                                                          \
         if (fs_err_ != cudaSuccess) {                                                          \
-            fprintf(stderr, "fedsim: CUDA error at %s:%d: %s failed: %s (%s)\n", __FILE__,     \
-                    __LINE__, #call, cudaGetErrorString(fs_err_), cudaGetErrorName(fs_err_));  \
-            exit(1);                                                                           \
+            fs_op_error(FS_OP_DEVICE, "CUDA error at %s:%d: %s failed: %s (%s)", __FILE__,     \
+                        __LINE__, #call, cudaGetErrorString(fs_err_), cudaGetErrorName(fs_err_)); \
         }                                                                                      \
     } while (0)
 
@@ -39,9 +39,8 @@ extern "C" {
     do {                                                                                       \
         cublasStatus_t fs_st_ = (call);                                                        \
         if (fs_st_ != CUBLAS_STATUS_SUCCESS) {                                                 \
-            fprintf(stderr, "fedsim: cuBLAS error at %s:%d: %s failed: %s\n", __FILE__,        \
-                    __LINE__, #call, cublasGetStatusString(fs_st_));                           \
-            exit(1);                                                                           \
+            fs_op_error(FS_OP_DEVICE, "cuBLAS error at %s:%d: %s failed: %s", __FILE__,        \
+                        __LINE__, #call, cublasGetStatusString(fs_st_));                       \
         }                                                                                      \
     } while (0)
 
@@ -51,10 +50,9 @@ extern "C" {
 /* Fatal misuse of the op table (an unsupported dtype, an over-large head). */
 #define FS_CUDA_FATAL(...)                                                                     \
     do {                                                                                       \
-        fprintf(stderr, "fedsim: CUDA backend (%s:%d): ", __FILE__, __LINE__);                 \
-        fprintf(stderr, __VA_ARGS__);                                                          \
-        fprintf(stderr, "\n");                                                                 \
-        exit(1);                                                                               \
+        char fs_what_[512];                                                                    \
+        snprintf(fs_what_, sizeof fs_what_, __VA_ARGS__);                                      \
+        fs_op_error(FS_OP_INTERNAL, "CUDA backend (%s:%d): %s", __FILE__, __LINE__, fs_what_); \
     } while (0)
 
 /* Scoped NVTX range so every op shows up by name in Nsight Systems. */

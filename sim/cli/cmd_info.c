@@ -61,28 +61,24 @@ static void row(const char *what, double params, double total, int bpp)
 
 int fs_cmd_info(int argc, char **argv)
 {
-    const char *dir = NULL;
+    const char *dir;
     int rank = 16, bpp = 2;
     bool check_values = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            info_usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--rank") && i + 1 < argc) {
-            if ((rank = fs_cli_int("--rank", argv[++i], 1)) < 0) return 2;
-        } else if (!strcmp(argv[i], "--bytes-per-param") && i + 1 < argc) {
-            if ((bpp = fs_cli_int("--bytes-per-param", argv[++i], 1)) < 0) return 2;
-        } else if (!strcmp(argv[i], "--check-values")) {
-            check_values = true;
-        } else if (argv[i][0] != '-' && !dir) {
-            dir = argv[i];
-        } else {
-            fprintf(stderr, "fedsim info: unexpected argument '%s'\n", argv[i]);
-            info_usage(stderr);
-            return 2;
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                         {"rank", required_argument, NULL, 'r'},
+                                         {"bytes-per-param", required_argument, NULL, 'b'},
+                                         {"check-values", no_argument, NULL, 'c'},
+                                         {0}};
+    for (int c; (c = fs_cli_getopt(argc, argv, "info", "h", opts)) != -1;) {
+        switch (c) {
+        case 'h': info_usage(stdout); return 0;
+        case 'r': if ((rank = fs_cli_int("--rank", optarg, 1)) < 0) return 2; break;
+        case 'b': if ((bpp = fs_cli_int("--bytes-per-param", optarg, 1)) < 0) return 2; break;
+        case 'c': check_values = true; break;
+        default: info_usage(stderr); return 2;
         }
     }
-    if (!dir) {
+    if (fs_cli_operand(argc, argv, "info", &dir) || !dir) {
         info_usage(stderr);
         return 2;
     }

@@ -23,7 +23,7 @@
 
 #include <stdbool.h>
 
-#include "sim/cli/experiment.h"
+#include "sim/api/experiment.h"
 
 /* Cell c of cfg's sweep (the whole config when it has no sweep: section):
  * its config, label and sweep values. */

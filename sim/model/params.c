@@ -32,10 +32,7 @@ static void add(param_list *l, fs_tensor *slot, const char *part, const char *fm
     if (l->n == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 256;
         l->items = realloc(l->items, (size_t)l->cap * sizeof *l->items);
-        if (!l->items) {
-            fprintf(stderr, "fedsim: out of memory building the parameter list\n");
-            exit(1);
-        }
+        if (!l->items) fs_op_oom(NULL, (size_t)l->cap * sizeof *l->items, "the parameter list");
     }
     fs_param_ref *p = &l->items[l->n++];
     snprintf(p->name, sizeof p->name, fmt, layer);
