@@ -143,15 +143,21 @@ Test(sweep_jobs, bad_jobs_values_are_refused_with_a_message)
     cr_assert(access(log, F_OK) != 0, "a refused sweep wrote %s", log);
 }
 
-/* The last value libgomp shows for `name` (OMP_DISPLAY_ENV=verbose) in
- * text, and how many times it shows it (once per start of the binary). */
-static int omp_setting(const char *text, const char *name, char *value, size_t cap)
+/* Runs `env <env> OMP_DISPLAY_ENV=verbose fedsim <args>`: how many times
+ * libgomp showed `name` (once per start of the binary), its last value into
+ * value, and the output into *text. */
+static int omp_shown(const char *env, const char *args, const char *name, char *value,
+                     size_t cap, const char **text)
 {
+    char log[600], key[64];
+    snprintf(log, sizeof log, "%s/omp.log", cli_dir);
+    cr_assert_eq(cli_sh("env %s OMP_DISPLAY_ENV=verbose '%s' %s > '%s' 2>&1", env, cli_fedsim,
+                        args, log), 0);
+    *text = cli_slurp(log);
     int count = 0;
-    char key[64];
     snprintf(key, sizeof key, "  %s = '", name);
     value[0] = 0;
-    for (const char *p = strstr(text, key); p; p = strstr(p + 1, key)) {
+    for (const char *p = strstr(*text, key); p; p = strstr(p + 1, key)) {
         const char *v = p + strlen(key);
         snprintf(value, cap, "%.*s", (int)strcspn(v, "'"), v);
         count++;
@@ -161,31 +167,24 @@ static int omp_setting(const char *text, const char *name, char *value, size_t c
 
 Test(sweep_jobs, openmp_waits_passively_unless_the_user_chose_a_policy)
 {
-    char log[600], spin[64], policy[64];
-    snprintf(log, sizeof log, "%s/omp.log", cli_dir);
+    char v[64];
+    const char *text;
     /* A computing command starts again with idle threads that sleep. */
-    cr_assert_eq(cli_sh("env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT OMP_DISPLAY_ENV=verbose '%s' "
-                        "run --help > '%s' 2>&1", cli_fedsim, log), 0);
-    const char *text = cli_slurp(log);
-    cr_assert_eq(omp_setting(text, "GOMP_SPINCOUNT", spin, sizeof spin), 2, "%s", text);
-    cr_assert_str_eq(spin, "0", "idle OpenMP threads still spin by default:\n%s", text);
+    int n = omp_shown("-u OMP_WAIT_POLICY -u GOMP_SPINCOUNT", "run --help", "GOMP_SPINCOUNT", v,
+                      sizeof v, &text);
+    cr_assert_eq(n, 2, "%s", text);
+    cr_assert_str_eq(v, "0", "idle OpenMP threads still spin by default:\n%s", text);
     cr_assert(strstr(text, "usage: fedsim run"), "%s", text);
-    /* The user's policy is kept: one start. */
-    cr_assert_eq(cli_sh("env -u GOMP_SPINCOUNT OMP_WAIT_POLICY=ACTIVE OMP_DISPLAY_ENV=verbose "
-                        "'%s' sweep --help > '%s' 2>&1", cli_fedsim, log), 0);
-    text = cli_slurp(log);
-    cr_assert_eq(omp_setting(text, "OMP_WAIT_POLICY", policy, sizeof policy), 1,
-                 "a chosen policy started fedsim again:\n%s", text);
-    cr_assert_str_eq(policy, "ACTIVE", "%s", text);
-    cr_assert_eq(cli_sh("env -u OMP_WAIT_POLICY GOMP_SPINCOUNT=5000 OMP_DISPLAY_ENV=verbose "
-                        "'%s' sweep --help > '%s' 2>&1", cli_fedsim, log), 0);
-    text = cli_slurp(log);
-    cr_assert_eq(omp_setting(text, "GOMP_SPINCOUNT", spin, sizeof spin), 1,
-                 "a chosen spin count started fedsim again:\n%s", text);
-    cr_assert_str_eq(spin, "5000", "%s", text);
+    /* The user's policy or spin count is kept: one start. */
+    n = omp_shown("-u GOMP_SPINCOUNT OMP_WAIT_POLICY=ACTIVE", "sweep --help", "OMP_WAIT_POLICY",
+                  v, sizeof v, &text);
+    cr_assert_eq(n, 1, "a chosen policy started fedsim again:\n%s", text);
+    cr_assert_str_eq(v, "ACTIVE", "%s", text);
+    n = omp_shown("-u OMP_WAIT_POLICY GOMP_SPINCOUNT=5000", "sweep --help", "GOMP_SPINCOUNT", v,
+                  sizeof v, &text);
+    cr_assert_eq(n, 1, "a chosen spin count started fedsim again:\n%s", text);
+    cr_assert_str_eq(v, "5000", "%s", text);
     /* Commands that do not compute start once. */
-    cr_assert_eq(cli_sh("env -u OMP_WAIT_POLICY OMP_DISPLAY_ENV=verbose '%s' --version > '%s' "
-                        "2>&1", cli_fedsim, log), 0);
-    cr_assert_eq(omp_setting(cli_slurp(log), "OMP_WAIT_POLICY", policy, sizeof policy), 1, "%s",
-                 cli_slurp(log));
+    n = omp_shown("-u OMP_WAIT_POLICY", "--version", "OMP_WAIT_POLICY", v, sizeof v, &text);
+    cr_assert_eq(n, 1, "%s", text);
 }
