@@ -172,6 +172,14 @@ typedef struct fs_ops {
     void (*adamw)(float *p, const float *g, float *m, float *v, const int32_t *step, int ngroups,
                   long per_group, float lr, float beta1, float beta2, float eps,
                   float weight_decay);
+
+    /* ---- attention of Tq queries over Tk other tokens (BLIP-2's Q-Former) ---- */
+    /* Non-causal, forward only (the Q-Former is frozen): q: [B, Tq, H, D];
+     * k, v: [B, Tk, H, D]; out: [B, Tq, H, D];
+     *   out_i = sum_j softmax_j(q_i . k_j / sqrt(D)) v_j   over the Tk tokens of the same b.
+     * Tq may equal Tk (the Q-Former's self-attention over its queries); Tk >= 1. */
+    void (*cross_attention_fwd)(float *out, const float *q, const float *k, const float *v, int B,
+                                int Tq, int Tk, int H, int D);
 } fs_ops;
 
 /* Always available. */

@@ -145,6 +145,7 @@ static const fs_ops cpu_ops = {
     .lora_fisher_accum = fs_cpu_lora_fisher_accum,
     .scale_rows = fs_cpu_scale_rows,
     .adamw = fs_cpu_adamw,
+    .cross_attention_fwd = fs_cpu_cross_attention_fwd,
 };
 
 const fs_ops *fs_backend_cpu(void) { return &cpu_ops; }

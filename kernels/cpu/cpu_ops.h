@@ -114,4 +114,7 @@ void fs_cpu_lora_fisher_accum(float *FA, float *FB, const float *dy, const float
 void fs_cpu_scale_rows_ref(float *y, const float *x, const float *s, int n, int dim);
 void fs_cpu_scale_rows(float *y, const float *x, const float *s, int n, int dim);
 
+/* The reference is also the op: the Q-Former's attention is small (32 queries). */
+void fs_cpu_cross_attention_fwd(float *out, const float *q, const float *k, const float *v, int B, int Tq, int Tk, int H, int D);
+
 #endif

@@ -241,6 +241,7 @@ static const fs_ops cuda_ops = {
     .lora_fisher_accum = fs_cuda_lora_fisher_accum,
     .scale_rows = fs_cuda_scale_rows,
     .adamw = fs_cuda_adamw,
+    .cross_attention_fwd = fs_cuda_cross_attention_fwd,
 };
 
 /* Probes the device without ever exiting: a machine without a usable GPU must

@@ -161,6 +161,18 @@ __device__ __forceinline__ float fs_block_sum(float v, float *sh)
     return fs_warp_sum(v);
 }
 
+/* Maximum over the whole block, under the same rules as fs_block_sum. */
+__device__ __forceinline__ float fs_block_max(float v, float *sh)
+{
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = fs_warp_max(v);
+    __syncthreads();
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    v = lane < nw ? sh[lane] : -INFINITY;
+    return fs_warp_max(v);
+}
+
 /* ---- deterministic column reduction ----
  * dst[k][c] += sum_r f_k(r, c) for r in [0, n), c in [0, dim), k < NOUT.
  * Used for dW of norms and for bias gradients. Rows are split into chunks;
@@ -261,6 +273,8 @@ void fs_cuda_rope_fwd(float *y, const float *x, const int32_t *pos, int ntok, in
                       int head_dim, float theta);
 void fs_cuda_rope_bwd(float *dx, const float *dy, const int32_t *pos, int ntok, int nheads,
                       int head_dim, float theta);
+void fs_cuda_cross_attention_fwd(float *out, const float *q, const float *k, const float *v,
+                                 int B, int Tq, int Tk, int H, int D);
 void fs_cuda_attention_fwd(float *out, float *lse, const float *q, const float *k, const float *v,
                            int B, int T, int Hq, int Hkv, int D, bool causal);
 void fs_cuda_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const float *q,

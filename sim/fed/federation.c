@@ -311,13 +311,13 @@ static int evaluate(const fs_strategy *st, fs_fed_run *r, double *acc, double *g
     return 0;
 }
 
-/* What a FedNano client keeps: encoder, projector and token embeddings
- * (bf16, as deployed) plus its fp32 adapters. */
+/* What a FedNano client keeps: encoder (and Q-Former), projector and token
+ * embeddings (bf16, as deployed) plus its fp32 adapters. */
 static double client_storage_mb(const fs_engine *e, const fs_adapter_shape *shape)
 {
     fs_param_counts pc;
     if (fs_mllm_count_params(&fs_engine_model(e)->cfg, &pc)) return NAN;
-    return ((pc.vision + pc.projector + pc.embed) * 2.0 + fs_adapter_params(shape) * 4.0) / 1e6;
+    return (pc.client * 2.0 + fs_adapter_params(shape) * 4.0) / 1e6;
 }
 
 int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
