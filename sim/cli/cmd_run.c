@@ -48,7 +48,7 @@ static void run_usage(FILE *f, const char *cmd)
                   "  --jobs N         run N cells at a time, each in its own process (default:\n"
                   "                   one per core with the CPU backend, 1 with a GPU); each\n"
                   "                   job gets cores/N threads unless --threads is given;\n"
-                  "                   at the same --threads, the numbers of --jobs 1\n"
+                  "                   with the same --threads, the numbers of --jobs 1\n"
                   "  --yes            run a sweep of more than 10,000 cells\n"
                 : "",
             !strcmp(cmd, "sweep")
@@ -198,7 +198,7 @@ static int run_or_sweep(int argc, char **argv, bool sweep)
         fs_sweep_jobs_args parallel = {.cfg = &cfg, .cells = cells, .jobs = jobs,
                                        .quiet = a.quiet, .force = a.force, .res = res};
         if (fs_sweep_run_jobs(&parallel)) goto fail;
-        cells = 0; /* all ran */
+        cells = 0; /* all ran: the loop below is the one-process sweep's */
     }
     double run_seconds = 0;
     int cells_run = 0;
