@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sim/io/error.h"
 #include "sim/io/results.h"
 #include "tests/helpers/cli_helpers.h"
 
@@ -141,6 +142,51 @@ Test(sweep_jobs, bad_jobs_values_are_refused_with_a_message)
     cr_assert(strstr(cli_slurp(log), "fedsim sweep"), "%s", cli_slurp(log));
     snprintf(log, sizeof log, "%s/bad/sw.h5", cli_dir);
     cr_assert(access(log, F_OK) != 0, "a refused sweep wrote %s", log);
+}
+
+/* Writes a finished method with the given mean accuracy into cell. */
+static void finished(fs_results *r, const char *cell, const char *method, double acc)
+{
+    fs_summary s = {.mean_acc = acc};
+    cr_assert_eq(fs_results_begin(r, cell, method, NULL), 0, "%s", fs_last_error());
+    cr_assert_eq(fs_results_finish(r, NULL, 0, &s), 0, "%s", fs_last_error());
+}
+
+/* How a job's file goes back into the sweep's: whole cells, in place. */
+Test(sweep_jobs, copy_cells_replaces_cells_in_place_and_appends_new_ones)
+{
+    char a_path[600], b_path[600];
+    snprintf(a_path, sizeof a_path, "%s/copy-a.h5", cli_dir);
+    snprintf(b_path, sizeof b_path, "%s/copy-b.h5", cli_dir);
+    fs_results *a = fs_results_open(a_path), *b = fs_results_open(b_path);
+    cr_assert(a && b, "%s", fs_last_error());
+    finished(a, "c1", "fedavg", 0.1);
+    finished(a, "c2", "fedavg", 0.2);
+    finished(a, "c3", "fedavg", 0.3);
+    finished(b, "c2", "local", 0.5); /* c2 as a job left it: another method set */
+    finished(b, "c4", "fedavg", 0.4);
+    int copied = -1;
+    cr_assert_eq(fs_results_copy_cells(a, b_path, "absent", &copied), 0);
+    cr_assert_eq(copied, 0);
+    cr_assert_eq(fs_results_copy_cells(a, b_path, "c2", &copied), 0, "%s", fs_last_error());
+    cr_assert_eq(copied, 1);
+    cr_assert_eq(fs_results_copy_cells(a, b_path, NULL, &copied), 0, "%s", fs_last_error());
+    cr_assert_eq(copied, 2);
+    fs_results_close(a);
+    fs_results_close(b);
+    fs_result_entry *e;
+    int n;
+    cr_assert_eq(fs_results_list(a_path, &e, &n), 0);
+    const char *cells[] = {"c1", "c2", "c3", "c4"}, *methods[] = {"fedavg", "local", "fedavg",
+                                                                   "fedavg"};
+    const double accs[] = {0.1, 0.5, 0.3, 0.4};
+    cr_assert_eq(n, 4, "%d groups", n);
+    for (int i = 0; i < n; i++) {
+        cr_assert_str_eq(e[i].cell, cells[i]);
+        cr_assert_str_eq(e[i].method, methods[i], "%s", e[i].cell);
+        cr_assert(e[i].complete && e[i].summary.mean_acc == accs[i], "%s", e[i].cell);
+    }
+    fs_results_list_free(e, n);
 }
 
 /* Runs `env <env> OMP_DISPLAY_ENV=verbose fedsim <args>`: how many times
