@@ -1,13 +1,15 @@
-/* Fault injection on `fedsim sweep`: a sweep killed with SIGKILL at random
- * moments and restarted until it completes holds exactly the cells, methods,
- * round rows and summary numbers of an uninterrupted sweep; SIGINT / SIGTERM
- * stop it after the current round with exit status 130 / 143, leaving a
- * readable results file that a restart completes.
+/* Fault injection on `fedsim sweep`, in one process (--jobs 1) and in two job
+ * processes (--jobs 2, sim/cli/sweep_jobs.h): a sweep killed with SIGKILL at
+ * random moments and restarted until it completes holds exactly the cells,
+ * methods, round rows and summary numbers of an uninterrupted sweep; SIGINT /
+ * SIGTERM stop it after the current round with exit status 130 / 143,
+ * leaving a readable results file that a restart completes.
  *
  * The kill moments are random; the seed is printed in every failure message
  * and can be fixed with FEDSIM_KILL_SEED=N (FEDSIM_KILLS=N sets how many
  * kills, default 4). */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +31,20 @@ static void write_config(const char *out, char *path, size_t cap)
                               "sweep:\n  seed: [0, 1]\n  methods: [fedavg, local]\n"));
 }
 
-/* Starts `fedsim sweep config --quiet` with output appended to log. */
-static pid_t start_sweep(const char *config, const char *log)
+/* Starts `fedsim sweep config --quiet --jobs <jobs>` with output appended to
+ * log; every round checkpointed when `checkpoints` (output keys are not part
+ * of a method's identity: the results are the reference's either way). */
+static pid_t start_sweep_with(const char *config, const char *log, const char *jobs,
+                              bool checkpoints)
 {
-    const char *const argv[] = {"fedsim", "sweep", config, "--quiet", NULL};
+    const char *argv[9] = {"fedsim", "sweep", config, "--quiet", "--jobs", jobs};
+    if (checkpoints) argv[6] = "--set", argv[7] = "output.checkpoint_every=1";
     return cli_spawn(log, argv);
+}
+
+static pid_t start_sweep(const char *config, const char *log, const char *jobs)
+{
+    return start_sweep_with(config, log, jobs, false);
 }
 
 static double ref_seconds; /* wall time of the uninterrupted sweep */
@@ -48,7 +59,7 @@ static void setup(void)
     write_config("ref", cfg, sizeof cfg);
     snprintf(log, sizeof log, "%s/ref.log", cli_dir);
     double t0 = cli_now();
-    int st = cli_wait(start_sweep(cfg, log));
+    int st = cli_wait(start_sweep(cfg, log, "1"));
     ref_seconds = cli_now() - t0;
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "reference sweep failed:\n%s",
               cli_slurp_log(log));
@@ -102,11 +113,22 @@ static void assert_same_as_reference(const char *out)
     fs_results_list_free(ge, gn);
 }
 
-Test(interrupt, sigkill_at_random_moments_then_resume_matches_reference)
+/* A finished sweep leaves no job files (<out>/sw.jobs) behind. */
+static void assert_no_job_files(const char *out)
+{
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/%s/sw.jobs", cli_dir, out);
+    cr_assert(access(dir, F_OK) != 0, "%s is left behind (kill seed %llu)", dir, kill_seed);
+}
+
+/* Kills `fedsim sweep --jobs <jobs>` (into <out>) with SIGKILL at random
+ * moments, restarts it until it completes, and compares with the reference.
+ * The job processes of a parallel sweep die with it. */
+static void kill_and_resume(const char *out, const char *jobs)
 {
     char cfg[512], log[512];
-    write_config("killed", cfg, sizeof cfg);
-    snprintf(log, sizeof log, "%s/killed.log", cli_dir);
+    write_config(out, cfg, sizeof cfg);
+    snprintf(log, sizeof log, "%s/%s.log", cli_dir, out);
     const char *k = getenv("FEDSIM_KILLS");
     int kills = k ? atoi(k) : 4, done = 0, killed = 0;
     tu_rng r = tu_rng_new(kill_seed);
@@ -114,7 +136,7 @@ Test(interrupt, sigkill_at_random_moments_then_resume_matches_reference)
         /* Anywhere from start-up to most of the sweep's duration: the whole
          * sweep takes well under a second, so a delay near its end can miss. */
         double delay = tu_uniform(&r, 0.f, 0.8f) * ref_seconds;
-        pid_t pid = start_sweep(cfg, log);
+        pid_t pid = start_sweep(cfg, log, jobs);
         cli_sleep(delay);
         kill(pid, SIGKILL);
         int st = cli_wait(pid);
@@ -128,17 +150,28 @@ Test(interrupt, sigkill_at_random_moments_then_resume_matches_reference)
             /* Finished before any kill landed: start over, so that the
              * resume this test is about still happens. */
             done = killed > 0;
-            if (!done) cr_assert_eq(cli_sh("rm -rf '%s/killed'", cli_dir), 0);
+            if (!done) cr_assert_eq(cli_sh("rm -rf '%s/%s'", cli_dir, out), 0);
         }
     }
     if (!done) {
-        int st = cli_wait(start_sweep(cfg, log));
+        int st = cli_wait(start_sweep(cfg, log, jobs));
         cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
                   "final resumed sweep failed (kill seed %llu):\n%s", kill_seed,
                   cli_slurp_log(log));
     }
     cr_assert_gt(killed, 0, "no kill landed before the sweep finished (kill seed %llu)", kill_seed);
-    assert_same_as_reference("killed");
+    assert_same_as_reference(out);
+    assert_no_job_files(out);
+}
+
+Test(interrupt, sigkill_at_random_moments_then_resume_matches_reference)
+{
+    kill_and_resume("killed", "1");
+}
+
+Test(interrupt, sigkill_of_a_parallel_sweep_then_resume_matches_reference)
+{
+    kill_and_resume("killed-jobs", "2");
 }
 
 /* Waits until the sweep writing h5 has finished its first method (of four),
@@ -159,16 +192,17 @@ static void wait_first_method(pid_t pid, const char *h5)
     cr_assert_fail("the sweep finished no method within 300 s");
 }
 
-/* Sends sig halfway through a sweep: exit status 128 + sig, a readable file
- * with at most one unfinished method, a message on how to resume, and a
- * restart that completes it to the reference. */
-static void stop_with(int sig, const char *out)
+/* Sends sig halfway through a sweep of `jobs` job processes (with a
+ * checkpoint every round when `checkpoints`): exit status 128 + sig, a
+ * readable file with at most one unfinished method per job, a message on how
+ * to resume, and a restart that completes it to the reference. */
+static void stop_with(int sig, const char *out, const char *jobs, bool checkpoints)
 {
     char cfg[512], log[512], h5[600];
     write_config(out, cfg, sizeof cfg);
     snprintf(log, sizeof log, "%s/%s.log", cli_dir, out);
     snprintf(h5, sizeof h5, "%s/%s/sw.h5", cli_dir, out);
-    pid_t pid = start_sweep(cfg, log);
+    pid_t pid = start_sweep_with(cfg, log, jobs, checkpoints);
     wait_first_method(pid, h5);
     kill(pid, sig);
     int st = cli_wait(pid);
@@ -183,15 +217,25 @@ static void stop_with(int sig, const char *out)
     cr_assert_eq(fs_results_list(h5, &e, &n), 0, "%s does not open after signal %d", h5, sig);
     for (int i = 0; i < n; i++) unfinished += !e[i].complete;
     fs_results_list_free(e, n);
-    cr_assert_leq(unfinished, 1, "%d unfinished methods after signal %d", unfinished, sig);
-    st = cli_wait(start_sweep(cfg, log));
+    cr_assert_leq(unfinished, atoi(jobs), "%d unfinished methods after signal %d", unfinished, sig);
+    st = cli_wait(start_sweep_with(cfg, log, jobs, checkpoints));
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "resume failed:\n%s", cli_slurp_log(log));
     assert_same_as_reference(out);
+    assert_no_job_files(out);
 }
 
 /* One test for both (the reference sweep runs once per test). */
 Test(interrupt, sigint_and_sigterm_stop_after_the_round_with_status_130_143)
 {
-    stop_with(SIGINT, "int");
-    stop_with(SIGTERM, "term");
+    stop_with(SIGINT, "int", "1", false);
+    stop_with(SIGTERM, "term", "1", false);
+}
+
+/* The signal goes to the sweep process alone, which passes it on to its jobs;
+ * with checkpoints, the restart continues the stopped methods from them
+ * through the job files. */
+Test(interrupt, sigint_and_sigterm_stop_a_parallel_sweep_with_status_130_143)
+{
+    stop_with(SIGINT, "int-jobs", "2", false);
+    stop_with(SIGTERM, "term-jobs", "2", true);
 }

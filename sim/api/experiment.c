@@ -256,10 +256,11 @@ int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *r
 {
     fs_result_entry *e = NULL;
     int n = 0;
+    const char *shown = opts->shown_path ? opts->shown_path : fs_results_path(results);
     /* Rank 0's results decide (the other ranks have none): every rank must
      * run the same methods. */
     if (results && (fs_results_list_cell(fs_results_path(results), cell, &e, &n) ||
-                    refuse_other_settings(fs_results_path(results), e, n, cfg, opts->force))) {
+                    refuse_other_settings(shown, e, n, cfg, opts->force))) {
         fs_results_list_free(e, n);
         return -1;
     }
@@ -301,7 +302,7 @@ int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *r
                         : "it goes once a new method of the cell is complete");
         }
         if (conflicts && !opts->force) {
-            refuse(fs_results_path(results), conflict, cfg, conflict_method, x->provenance,
+            refuse(shown, conflict, cfg, conflict_method, x->provenance,
                    conflicts > 1);
             goto out;
         }

@@ -33,6 +33,9 @@ typedef struct {
     const fs_cell_axis *axes; /* the cell's sweep values (none for `fedsim run`) */
     int n_axes;
     bool force; /* re-run methods whose stored results came from another config */
+    /* The results file that messages name (NULL: results' own): a sweep job's
+     * file stands in for the sweep's (sim/cli/sweep_jobs.h). */
+    const char *shown_path;
 } fs_cell_opts;
 
 /* Runs every method of cfg as cell `cell` into results (NULL on MPI ranks

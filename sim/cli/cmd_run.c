@@ -6,12 +6,13 @@
 #include "sim/api/experiment.h"
 #include "sim/cli/commands.h"
 #include "sim/cli/report.h"
+#include "sim/cli/sweep_jobs.h"
 #include "sim/fed/comm.h"
 #include "sim/io/error.h"
 #include "sim/io/interrupt.h"
 #include "sim/io/progress.h"
 
-enum { MAX_OVERRIDES = 64, MAX_CELLS_UNASKED = 10000 };
+enum { MAX_OVERRIDES = 64, MAX_CELLS_UNASKED = 10000, MAX_JOBS = 256 };
 
 typedef struct {
     const char *config;
@@ -19,6 +20,7 @@ typedef struct {
     int n_overrides;
     const char *sweeps[FS_MAX_SWEEP_KEYS]; /* --sweep key=v1,v2 */
     int n_sweeps;
+    int jobs; /* --jobs N; 0: not given */
     bool quiet, force, yes;
 } run_args;
 
@@ -39,10 +41,14 @@ static void run_usage(FILE *f, const char *cmd)
             "%s"
             "Under 'mpirun -np N fedsim %s' the clients are shared out over N processes (one\n"
             "GPU each with the cuda backend), with the same results for any N.\n",
-            cmd, !strcmp(cmd, "sweep") ? " [--sweep key=v1,v2]... [--yes]" : "",
+            cmd, !strcmp(cmd, "sweep") ? " [--sweep key=v1,v2]... [--jobs N] [--yes]" : "",
             !strcmp(cmd, "sweep")
                 ? "  --sweep k=v1,v2  sweep key k over these values (repeatable): replaces the\n"
                   "                   config's sweep values of k, or adds k as an axis\n"
+                  "  --jobs N         run N cells at a time, each in its own process (default:\n"
+                  "                   one per core with the CPU backend, 1 with a GPU); each\n"
+                  "                   job gets cores/N threads unless --threads is given;\n"
+                  "                   with the same --threads, the numbers of --jobs 1\n"
                   "  --yes            run a sweep of more than 10,000 cells\n"
                 : "",
             !strcmp(cmd, "sweep")
@@ -63,7 +69,7 @@ static int parse(int argc, char **argv, const char *cmd, run_args *a)
         {"force", no_argument, NULL, 'f'},        {"yes", no_argument, NULL, 'y'},
         {"sweep", required_argument, NULL, 'w'},  {"set", required_argument, NULL, 's'},
         {"backend", required_argument, NULL, 'b'}, {"threads", required_argument, NULL, 't'},
-        {0}};
+        {"jobs", required_argument, NULL, 'j'},   {0}};
     static char backend[64], threads[64];
     bool sweep = !strcmp(cmd, "sweep");
     memset(a, 0, sizeof *a);
@@ -88,6 +94,19 @@ static int parse(int argc, char **argv, const char *cmd, run_args *a)
                 return 2;
             }
             a->sweeps[a->n_sweeps++] = v;
+            continue;
+        case 'j':
+            if (!sweep) {
+                fprintf(stderr, "fedsim run: --jobs runs sweep cells side by side; use 'fedsim "
+                                "sweep CONFIG --jobs %s'\n", v);
+                return 2;
+            }
+            if ((a->jobs = fs_cli_int("--jobs", v, 1)) < 0) return 2;
+            if (a->jobs > MAX_JOBS) {
+                fprintf(stderr, "fedsim sweep: --jobs %d: at most %d job processes (each loads "
+                                "its own copy of the model and data)\n", a->jobs, MAX_JOBS);
+                return 2;
+            }
             continue;
         case 's': case 'b': case 't':
             if (a->n_overrides == MAX_OVERRIDES) {
@@ -137,6 +156,11 @@ static int run_or_sweep(int argc, char **argv, bool sweep)
                 "mpirun yet; set it to 0 (finished methods are still saved)", cfg.source_path);
         return failed(cmd, 2);
     }
+    if (a.jobs > 1 && fs_comm_size() > 1) {
+        fs_fail("--jobs %d: under mpirun the ranks already share each cell's clients; leave "
+                "--jobs out", a.jobs);
+        return failed(cmd, 2);
+    }
     if (!sweep && cfg.n_sweep) {
         fprintf(stderr, "fedsim run: %s has a sweep: section; use 'fedsim sweep %s'\n", a.config,
                 a.config);
@@ -167,6 +191,16 @@ static int run_or_sweep(int argc, char **argv, bool sweep)
     if (fs_interrupt_install() ||
         (writer && (fs_make_output_dir(cfg.output_dir) || !(res = fs_results_open(h5)))))
         goto fail;
+    /* Cells a stopped `sweep --jobs` left in its job files come back first. */
+    if (writer && fs_sweep_jobs_recover(res, &cfg, x.quiet)) goto fail;
+    int jobs = a.jobs ? a.jobs : sweep ? fs_sweep_default_jobs(&cfg) : 1;
+    if (jobs > cells) jobs = (int)cells;
+    if (jobs > 1) {
+        fs_sweep_jobs_args parallel = {.cfg = &cfg, .cells = cells, .jobs = jobs,
+                                       .quiet = a.quiet, .force = a.force, .res = res};
+        if (fs_sweep_run_jobs(&parallel)) goto fail;
+        cells = 0; /* all ran: the loop below is the one-process sweep's */
+    }
     double run_seconds = 0;
     int cells_run = 0;
     for (long c = 0; c < cells; c++) {
@@ -174,21 +208,10 @@ static int run_or_sweep(int argc, char **argv, bool sweep)
             fs_fail("interrupted before cell %ld of %ld", c + 1, cells);
             goto fail;
         }
-        fs_config cell_cfg = cfg;
-        char label[256];
-        fs_cell_axis axes[FS_MAX_SWEEP_KEYS];
-        const char *values[FS_MAX_SWEEP_KEYS];
-        fs_cell_opts opts = {.axes = axes, .n_axes = cfg.n_sweep, .force = a.force};
-        if (cfg.n_sweep) {
-            if (fs_config_sweep_cell(&cfg, c, &cell_cfg, label, sizeof label) ||
-                fs_config_sweep_values(&cfg, c, values))
-                goto fail;
-            for (int k = 0; k < cfg.n_sweep; k++)
-                axes[k] = (fs_cell_axis){cfg.sweep[k].key, values[k],
-                                         fs_config_key_type(cfg.sweep[k].key)};
-        } else {
-            snprintf(label, sizeof label, "%s", cfg.name);
-        }
+        fs_sweep_cell cell;
+        if (fs_sweep_cell_at(&cfg, c, &cell)) goto fail;
+        const char *label = cell.label;
+        fs_cell_opts opts = {.axes = cell.axes, .n_axes = cell.n_axes, .force = a.force};
         if (sweep && !x.quiet) {
             /* ETA from the cells that ran methods (skipped ones take no time). */
             char eta[64] = "";
@@ -198,7 +221,7 @@ static int run_or_sweep(int argc, char **argv, bool sweep)
                     label);
         }
         double t0 = fs_now();
-        int ran = fs_experiment_run_cell(&x, &cell_cfg, res, label, &opts);
+        int ran = fs_experiment_run_cell(&x, &cell.cfg, res, label, &opts);
         if (ran < 0) goto fail;
         if (ran) run_seconds += fs_now() - t0, cells_run++;
     }

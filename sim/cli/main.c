@@ -1,6 +1,9 @@
 /* fedsim command line: subcommand dispatch. */
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sim/cli/commands.h"
 #include "sim/fed/comm.h"
@@ -28,8 +31,36 @@ static void usage(FILE *f)
             FEDSIM_VERSION);
 }
 
+/* Idle OpenMP threads sleep by default. libgomp's default lets an idle thread
+ * spin for its core between parallel regions; when other processes share the
+ * cores (another run, a build, a second sweep job) the spinning threads take
+ * the cores the working ones need, and runs here became 10x slower (83 % of
+ * the samples in libgomp's spin loops, issue 20). libgomp reads
+ * OMP_WAIT_POLICY once, when it loads, before main: so when the user has not
+ * chosen a policy, fedsim sets PASSIVE and runs itself again (same pid, same
+ * arguments; the variable is then set, so it happens once). Only the
+ * commands that compute do it: loading fedsim's libraries again costs a
+ * start (tens of ms), which report, export, info and data need not pay. A
+ * user's own OMP_WAIT_POLICY (e.g. ACTIVE) or GOMP_SPINCOUNT (which libgomp
+ * lets decide over the policy) is kept. Under valgrind the exec
+ * would leave valgrind, so it is skipped there; a failed exec goes on as
+ * before. */
+static void wait_passively(int argc, char **argv)
+{
+    static const char *const computing[] = {"run", "sweep", "pretrain", "demo"};
+    bool computes = false;
+    for (size_t i = 0; argc > 1 && i < sizeof computing / sizeof *computing; i++)
+        computes |= !strcmp(argv[1], computing[i]);
+    if (!computes || getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    const char *preload = getenv("LD_PRELOAD");
+    if (preload && strstr(preload, "vgpreload")) return;
+    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1)) return;
+    execv("/proc/self/exe", argv);
+}
+
 int main(int argc, char **argv)
 {
+    wait_passively(argc, argv);
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

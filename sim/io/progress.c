@@ -12,13 +12,17 @@ double fs_now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static bool lines_only;
+
+void fs_progress_lines_only(void) { lines_only = true; }
+
 void fs_progress_start(fs_progress *p, const char *cell, const char *method, int total, bool quiet)
 {
     snprintf(p->label, sizeof p->label, "%s%s%s", cell && *cell ? cell : "",
              cell && *cell ? " " : "", method);
     p->total = total;
     p->quiet = quiet;
-    p->tty = isatty(fileno(stderr));
+    p->tty = !lines_only && isatty(fileno(stderr));
     p->start = fs_now();
 }
 

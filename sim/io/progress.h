@@ -17,6 +17,10 @@ typedef struct {
 /* Monotonic wall-clock seconds. */
 double fs_now(void);
 
+/* From now on progress prints whole lines, also on a terminal (which several
+ * processes share: the jobs of `fedsim sweep --jobs`). */
+void fs_progress_lines_only(void);
+
 void fs_progress_start(fs_progress *p, const char *cell, const char *method, int total, bool quiet);
 void fs_progress_update(fs_progress *p, int done, double loss, double acc);
 void fs_progress_finish(fs_progress *p, double final_acc, double seconds);

@@ -159,6 +159,13 @@ int fs_results_finish(fs_results *r, const fs_final_row *rows, int n, const fs_s
 /* Deletes /<cell>/<method> (complete or not; an emptied cell group goes too).
  * Succeeds when it does not exist. */
 int fs_results_remove(fs_results *r, const char *cell, const char *method);
+/* Copies whole cells of the results file `from` (another handle's, e.g. a
+ * sweep job's own file) into r: each replaces r's cell of the same name where
+ * it stands, with everything in it (finished, unfinished and pending
+ * methods, stamps), and a cell r lacks goes at the end. Only `cell` when not
+ * NULL (nothing happens when from lacks it); r's cells absent from `from`
+ * stay. One commit; *copied (may be NULL): how many cells were copied. */
+int fs_results_copy_cells(fs_results *r, const char *from, const char *cell, int *copied);
 
 /* ---- reading (for `fedsim report` and resumed sweeps); files are opened read-only ---- */
 

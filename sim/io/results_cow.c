@@ -436,7 +436,12 @@ done:
     fsr_close(&dg);
     fsr_close(&gcpl);
     fsr_close(&src);
-    rc = fsr_save_file(r, &dst, rc, file_mode(r->path));
+    return fsr_close_and_commit(r, &dst, rc);
+}
+
+int fsr_close_and_commit(fs_results *r, hid_t *tmp, int rc)
+{
+    rc = fsr_save_file(r, tmp, rc, file_mode(r->path));
     if (rc < 0) {
         unlink(r->tmp);
         return -1;

@@ -66,6 +66,9 @@ hid_t fsr_create_tmp(fs_results *r, hid_t src);
 int fsr_save_file(fs_results *r, hid_t *f, int rc, mode_t mode);
 /* fsync(tmp), rename(tmp, path), fsync(dir); removes tmp on failure. */
 int fsr_commit(fs_results *r);
+/* Ends a rewrite: closes the working copy *tmp (rc: how building it went)
+ * and commits it, or removes it when anything failed. 0 or -1. */
+int fsr_close_and_commit(fs_results *r, hid_t *tmp, int rc);
 /* Removes a stale `tmp`. */
 int fsr_remove_tmp(fs_results *r);
 /* A group or file creation property list tracking link creation order. */
