@@ -4,13 +4,16 @@
  *   bench_gemm_libs [--rows N] [--budget S]
  *
  * Libraries: OpenBLAS (cblas_sgemm), BLIS (bli_sgemm, strides give the
- * transposes for free), libxsmm 1.17 (JIT kernels via libxsmm_smmdispatch,
+ * transposes for free; dlopen'ed with its own symbol scope, since BLIS also
+ * exports cblas_sgemm and would otherwise take OpenBLAS's place), libxsmm 1.17 (JIT kernels via libxsmm_smmdispatch,
  * called on blocks of --block rows since a JIT kernel has no cache blocking
  * of its own), oneDNN (dnnl_sgemm, row-major). Each shape: one warm-up call of
  * every library, then rounds that call each library once in turn (so load
  * from other jobs hits every library alike) until --budget seconds are spent
  * (default 0.4, at least 5 rounds); the median per library, as GFLOP/s, and
- * its ratio to OpenBLAS. Every result is checked against OpenBLAS's.
+ * its ratio to OpenBLAS. Every result is checked against OpenBLAS's. The
+ * last column, fedsim, is fs_cpu_sgemm (kernels/cpu/blas.c) on the same call:
+ * oneDNN behind fedsim's wrapper.
  *
  * Shapes (row-major, C[M,N] = op(A) op(B), the CPU backend's calls):
  *   fwd   y = x W^T           NT  M = rows, N = out, K = in, beta 0
@@ -24,7 +27,8 @@
  * size D; attention.c calls them inside its own threads). q|k|v and gate|up also appear fused (one GEMM of the concatenated
  * weights). */
 #include <cblas.h> /* OpenBLAS's, before blis.h pulls in the BLIS one */
-#include <blis.h> /* from /usr/include/<triplet>/blis-openmp */
+#include <blis.h> /* from /usr/include/<triplet>/blis-openmp; for its types only */
+#include <dlfcn.h>
 #include <libxsmm.h>
 #include <math.h>
 #include <oneapi/dnnl/dnnl.h>
@@ -33,15 +37,34 @@
 #include <string.h>
 #include <time.h>
 
+#include "kernels/cpu/cpu_ops.h"
+
 typedef struct {
     const char *name;
     char op; /* 'f' fwd NT, 'x' dx NN, 'w' dW TN */
     int M, N, K;
 } shape_t;
 
-enum { LIB_OPENBLAS, LIB_BLIS, LIB_XSMM, LIB_DNNL, NLIB };
-static const char *lib_names[NLIB] = {"OpenBLAS", "BLIS", "libxsmm", "oneDNN"};
+enum { LIB_OPENBLAS, LIB_BLIS, LIB_XSMM, LIB_DNNL, LIB_FEDSIM, NLIB };
+static const char *lib_names[NLIB] = {"OpenBLAS", "BLIS", "libxsmm", "oneDNN", "fedsim"};
 static int xsmm_block = 64;
+
+static struct {
+    void (*sgemm)(trans_t, trans_t, dim_t, dim_t, dim_t, float *, float *, inc_t, inc_t, float *,
+                  inc_t, inc_t, float *, float *, inc_t, inc_t);
+    void (*set_threads)(dim_t);
+    const char *(*version)(void);
+} blis;
+
+static void blis_open(void)
+{
+    void *h = dlopen("libblis.so.4", RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+    if (!h) return;
+    *(void **)&blis.sgemm = dlsym(h, "bli_sgemm");
+    *(void **)&blis.set_threads = dlsym(h, "bli_thread_set_num_threads");
+    *(void **)&blis.version = dlsym(h, "bli_info_get_version_str");
+    if (!blis.sgemm || !blis.set_threads || !blis.version) blis.sgemm = NULL;
+}
 
 static double now_s(void)
 {
@@ -95,11 +118,15 @@ static int call(int lib, bool ta, bool tb, int M, int N, int K, const float *A, 
         return 0;
     case LIB_BLIS: {
         float one = 1.0f;
-        bli_sgemm(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+        if (!blis.sgemm) return -1;
+        blis.sgemm(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
                   M, N, K, &one, (float *)A, lda, 1, (float *)B, ldb, 1, &beta, C, ldc, 1);
         return 0;
     }
     case LIB_XSMM: return xsmm_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    case LIB_FEDSIM:
+        fs_cpu_sgemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+        return 0;
     case LIB_DNNL:
         return dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, 1.0f, A, lda, B, ldb, beta, C,
                           ldc) == dnnl_success ? 0 : -1;
@@ -172,13 +199,13 @@ int main(int argc, char **argv)
     }
     if (rows < 1 || xsmm_block < 1 || !(budget > 0)) return fprintf(stderr, "bad option\n"), 1;
     openblas_set_num_threads(1);
-    bli_thread_set_num_threads(1);
+    blis_open();
+    if (blis.sgemm) blis.set_threads(1);
     libxsmm_init();
     const char *ct = getenv("OPENBLAS_CORETYPE");
-    printf("%s (core %s, OPENBLAS_CORETYPE=%s); BLIS %s (arch %s); libxsmm %s (%s); "
+    printf("%s (core %s, OPENBLAS_CORETYPE=%s); BLIS %s; libxsmm %s (%s); "
            "oneDNN %d.%d.%d; 1 thread; rows %d; libxsmm blocks of %d rows\n\n",
-           openblas_get_config(), openblas_get_corename(), ct ? ct : "(unset)", bli_info_get_version_str(),
-           bli_arch_string(bli_arch_query_id()), LIBXSMM_VERSION, libxsmm_get_target_arch(),
+           openblas_get_config(), openblas_get_corename(), ct ? ct : "(unset)", blis.sgemm ? blis.version() : "not found", LIBXSMM_VERSION, libxsmm_get_target_arch(),
            dnnl_version()->major, dnnl_version()->minor, dnnl_version()->patch, rows, xsmm_block);
     printf("| model | GEMM | op | M | N | K |");
     for (int l = 0; l < NLIB; l++) printf(" %s GFLOP/s |", lib_names[l]);
