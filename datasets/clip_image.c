@@ -202,6 +202,112 @@ int fs_clip_resize_rgb(const uint8_t *in, int w, int h, uint8_t *out, int ow, in
     return resize_window(in, w, h, ow, oh, 0, 0, ow, oh, r, out);
 }
 
+/* ------------------------------------------------------------ padded resize */
+
+/* For each output of a padded axis (side -> s, the content in [lo, hi)): the
+ * summed weight of the taps that fall in the padding, and the range of taps
+ * [k0, k1) that fall in the content. */
+typedef struct {
+    int64_t *pad_w;
+    int *k0, *k1;
+} pad_split;
+
+static int pad_split_make(const axis_coeffs *c, int n, int lo, int hi, pad_split *p)
+{
+    *p = (pad_split){malloc((size_t)n * sizeof *p->pad_w), malloc((size_t)n * sizeof *p->k0),
+                     malloc((size_t)n * sizeof *p->k1)};
+    if (!p->pad_w || !p->k0 || !p->k1) return -1;
+    for (int o = 0; o < n; o++) {
+        const int32_t *w = c->w + (size_t)o * c->ksize;
+        int first = c->first[o], k0 = lo - first, k1 = hi - first;
+        k0 = k0 < 0 ? 0 : k0 > c->count[o] ? c->count[o] : k0;
+        k1 = k1 < k0 ? k0 : k1 > c->count[o] ? c->count[o] : k1;
+        int64_t pad = 0;
+        for (int k = 0; k < c->count[o]; k++) pad += k < k0 || k >= k1 ? w[k] : 0;
+        p->pad_w[o] = pad, p->k0[o] = k0, p->k1[o] = k1;
+    }
+    return 0;
+}
+
+static void pad_split_free(pad_split *p) { free(p->pad_w), free(p->k0), free(p->k1); }
+
+static uint8_t round_acc(int64_t acc, int precision)
+{
+    acc = acc < 0 ? 0 : acc >> precision;
+    return (uint8_t)(acc > 255 ? 255 : acc);
+}
+
+/* The horizontal pass of one row of the padded square: `row` is the image
+ * row (w pixels from square column ox) or NULL for a row of padding. The sum
+ * is the one axis_apply forms over the materialised row, in integers, so the
+ * result is identical. */
+static void padded_row(const axis_coeffs *c, const pad_split *p, int s, const uint8_t *row, int ox,
+                       const uint8_t bg[3], uint8_t *out)
+{
+    const int64_t half = (int64_t)1 << (c->precision - 1);
+    for (int o = 0; o < s; o++) {
+        const int32_t *w = c->w + (size_t)o * c->ksize;
+        int64_t pad = row ? p->pad_w[o] : 0;
+        if (!row)
+            for (int k = 0; k < c->count[o]; k++) pad += w[k];
+        for (int ch = 0; ch < 3; ch++) {
+            int64_t acc = half + pad * bg[ch];
+            if (row)
+                for (int k = p->k0[o]; k < p->k1[o]; k++)
+                    acc += (int64_t)row[(size_t)(c->first[o] + k - ox) * 3 + ch] * w[k];
+            out[(size_t)o * 3 + ch] = round_acc(acc, c->precision);
+        }
+    }
+}
+
+int fs_clip_resize_padded_rgb(const uint8_t *in, int w, int h, const uint8_t bg[3], uint8_t *out,
+                              int s, fs_clip_resampler r)
+{
+    int side = w > h ? w : h, ox = (side - w) / 2, oy = (side - h) / 2;
+    if (side == s) {
+        for (size_t i = 0; i < (size_t)s * s; i++) memcpy(out + 3 * i, bg, 3);
+        for (int y = 0; y < h; y++)
+            memcpy(out + ((size_t)(y + oy) * s + ox) * 3, in + (size_t)y * w * 3, (size_t)w * 3);
+        return 0;
+    }
+    /* Both axes resize side -> s, so they share coefficients. Horizontal
+     * first, then vertical, as resize_window: each content row's horizontal
+     * result is added, times its vertical weights, into the output rows that
+     * read it; the padding rows enter as one row times their summed weight. */
+    axis_coeffs c = {0};
+    pad_split px = {0}, py = {0};
+    uint8_t *row = malloc((size_t)s * 3), *bg_row = malloc((size_t)s * 3);
+    int64_t *acc = calloc((size_t)s * s * 3, sizeof *acc);
+    int rc = -1;
+    if (!row || !bg_row || !acc || axis_make(side, s, r, 0, s, &c) ||
+        pad_split_make(&c, s, ox, ox + w, &px) || pad_split_make(&c, s, oy, oy + h, &py))
+        goto done;
+    padded_row(&c, &px, s, NULL, ox, bg, bg_row);
+    for (int y = 0, o0 = 0; y < h; y++) {
+        int sy = y + oy; /* the row of the square */
+        padded_row(&c, &px, s, in + (size_t)y * w * 3, ox, bg, row);
+        while (o0 < s && c.first[o0] + c.count[o0] <= sy) o0++; /* first[] never decreases */
+        for (int o = o0; o < s && c.first[o] <= sy; o++) {
+            if (sy - c.first[o] >= c.count[o]) continue;
+            int64_t wt = c.w[(size_t)o * c.ksize + (sy - c.first[o])];
+            int64_t *a = acc + (size_t)o * s * 3;
+            for (int i = 0; i < s * 3; i++) a[i] += wt * row[i];
+        }
+    }
+    const int64_t half = (int64_t)1 << (c.precision - 1);
+    for (int o = 0; o < s; o++)
+        for (int i = 0; i < s * 3; i++) {
+            size_t at = (size_t)o * s * 3 + i;
+            out[at] = round_acc(half + acc[at] + py.pad_w[o] * bg_row[i], c.precision);
+        }
+    rc = 0;
+done:
+    axis_free(&c);
+    pad_split_free(&px), pad_split_free(&py);
+    free(row), free(bg_row), free(acc);
+    return rc;
+}
+
 /* ------------------------------------------------------------ pipeline */
 
 /* Size after the resize step (transformers' get_resize_output_image_size for

@@ -78,6 +78,13 @@ int fs_clip_options_check(const fs_clip_options *o, int image_size, const char *
 int fs_clip_resize_rgb(const uint8_t *in, int w, int h, uint8_t *out, int ow, int oh,
                        fs_clip_resampler r);
 
+/* The resize to [s, s, 3] of 8-bit RGB [h, w, 3] centred on a square of
+ * side max(w, h) filled with bg (LLaVA-1.5's expand2square), without
+ * building the square: memory O(s * s + max(w, h)), and the same bytes as
+ * fs_clip_resize_rgb of the square. 0, or -1 on out of memory. */
+int fs_clip_resize_padded_rgb(const uint8_t *in, int w, int h, const uint8_t bg[3], uint8_t *out,
+                              int s, fs_clip_resampler r);
+
 /* 8-bit RGB [h, w, 3] -> float [3, H, W], H x W = crop_h x crop_w (or
  * resize_h x resize_w without centre crop; the options must give a fixed
  * output size, as fs_clip_options_check ensures). 0, or -1 + fs_last_error()

@@ -39,7 +39,7 @@ const char *fs_import_skip_name(fs_import_skip r)
 static const char *const skip_help[FS_SKIP_N] = {
     "fix the record or drop it from the source",
     "the record names an image file that is not there; re-download the images",
-    "the image exists but stb_image cannot decode it",
+    "the image exists but stb_image cannot decode it, or it is beyond the size limits",
     "use --val-as train|test to keep them",
     "only train, val and test are imported",
     "fedsim scores lettered text choices; image choices have no faithful text form",
@@ -325,25 +325,24 @@ static int id_ok(const char *id)
     return 1;
 }
 
-/* Fits the decoded image (w x h x 3) into the writer's S x S canvas. */
+/* Fits the decoded image (w x h x 3) into the writer's S x S canvas. The
+ * padded square is never built (a 60000 x 10 image would need 10.8 GB). */
 static int fit_image(fs_imp_writer *w, const uint8_t *px, int iw, int ih, const char *path)
 {
-    int side = w->o.fit == FS_IMPORT_FIT_PAD ? (iw > ih ? iw : ih) : (iw < ih ? iw : ih);
-    uint8_t *sq = malloc((size_t)side * side * 3);
-    if (!sq) return fs_fail("%s: out of memory (%dx%d)", path, iw, ih);
+    int s = w->canvas.size;
     if (w->o.fit == FS_IMPORT_FIT_PAD) {
         /* LLaVA-1.5 expand2square: background = int(255 * CLIP mean). */
         static const uint8_t bg[3] = {122, 116, 104};
-        for (size_t i = 0; i < (size_t)side * side; i++) memcpy(sq + 3 * i, bg, 3);
-        int ox = (side - iw) / 2, oy = (side - ih) / 2;
-        for (int y = 0; y < ih; y++)
-            memcpy(sq + ((size_t)(y + oy) * side + ox) * 3, px + (size_t)y * iw * 3, (size_t)iw * 3);
-    } else {
-        int ox = (iw - side) / 2, oy = (ih - side) / 2;
-        for (int y = 0; y < side; y++)
-            memcpy(sq + (size_t)y * side * 3, px + ((size_t)(y + oy) * iw + ox) * 3, (size_t)side * 3);
+        if (fs_clip_resize_padded_rgb(px, iw, ih, bg, w->canvas.px, s, FS_CLIP_RESAMPLE_TORCHVISION))
+            return fs_fail("%s: out of memory resizing %dx%d to %dx%d", path, iw, ih, s, s);
+        return 0;
     }
-    int s = w->canvas.size, rc = 0;
+    int side = iw < ih ? iw : ih, ox = (iw - side) / 2, oy = (ih - side) / 2;
+    uint8_t *sq = malloc((size_t)side * side * 3);
+    if (!sq) return fs_fail("%s: out of memory (%dx%d)", path, iw, ih);
+    for (int y = 0; y < side; y++)
+        memcpy(sq + (size_t)y * side * 3, px + ((size_t)(y + oy) * iw + ox) * 3, (size_t)side * 3);
+    int rc = 0;
     if (side == s) {
         memcpy(w->canvas.px, sq, (size_t)s * s * 3);
     } else if (fs_clip_resize_rgb(sq, side, side, w->canvas.px, s, s, FS_CLIP_RESAMPLE_TORCHVISION)) {
@@ -391,6 +390,15 @@ int fs_imp_add(fs_imp_writer *w, fs_mcqa_example *e, const char *src_image, cons
         if (!fs_imp_is_file(src_image))
             return fs_imp_skip(w, FS_SKIP_MISSING_IMAGE, rec, "%s does not exist", src_image) ? -1 : 1;
         int iw, ih, n;
+        /* Limits read from the header, before decoding allocates anything. */
+        if (stbi_info(src_image, &iw, &ih, &n) &&
+            (iw > FS_IMPORT_MAX_SIDE || ih > FS_IMPORT_MAX_SIDE || (double)iw * ih > FS_IMPORT_MAX_PIXELS))
+            return fs_imp_skip(w, FS_SKIP_BAD_IMAGE, rec,
+                               "%s: %dx%d pixels, beyond what fedsim imports (at most %d per side "
+                               "and %d megapixels)",
+                               src_image, iw, ih, FS_IMPORT_MAX_SIDE, FS_IMPORT_MAX_PIXELS >> 20)
+                       ? -1
+                       : 1;
         uint8_t *px = stbi_load(src_image, &iw, &ih, &n, 3); /* alpha dropped, like PIL convert("RGB") */
         if (!px)
             return fs_imp_skip(w, FS_SKIP_BAD_IMAGE, rec, "%s: %s", src_image,

@@ -29,6 +29,11 @@
 #endif
 
 #define FS_IMPORT_DEFAULT_IMAGE_SIZE 336
+/* A source image beyond these (read from its header, before decoding) is a
+ * bad record, skipped and counted: 65535 is the largest JPEG side, and 64
+ * megapixels (256 MiB decoded) the decode limit of the CLIP loader. */
+#define FS_IMPORT_MAX_SIDE 65535
+#define FS_IMPORT_MAX_PIXELS (1 << 26)
 
 typedef enum {
     FS_IMPORT_VAL_DROP = 0, /* default: val records are counted (FS_SKIP_VAL) and not written */

@@ -27,9 +27,16 @@ void fs_task_free(fs_task *t)
     memset(t, 0, sizeof *t);
 }
 
-size_t fs_prompt_format(char *buf, size_t len, const char *context, const char *question,
-                        const char *const *choices, int n_choices, int with_image)
+fs_prompt_style fs_prompt_style_of(const fs_mllm *m)
 {
+    return m->cfg.blip2 ? FS_PROMPT_MINIGPT4 : FS_PROMPT_LLAVA;
+}
+
+size_t fs_prompt_format(char *buf, size_t len, fs_prompt_style style, const char *context,
+                        const char *question, const char *const *choices, int n_choices,
+                        int with_image)
+{
+    bool mgpt = style == FS_PROMPT_MINIGPT4;
     size_t n = 0;
 #define PUT(...)                                                                                   \
     do {                                                                                           \
@@ -37,11 +44,14 @@ size_t fs_prompt_format(char *buf, size_t len, const char *context, const char *
                           __VA_ARGS__);                                                            \
         if (k_ > 0) n += (size_t)k_;                                                               \
     } while (0)
-    PUT("%s %s", FS_PROMPT_USER, with_image ? "<image>\n" : "");
+    if (mgpt)
+        PUT("%s %s", FS_PROMPT_MINIGPT4_HUMAN, with_image ? FS_PROMPT_MINIGPT4_IMAGE " " : "");
+    else
+        PUT("%s %s", FS_PROMPT_USER, with_image ? "<image>\n" : "");
     if (context && *context) PUT("%s ", context);
     PUT("%s %s", question, FS_PROMPT_OPTIONS);
     for (int c = 0; c < n_choices; c++) PUT(" (%c) %s", 'A' + c, choices[c]);
-    PUT(" %s", FS_PROMPT_ASSISTANT);
+    PUT(" %s", mgpt ? FS_PROMPT_MINIGPT4_ASSISTANT : FS_PROMPT_ASSISTANT);
 #undef PUT
     return n;
 }
@@ -168,10 +178,12 @@ static int build_sample(const fs_mcqa_example *e, const char *dir, const fs_toke
 {
     int with_image = e->image != NULL;
     const char *const *ch = (const char *const *)e->choices;
-    size_t need = fs_prompt_format(NULL, 0, e->context, e->question, ch, e->n_choices, with_image);
+    fs_prompt_style style = fs_prompt_style_of(m);
+    size_t need = fs_prompt_format(NULL, 0, style, e->context, e->question, ch, e->n_choices,
+                                   with_image);
     char *text = malloc(need + 1);
     if (!text) return fs_fail("%s: out of memory", dir);
-    fs_prompt_format(text, need + 1, e->context, e->question, ch, e->n_choices, with_image);
+    fs_prompt_format(text, need + 1, style, e->context, e->question, ch, e->n_choices, with_image);
     int n = fs_tokenizer_encode(tok, text, buf, bufmax);
     free(text);
     int max_pos = m->cfg.t_max_pos, nimg = m->n_image_tokens;

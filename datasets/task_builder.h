@@ -1,5 +1,5 @@
 /* From a dataset directory (fedsim-mcqa-1, datasets/README.md) to the
- * in-memory fs_task the simulator consumes: LLaVA-1.5 prompts tokenised with
+ * in-memory fs_task the simulator consumes: LLaVA-1.5 (or MiniGPT-4) prompts tokenised with
  * the model's vocabulary, the <image> placeholder expanded to the model's
  * image tokens, images (any size) decoded and preprocessed like the Hugging
  * Face CLIP image processor (datasets/clip_image.h), categories made dense. */
@@ -14,17 +14,32 @@
 #include "sim/model/mllm.h"
 #include "sim/model/tokenizer.h"
 
-/* Prompt template (context omitted when empty, "<image>\n" for text-only items):
+/* Prompt templates (context omitted when empty, no image part for text-only
+ * items), tokenised with <s> prepended; the answer is the next token, a
+ * choice letter.
+ * LLaVA-1.5:
  *   USER: <image>\n{context} {question} Options: (A) {c0} (B) {c1} ... ASSISTANT: Answer:
- * tokenised with <s> prepended; the answer is the next token, a choice letter. */
+ * MiniGPT-4 (BLIP-2 models), its stage-2 template "###Human: {} ###Assistant: "
+ * around its image instruction "<Img><ImageHere></Img> {}", with <image> as
+ * the placeholder the model's query outputs replace:
+ *   ###Human: <Img><image></Img> {context} {question} Options: (A) {c0} ... ###Assistant: Answer: */
 #define FS_PROMPT_USER "USER:"
 #define FS_PROMPT_OPTIONS "Options:"
 #define FS_PROMPT_ASSISTANT "ASSISTANT: Answer:"
+#define FS_PROMPT_MINIGPT4_HUMAN "###Human:"
+#define FS_PROMPT_MINIGPT4_IMAGE "<Img><image></Img>"
+#define FS_PROMPT_MINIGPT4_ASSISTANT "###Assistant: Answer:"
+
+typedef enum { FS_PROMPT_LLAVA = 0, FS_PROMPT_MINIGPT4 = 1 } fs_prompt_style;
+
+/* The template of a model: MiniGPT-4's for a BLIP-2 model, else LLaVA-1.5's. */
+fs_prompt_style fs_prompt_style_of(const fs_mllm *m);
 
 /* Formats the prompt text of one example into buf (before tokenisation).
  * Returns the length needed (like snprintf). */
-size_t fs_prompt_format(char *buf, size_t len, const char *context, const char *question,
-                        const char *const *choices, int n_choices, int with_image);
+size_t fs_prompt_format(char *buf, size_t len, fs_prompt_style style, const char *context,
+                        const char *question, const char *const *choices, int n_choices,
+                        int with_image);
 
 /* Loads dataset_dir into out. partition_key: "category", "skill" or "subject"
  * (NULL = "category"): the example field that becomes fs_sample.category.

@@ -2,14 +2,12 @@
 #include "ops.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 
-/* "1.5 GB" (decimal units, as the other size messages). */
-static const char *human_bytes(double b, char *buf, size_t cap)
+const char *fs_human_bytes(double b, char *buf, size_t cap)
 {
-    static const char *const unit[] = {"bytes", "KB", "MB", "GB", "TB"};
+    static const char *const unit[] = {"bytes", "KB", "MB", "GB", "TB", "PB"};
     int u = 0;
-    while (b >= 1000 && u < 4) b /= 1000, u++;
+    while (b >= 1000 && u < 5) b /= 1000, u++;
     snprintf(buf, cap, u ? "%.1f %s" : "%.0f %s", b, unit[u]);
     return buf;
 }
@@ -22,18 +20,18 @@ void fs_oom_text(char *buf, size_t cap, const fs_ops *ops, size_t bytes, const c
     if (o->mem_info && o->mem_info(&free_bytes, &total_bytes) == 0)
         snprintf(mem, sizeof mem, " (%s memory: %s free of %s)",
                  o == fs_backend_cpu() ? "host" : o->name,
-                 human_bytes((double)free_bytes, avail, sizeof avail),
-                 human_bytes((double)total_bytes, total, sizeof total));
+                 fs_human_bytes((double)free_bytes, avail, sizeof avail),
+                 fs_human_bytes((double)total_bytes, total, sizeof total));
     snprintf(buf, cap, "out of memory: cannot allocate %s for %s%s",
-             human_bytes((double)bytes, need, sizeof need), what, mem);
+             fs_human_bytes((double)bytes, need, sizeof need), what, mem);
 }
 
-void fs_oom_exit(const fs_ops *ops, size_t bytes, const char *what)
+void fs_op_oom(const fs_ops *ops, size_t bytes, const char *what)
 {
     char text[768];
     fs_oom_text(text, sizeof text, ops, bytes, what);
-    fprintf(stderr, "fedsim: %s; leave room with fewer clients (data.partition.clients) or a "
-                    "smaller adapter.rank%s\n",
-            text, ops && ops != fs_backend_cpu() ? ", or use runtime.backend: cpu" : "");
-    _Exit(1); /* possibly on an OpenMP worker: no atexit handlers */
+    fs_op_error(FS_OP_OUT_OF_MEMORY,
+                "%s; leave room with fewer clients (data.partition.clients) or a smaller "
+                "adapter.rank%s", text,
+                ops && ops != fs_backend_cpu() ? ", or use runtime.backend: cpu" : "");
 }

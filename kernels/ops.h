@@ -81,8 +81,8 @@ typedef struct fs_ops {
     /* ---- embeddings and norms ---- */
     /* y[n, :] = table[ids[n], :]; table is [vocab, dim]. An id outside
      * [0, vocab) (forward and backward alike) is a bug upstream: every
-     * backend prints "fedsim: embedding: token id ... is outside [0, vocab)"
-     * and aborts. */
+     * backend reports "embedding: token id ... is outside [0, vocab)" as an
+     * FS_OP_BAD_INPUT error (fs_op_error). */
     void (*embedding_fwd)(float *y, const int32_t *ids, const fs_tensor *table, int n, int dim);
     /* dtable[ids[n], :] += dy[n, :]; dtable is [vocab, dim]. */
     void (*embedding_bwd)(float *dtable, const float *dy, const int32_t *ids, int n, int dim,
@@ -172,6 +172,14 @@ typedef struct fs_ops {
     void (*adamw)(float *p, const float *g, float *m, float *v, const int32_t *step, int ngroups,
                   long per_group, float lr, float beta1, float beta2, float eps,
                   float weight_decay);
+
+    /* ---- attention of Tq queries over Tk other tokens (BLIP-2's Q-Former) ---- */
+    /* Non-causal, forward only (the Q-Former is frozen): q: [B, Tq, H, D];
+     * k, v: [B, Tk, H, D]; out: [B, Tq, H, D];
+     *   out_i = sum_j softmax_j(q_i . k_j / sqrt(D)) v_j   over the Tk tokens of the same b.
+     * Tq may equal Tk (the Q-Former's self-attention over its queries); Tk >= 1. */
+    void (*cross_attention_fwd)(float *out, const float *q, const float *k, const float *v, int B,
+                                int Tq, int Tk, int H, int D);
 } fs_ops;
 
 /* Always available. */
@@ -188,14 +196,42 @@ int fs_backend_device(void);
  * or an unusable CUDA backend; *why says which. */
 const fs_ops *fs_backend_by_name(const char *name, const char **why);
 
+/* "1.5 GB": bytes in decimal units, as every size message writes them. */
+const char *fs_human_bytes(double bytes, char *buf, size_t cap);
 /* Out of memory, in the same words everywhere (kernels/oom.c): buf gets
  * "out of memory: cannot allocate <size> for <what> (<memory>: <free> free of
  * <total>)" with the figures of ops->mem_info (ops NULL: host memory). */
 void fs_oom_text(char *buf, size_t cap, const fs_ops *ops, size_t bytes, const char *what);
-/* For scratch inside an op, which has no error path back to the run: prints
- * fs_oom_text and what to change, then ends the process with status 1 (the
- * results file only ever holds committed rounds). */
-void fs_oom_exit(const fs_ops *ops, size_t bytes, const char *what);
+/* For scratch inside an op: reports fs_oom_text and what to change as an
+ * FS_OP_OUT_OF_MEMORY error (fs_op_error: by default the process ends with
+ * status 1; the results file only ever holds committed rounds). */
+void fs_op_oom(const fs_ops *ops, size_t bytes, const char *what);
+
+/* Errors inside an op (kernels/op_error.c). Ops return nothing and may run
+ * on OpenMP workers, so an error site calls fs_op_error, which passes the
+ * message to the handler in force: by default one that prints it
+ * ("fedsim: <message>") and ends the process with status 1 (_Exit: no atexit
+ * handlers, possibly on a worker thread). An embedding program installs its
+ * own, e.g. one that records the message and longjmps back to the code that
+ * called the op (the op's outputs and the backend's state are then
+ * undefined: free the model or stop using the backend). A handler must not
+ * return; when it does, the default one runs. It is called on the thread
+ * that hit the error: a longjmp is only safe on the thread that set the
+ * jmp_buf, so such a program runs ops with fs_set_threads(1) or handles
+ * the errors of worker threads otherwise. */
+typedef enum {
+    FS_OP_OUT_OF_MEMORY, /* host or device memory for an op's scratch */
+    FS_OP_BAD_INPUT,     /* e.g. a token id outside the vocabulary */
+    FS_OP_DEVICE,        /* a CUDA or cuBLAS call failed: the device state is unknown */
+    FS_OP_INTERNAL,      /* misuse of the op table by fedsim itself */
+} fs_op_error_kind;
+typedef void (*fs_op_error_handler)(fs_op_error_kind kind, const char *message, void *ctx);
+/* Installs h (NULL: the default) with its ctx; returns the previous handler.
+ * Set it before ops run (it is one process-wide setting). */
+fs_op_error_handler fs_set_op_error_handler(fs_op_error_handler h, void *ctx);
+/* Formats the message and hands it to the handler; never returns. */
+__attribute__((noreturn, format(printf, 2, 3))) void fs_op_error(fs_op_error_kind kind,
+                                                                 const char *fmt, ...);
 
 /* CPU threading (OpenMP); 0 = all cores. More than FS_THREADS_PER_CORE x the
  * online cores is capped to that, with a one-line warning on stderr. */

@@ -258,6 +258,46 @@ Test(cli, bad_input_is_one_clear_message_and_nonzero_exit)
     cr_assert_neq(rc, 0);
 }
 
+/* Every command parses with getopt_long: an unknown option or a missing value
+ * is named, followed by the command's usage, exit 2; options may come before
+ * or after the operand and take --opt=value. */
+Test(cli, every_command_names_a_bad_option_and_shows_its_usage)
+{
+    char log[600];
+    snprintf(log, sizeof log, "%s/opts.txt", cli_dir);
+    const struct {
+        const char *args, *message, *usage;
+    } cases[] = {
+        {"run c.yaml --frobnicate", "fedsim run: unknown option '--frobnicate'", "usage: fedsim run"},
+        {"sweep c.yaml --set", "fedsim sweep: option '--set' needs a value", "usage: fedsim sweep"},
+        {"report --plots x.h5 --bogus", "fedsim report: unknown option '--bogus'", "usage: fedsim report"},
+        {"export x.h5 --csv", "fedsim export: option '--csv' needs a value", "usage: fedsim export"},
+        {"info -z dir", "fedsim info: unknown option '-z'", "usage: fedsim info"},
+        {"demo stray", "fedsim demo: unexpected argument 'stray'", "usage: fedsim demo"},
+        {"pretrain --stepz 3", "fedsim pretrain: unknown option '--stepz'", "usage: fedsim pretrain"},
+        {"data synth x --out", "fedsim data synth: option '--out' needs a value",
+         "usage: fedsim data synth"},
+        {"data import a b", "fedsim data import: unexpected argument 'b'", "usage: fedsim data import"},
+        {"data stats --x", "fedsim data stats: unknown option '--x'", "usage: fedsim data stats"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        int st = cli_sh("'%s' %s > '%s' 2>&1", cli_fedsim, cases[i].args, log);
+        const char *out = cli_slurp(log);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "%s: status %d\n%s", cases[i].args, st, out);
+        cr_assert(strstr(out, cases[i].message) == out && strstr(out, cases[i].usage),
+                  "fedsim %s:\n%s", cases[i].args, out);
+    }
+    /* --opt=value, and the operand before or after the options: the same output */
+    char a[600], b[600];
+    snprintf(a, sizeof a, "%s/opts-a.txt", cli_dir);
+    snprintf(b, sizeof b, "%s/opts-b.txt", cli_dir);
+    cr_assert_eq(cli_sh("'%s' info --rank=8 '%s' > '%s' 2>&1", cli_fedsim, cli_model, a), 0);
+    cr_assert_eq(cli_sh("'%s' info '%s' --rank 8 > '%s' 2>&1", cli_fedsim, cli_model, b), 0);
+    cr_assert_eq(cli_sh("cmp -s '%s' '%s'", a, b), 0, "%s", cli_slurp(a));
+    cr_assert_eq(cli_sh("'%s' info '%s' > '%s' 2>&1", cli_fedsim, cli_model, b), 0);
+    cr_assert_neq(cli_sh("cmp -s '%s' '%s'", a, b), 0, "--rank=8 was ignored");
+}
+
 /* `data stats` decodes every image: a deleted one and a truncated one are
  * counted and named on stderr, and the exit status is non-zero (it was 0). */
 Test(cli, data_stats_reports_missing_and_undecodable_images)

@@ -10,10 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
 
 #include "datasets/clip_image.h"
 #include "datasets/importers.h"
@@ -63,6 +66,25 @@ static void pixel(const char *dir, const char *rel, int size, int x, int y, int 
     stbi_image_free(px);
 }
 
+static const uint8_t clip_mean_rgb[3] = {122, 116, 104}; /* the importer's padding */
+
+/* expand2square materialised: the w x h image centred on a square of the
+ * padding colour (malloc'd). */
+static uint8_t *padded_square(const uint8_t *img, int w, int h)
+{
+    int side = w > h ? w : h, ox = (side - w) / 2, oy = (side - h) / 2;
+    uint8_t *sq = malloc((size_t)side * side * 3);
+    cr_assert(sq);
+    for (int y = 0; y < side; y++)
+        for (int x = 0; x < side; x++)
+            for (int c = 0; c < 3; c++)
+                sq[((size_t)y * side + x) * 3 + c] =
+                    x >= ox && x < ox + w && y >= oy && y < oy + h
+                        ? img[((size_t)(y - oy) * w + (x - ox)) * 3 + c]
+                        : clip_mean_rgb[c];
+    return sq;
+}
+
 /* One resample, the model-side CLIP one (parity-tested against transformers
  * in test_clip_image): the written image is the source padded to a square
  * with the CLIP mean (expand2square) through fs_clip_resize_rgb, exactly. */
@@ -71,17 +93,9 @@ static void assert_clip_resampled(const char *dir, const char *rel, const char *
     int w, h, n;
     unsigned char *src = stbi_load(tu_source_path(source), &w, &h, &n, 3);
     cr_assert(src, "%s: %s", source, stbi_failure_reason());
-    int side = w > h ? w : h, ox = (side - w) / 2, oy = (side - h) / 2;
-    unsigned char *square = malloc((size_t)side * side * 3), *want = malloc((size_t)size * size * 3);
-    cr_assert(square && want);
-    static const unsigned char pad[3] = {122, 116, 104};
-    for (int y = 0; y < side; y++)
-        for (int x = 0; x < side; x++)
-            for (int c = 0; c < 3; c++)
-                square[((size_t)y * side + x) * 3 + c] =
-                    x >= ox && x < ox + w && y >= oy && y < oy + h
-                        ? src[((size_t)(y - oy) * w + (x - ox)) * 3 + c]
-                        : pad[c];
+    int side = w > h ? w : h;
+    unsigned char *square = padded_square(src, w, h), *want = malloc((size_t)size * size * 3);
+    cr_assert(want);
     cr_assert_eq(fs_clip_resize_rgb(square, side, side, want, size, size, FS_CLIP_RESAMPLE_TORCHVISION), 0);
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, rel);
@@ -375,4 +389,151 @@ Test(importers, iconqa_val_as_test_and_fatal_inputs, .fini = tu_remove_tmpdirs)
     cr_assert_eq(fs_import_iconqa(dir, out2, NULL, NULL), -1); /* no train/val/test */
     cr_assert(strstr(fs_last_error(), dir) && strstr(fs_last_error(), "train/"), "%s",
               fs_last_error());
+}
+
+/* ---- odd image shapes (issue 24, item 5) ---- */
+
+/* expand2square materialised, then resized: the reference for the padded
+ * resize, which never builds the square. Every shape class: wide, tall,
+ * square, one pixel wide, down- and upscaled, odd padding. */
+Test(importers, padded_resize_equals_resizing_the_padded_square)
+{
+    static const int shapes[][2] = {{37, 5}, {5, 37}, {20, 20}, {1, 30}, {30, 1}, {9, 4},
+                                    {3, 2}, {64, 3}, {2, 61}, {17, 16}};
+    static const int sizes[] = {8, 16, 24, 40, 100};
+    tu_rng rng = tu_rng_new(24);
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        int w = shapes[k][0], h = shapes[k][1], side = w > h ? w : h;
+        uint8_t *img = malloc((size_t)w * h * 3);
+        cr_assert(img);
+        for (int i = 0; i < w * h * 3; i++) img[i] = (uint8_t)tu_uniform(&rng, 0, 255.99f);
+        uint8_t *sq = padded_square(img, w, h);
+        for (size_t z = 0; z < sizeof sizes / sizeof sizes[0]; z++)
+            for (int r = 0; r < 2; r++) {
+                fs_clip_resampler rs = r ? FS_CLIP_RESAMPLE_PIL : FS_CLIP_RESAMPLE_TORCHVISION;
+                int n = sizes[z];
+                uint8_t *want = malloc((size_t)n * n * 3), *got = malloc((size_t)n * n * 3);
+                cr_assert(want && got);
+                cr_assert_eq(fs_clip_resize_rgb(sq, side, side, want, n, n, rs), 0);
+                cr_assert_eq(fs_clip_resize_padded_rgb(img, w, h, clip_mean_rgb, got, n, rs), 0);
+                for (int i = 0; i < n * n * 3; i++)
+                    cr_assert_eq(got[i], want[i], "%dx%d -> %d (resampler %d): byte %d is %d, not %d",
+                                 w, h, n, r, i, got[i], want[i]);
+                free(want), free(got);
+            }
+        free(img), free(sq);
+    }
+}
+
+/* A copy of the ScienceQA fixture whose problem 1 has a w x h image (one
+ * colour, so the PNG stays a few KB on disk). */
+static const char *fixture_with_image(int w, int h)
+{
+    roots();
+    static char root[600];
+    snprintf(root, sizeof root, "%s/sqa", tu_tmpdir_tracked());
+    char cmd[8800];
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", root_sqa, root);
+    cr_assert_eq(system(cmd), 0);
+    uint8_t *px = malloc((size_t)w * h * 3);
+    cr_assert(px);
+    for (size_t i = 0; i < (size_t)w * h; i++) px[3 * i] = 200, px[3 * i + 1] = 30, px[3 * i + 2] = 40;
+    char png[700];
+    snprintf(png, sizeof png, "%s/images/train/1/image.png", root);
+    cr_assert(stbi_write_png(png, w, h, 3, px, w * 3), "cannot write %s", png);
+    free(px);
+    return root;
+}
+
+/* Imports in a child under an address-space limit of limit_gb (0: none);
+ * the child's exit status: 0 imported, 1 failed, 3 over the limit. */
+static int import_limited(const char *root, const char *out, const fs_import_opts *o, int limit_gb,
+                          fs_import_stats *st)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        struct rlimit lim = {(rlim_t)limit_gb << 30, (rlim_t)limit_gb << 30};
+        if (limit_gb && setrlimit(RLIMIT_AS, &lim)) _exit(126);
+        fs_import_stats cs = {0};
+        int rc = fs_import_scienceqa(root, out, o, &cs);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", rc ? fs_last_error() : "");
+        if (write(fds[1], &cs, sizeof cs) != (ssize_t)sizeof cs ||
+            write(fds[1], msg, sizeof msg) != (ssize_t)sizeof msg)
+            _exit(2);
+        _exit(rc ? 1 : 0);
+    }
+    close(fds[1]);
+    static char msg[1024];
+    cr_assert_eq(read(fds[0], st, sizeof *st), (ssize_t)sizeof *st);
+    cr_assert_eq(read(fds[0], msg, sizeof msg), (ssize_t)sizeof msg);
+    close(fds[0]);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "the import died of signal %d", WTERMSIG(status));
+    if (WEXITSTATUS(status)) fs_fail("%s", msg);
+    return WEXITSTATUS(status);
+}
+
+#ifdef TU_UNDER_ASAN
+#define IMPORT_LIMIT_GB 0
+#else
+#define IMPORT_LIMIT_GB 1
+#endif
+
+/* 60000 x 10 with --fit pad: the padded square would be 10.8 GB; under a
+ * 1 GB address-space limit the import succeeds, the image a line of colour
+ * through the middle of the padding. */
+Test(importers, a_very_wide_image_is_padded_without_building_the_square, .fini = tu_remove_tmpdirs)
+{
+    const char *root = fixture_with_image(60000, 10);
+    const char *out = out_dir();
+    fs_import_opts o = fs_import_defaults();
+    o.image_size = 64;
+    fs_import_stats st;
+    cr_assert_eq(import_limited(root, out, &o, IMPORT_LIMIT_GB, &st), 0, "%s", fs_last_error());
+    cr_assert_eq(st.written[0], 3);
+    cr_assert_eq(st.skipped[FS_SKIP_BAD_IMAGE], 1); /* the fixture's own, pid 11 */
+    check_sum(&st);
+    fs_mcqa_dataset d;
+    cr_assert_eq(fs_mcqa_read(out, &d), 0, "%s", fs_last_error());
+    int rgb[3];
+    pixel(out, find(&d, "1")->image, 64, 32, 2, rgb);
+    cr_assert(near(rgb, 122, 116, 104), "top row %d,%d,%d is not the pad colour", rgb[0], rgb[1], rgb[2]);
+    fs_mcqa_free(&d);
+}
+
+/* 1000000 x 1: beyond the import limits. Without --strict it is one more
+ * skipped image (the import went on to fail as a whole before); with
+ * --strict it stops the import like any other bad record. */
+Test(importers, an_image_beyond_the_limits_is_a_skipped_record, .fini = tu_remove_tmpdirs)
+{
+    const char *root = fixture_with_image(1000000, 1);
+    struct stat sb;
+    char png[700];
+    snprintf(png, sizeof png, "%s/images/train/1/image.png", root);
+    cr_assert(stat(png, &sb) == 0 && sb.st_size < 200000, "the test PNG is %ld bytes", (long)sb.st_size);
+    const char *out = out_dir();
+    fs_import_opts o = fs_import_defaults();
+    o.image_size = 16;
+    fs_import_stats st;
+    cr_assert_eq(import_limited(root, out, &o, IMPORT_LIMIT_GB, &st), 0, "%s", fs_last_error());
+    cr_assert_eq(st.written[0], 2); /* 2 and 3; 1 skipped */
+    cr_assert_eq(st.skipped[FS_SKIP_BAD_IMAGE], 2);
+    check_sum(&st);
+    cr_assert(strstr(st.first[FS_SKIP_BAD_IMAGE][0], "pid 1") &&
+              strstr(st.first[FS_SKIP_BAD_IMAGE][0], "1000000x1"), "%s", st.first[FS_SKIP_BAD_IMAGE][0]);
+
+    o.strict = 1;
+    char out2[600];
+    snprintf(out2, sizeof out2, "%s2", out);
+    cr_assert_eq(import_limited(root, out2, &o, IMPORT_LIMIT_GB, &st), 1);
+    const char *msg = fs_last_error();
+    cr_assert(strstr(msg, "1000000x1") && strstr(msg, "--strict"), "%s", msg);
+    cr_assert(stat(out2, &sb), "a failed import left %s", out2);
 }

@@ -181,6 +181,26 @@ typedef struct {
     const char *json, *key, *phrase;
 } reject_case;
 
+/* Each case fails to load with a message naming the file, the key and the phrase. */
+static void expect_rejections(const char *dir, const reject_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *p = write_config(dir, cases[i].json);
+        fs_llava_config c = {.t_vocab = 12345};
+        fs_clear_error();
+        cr_assert_eq(fs_llava_config_load(p, &c), -1, "case %zu loaded: %s", i, cases[i].json);
+        cr_assert_eq(c.t_vocab, 12345, "case %zu: out written on failure", i);
+        const char *m = fs_last_error();
+        cr_log_info("case %zu -> %s", i, m); /* shown with --verbose */
+        cr_assert(strstr(m, p), "case %zu: message does not name the file:\n  %s", i, m);
+        cr_assert(strstr(m, cases[i].key), "case %zu: message lacks '%s':\n  %s", i,
+                  cases[i].key, m);
+        if (cases[i].phrase)
+            cr_assert(strstr(m, cases[i].phrase), "case %zu: message lacks '%s':\n  %s", i,
+                      cases[i].phrase, m);
+    }
+}
+
 #define V(x) "{\"model_type\": \"llava\", \"vision_config\": {" x "}}"
 #define TX(x) "{\"model_type\": \"llava\", \"text_config\": {" x "}}"
 #define TOP(x) "{\"model_type\": \"llava\", " x "}"
@@ -237,21 +257,7 @@ Test(llava_config, rejections_name_the_key)
         {"[1, 2]", "not a JSON object", NULL},
     };
     const char *dir = tu_tmpdir();
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        const char *p = write_config(dir, cases[i].json);
-        fs_llava_config c = {.t_vocab = 12345};
-        fs_clear_error();
-        cr_assert_eq(fs_llava_config_load(p, &c), -1, "case %zu loaded: %s", i, cases[i].json);
-        cr_assert_eq(c.t_vocab, 12345, "case %zu: out written on failure", i);
-        const char *m = fs_last_error();
-        cr_log_info("case %zu -> %s", i, m); /* shown with --verbose */
-        cr_assert(strstr(m, p), "case %zu: message does not name the file:\n  %s", i, m);
-        cr_assert(strstr(m, cases[i].key), "case %zu: message lacks '%s':\n  %s", i,
-                  cases[i].key, m);
-        if (cases[i].phrase)
-            cr_assert(strstr(m, cases[i].phrase), "case %zu: message lacks '%s':\n  %s", i,
-                      cases[i].phrase, m);
-    }
+    expect_rejections(dir, cases, sizeof cases / sizeof *cases);
     fs_llava_config c;
     char missing[600];
     snprintf(missing, sizeof missing, "%s/nope.json", dir);
@@ -299,4 +305,43 @@ Test(llava_config, linear_projector_key_and_presets)
     cr_assert_eq(memcmp(&got, &want, sizeof got), 0, "linear projector lost in the round trip");
     cr_assert_eq(fs_llava_config_preset("minigpt4", &got), -1);
     cr_assert(strstr(fs_last_error(), "minigpt4-style-7b"), "%s", fs_last_error());
+}
+
+/* Blip2Config (MiniGPT-4): transformers' defaults (EVA ViT-g, BERT-base
+ * Q-Former), a round trip through fedsim's writer, and one message per
+ * unsupported or inconsistent key. */
+#define B2(x) "{\"model_type\": \"blip-2\", \"image_token_index\": 32000, " x "}"
+
+Test(llava_config, blip2_defaults_round_trip_and_rejections)
+{
+    const char *dir = tu_tmpdir();
+    fs_llava_config c = load_ok(B2("\"text_config\": {\"model_type\": \"llama\"}"));
+    cr_assert(c.blip2 && c.v_qkv_bias);
+    cr_assert(c.v_hidden == 1408 && c.v_intermediate == 6144 && c.v_layers == 39 &&
+              c.v_heads == 16 && c.v_image_size == 224 && c.v_patch_size == 14);
+    cr_assert(c.q_hidden == 768 && c.q_intermediate == 3072 && c.q_layers == 12 &&
+              c.q_heads == 12 && c.q_cross_freq == 2 && c.n_query_tokens == 32);
+    cr_assert_float_eq(c.v_layer_norm_eps, 1e-6f, 1e-12);
+    cr_assert_float_eq(c.q_layer_norm_eps, 1e-12f, 1e-20);
+    fs_llava_config m = fs_llava_config_minigpt4_7b(), back;
+    const char *p = write_config(dir, "{}");
+    cr_assert_eq(fs_llava_config_save(p, &m), 0, "%s", fs_last_error());
+    cr_assert_eq(fs_llava_config_load(p, &back), 0, "%s", fs_last_error());
+    cr_assert(back.blip2 && fs_llava_config_same_sizes(&back, &m) && back.q_layers == 12 &&
+              back.n_query_tokens == 32 && back.image_token_index == 32000 &&
+              back.pad_token_id == 32001);
+    const reject_case cases[] = {
+        {"{\"model_type\": \"blip-2\"}", "no \"image_token_index\"", "convert_minigpt4.py"},
+        {B2("\"vision_config\": {\"model_type\": \"clip_vision_model\"}"), "vision_config.model_type", "blip_2_vision_model"},
+        {B2("\"vision_config\": {\"hidden_act\": \"quick_gelu\"}"), "vision_config.hidden_act", "exact"},
+        {B2("\"qformer_config\": {\"hidden_act\": \"relu\"}"), "qformer_config.hidden_act", "gelu"},
+        {B2("\"qformer_config\": {\"encoder_hidden_size\": 1024}"), "qformer_config.encoder_hidden_size", "must equal vision_config.hidden_size"},
+        {B2("\"qformer_config\": {\"cross_attention_frequency\": 0}"), "qformer_config.cross_attention_frequency", "between 1 and"},
+        {B2("\"qformer_config\": {\"hidden_size\": 700}"), "qformer_config.hidden_size", "not divisible"},
+        {B2("\"qformer_config\": {\"layer_norm_eps\": 0}"), "qformer_config.layer_norm_eps", "positive"},
+        {B2("\"num_query_tokens\": 4096"), "num_query_tokens", "no room for text"},
+        {B2("\"use_decoder_only_language_model\": false"), "use_decoder_only_language_model", "LLaMA decoder"},
+        {B2("\"text_config\": {\"model_type\": \"opt\"}"), "text_config.model_type", "\"llama\""},
+    };
+    expect_rejections(dir, cases, sizeof cases / sizeof *cases);
 }

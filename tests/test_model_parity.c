@@ -1,8 +1,10 @@
 /* Parity with Hugging Face transformers: tests/reference/make_tiny_llava.py
- * builds a tiny random LlavaForConditionalGeneration, saves it with
- * save_pretrained and records its outputs; fedsim loads that directory and
- * must reproduce image features, input embeddings, logits, loss and the
- * gradient of the loss w.r.t. the input embeddings. */
+ * builds a tiny random LlavaForConditionalGeneration (make_tiny_blip2.py: a
+ * Blip2ForConditionalGeneration with a LLaMA decoder, MiniGPT-4's
+ * architecture), saves it with save_pretrained and records its outputs;
+ * fedsim loads that directory and must reproduce image features, input
+ * embeddings, logits, loss and the gradient of the loss w.r.t. the input
+ * embeddings. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,13 +38,13 @@ static double rel_inf_error(const float *got, const float *want, long n)
     return num / (den > 0 ? den : 1);
 }
 
-static void check_parity(const char *extra_args)
+static void check_parity_of(const char *script, const char *extra_args)
 {
     const char *py = tu_venv_python_or_skip();
     const char *dir = tu_tmpdir();
     char args[4200];
     snprintf(args, sizeof args, "'%s' %s", dir, extra_args);
-    tu_run_reference(py, "make_tiny_llava.py", args, dir);
+    tu_run_reference(py, script, args, dir);
     char path[4096];
     snprintf(path, sizeof path, "%s/model", dir);
     const fs_ops *o = fs_backend_cpu();
@@ -76,6 +78,7 @@ static void check_parity(const char *extra_args)
     long n;
     float *want = read_ref(ref, "image_features", &n);
     cr_assert_eq(n, (long)nimg * m->n_image_tokens * d);
+    float ferr = tu_max_abs_diff(features, want, n);
     tu_assert_close(features, want, n, 1e-4f, 1e-4f, "image features (vision tower + projector)");
     free(want);
 
@@ -100,8 +103,9 @@ static void check_parity(const char *extra_args)
     want = read_ref(ref, "grad_inputs_embeds", &n);
     double rel = rel_inf_error(dembeds, want, n);
     cr_assert(rel <= 1e-4, "d loss / d inputs_embeds differs from transformers: max|diff|/max|ref| = %.3g (limit 1e-4)", rel);
-    cr_log_info("parity: logits max abs err %.3g, loss %.6f vs %.6f, input-grad rel err %.3g", err,
-                loss, want_loss[0], rel);
+    cr_log_info("parity (%s %s): image features max abs err %.3g, logits max abs err %.3g, "
+                "loss %.6f vs %.6f, input-grad rel err %.3g", script, extra_args, ferr, err, loss,
+                want_loss[0], rel);
     free(want), free(want_loss);
 
     free(features), free(embeds), free(dembeds), free(pixels), free(ids), free(labels);
@@ -112,6 +116,8 @@ static void check_parity(const char *extra_args)
     fs_st_close(ref);
     fs_mllm_free(m);
 }
+
+static void check_parity(const char *extra_args) { check_parity_of("make_tiny_llava.py", extra_args); }
 
 Test(transformers_parity, tiny_llava_logits_and_input_gradients, .timeout = 300)
 {
@@ -133,4 +139,17 @@ Test(transformers_parity, conflicting_tie_keys_follow_the_writing_transformers, 
     check_parity("--tie --tie-conflict text --seed 3");
     check_parity("--tie-conflict top --seed 4");
     check_parity("--tie-conflict text --seed 5");
+}
+
+/* MiniGPT-4's architecture: EVA ViT (fused qkv with its bias, patch bias, no
+ * pre-norm, exact GELU, post_layernorm) -> Q-Former (learned queries,
+ * cross-attention every other layer) -> language_projection -> LLaMA. */
+Test(transformers_parity, tiny_blip2_llama_logits_and_input_gradients, .timeout = 300)
+{
+    check_parity_of("make_tiny_blip2.py", "");
+}
+
+Test(transformers_parity, tiny_blip2_tied_without_qkv_bias, .timeout = 300)
+{
+    check_parity_of("make_tiny_blip2.py", "--tie --no-qkv-bias --seed 1");
 }

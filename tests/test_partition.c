@@ -494,3 +494,90 @@ Test(categories, edge_cases)
     cr_expect(names == NULL && K == 0);
     cr_expect(strstr(fs_last_error(), "key 1"), "%s", fs_last_error());
 }
+
+/* ---- validation split (data.validation) ---- */
+
+#include "sim/fed/federation.h"
+#include "sim/io/config.h"
+
+/* 200 training and 40 test samples over 4 categories. */
+static void toy_task(fs_task *t, fs_sample *s)
+{
+    memset(t, 0, sizeof *t);
+    for (int i = 0; i < 240; i++)
+        s[i] = (fs_sample){.category = i % 4, .split = i < 200 ? FS_SPLIT_TRAIN : FS_SPLIT_TEST};
+    t->samples = s, t->n = 240, t->n_categories = 4;
+}
+
+static void toy_config(fs_config *c, const char *validation)
+{
+    const char *yaml = "model: {path: m}\ndata: {partition: {clients: 4}}\nmethods: [fedavg]\n";
+    const char *set[] = {validation};
+    cr_assert_eq(fs_config_load_string(yaml, "toy.yaml", set, 1, c), 0, "%s", fs_last_error());
+}
+
+Test(validation, held_out_from_training_and_test_untouched)
+{
+    static fs_sample s[240];
+    fs_task t;
+    toy_task(&t, s);
+    fs_config c;
+    toy_config(&c, "data.validation=0.25");
+    fs_partition_plan p;
+    cr_assert_eq(fs_plan_partition(&t, &c, &p), 0, "%s", fs_last_error());
+    cr_assert_eq(p.global_test.n, 50);
+    cr_assert_eq(p.all_train.n, 150);
+    bool in_val[240] = {0};
+    for (int i = 0; i < p.global_test.n; i++) {
+        int idx = p.global_test.samples[i];
+        cr_assert_eq(s[idx].split, FS_SPLIT_TRAIN, "validation item %d comes from the test split", idx);
+        in_val[idx] = true;
+    }
+    for (int i = 0; i < p.all_train.n; i++)
+        cr_assert(!in_val[p.all_train.samples[i]], "item %d both trained on and validated",
+                  p.all_train.samples[i]);
+    int per_client = 0;
+    for (int k = 0; k < p.clients; k++) per_client += p.test[k].n;
+    cr_assert_eq(per_client, 50, "the clients' validation shards hold every validation item");
+    fs_plan_free(&p);
+}
+
+Test(validation, seeded_and_zero_means_test)
+{
+    static fs_sample s[240];
+    fs_task t;
+    toy_task(&t, s);
+    fs_config a, b;
+    toy_config(&a, "data.validation=0.2");
+    toy_config(&b, "seed=1");
+    cr_assert_eq(fs_config_set(&b, "data.validation", "0.2"), 0);
+    fs_partition_plan pa, pa2, pb, pt;
+    cr_assert_eq(fs_plan_partition(&t, &a, &pa), 0);
+    cr_assert_eq(fs_plan_partition(&t, &a, &pa2), 0);
+    cr_assert_eq(fs_plan_partition(&t, &b, &pb), 0);
+    cr_assert_arr_eq(pa.global_test.samples, pa2.global_test.samples, 40 * sizeof(int));
+    cr_assert(memcmp(pa.global_test.samples, pb.global_test.samples, 40 * sizeof(int)) != 0,
+              "seeds 0 and 1 hold out the same items");
+    fs_config z;
+    toy_config(&z, "data.validation=0");
+    cr_assert_eq(fs_plan_partition(&t, &z, &pt), 0);
+    cr_assert_eq(pt.global_test.n, 40);
+    for (int i = 0; i < 40; i++) cr_assert_eq(s[pt.global_test.samples[i]].split, FS_SPLIT_TEST);
+    fs_plan_free(&pa), fs_plan_free(&pa2), fs_plan_free(&pb), fs_plan_free(&pt);
+}
+
+Test(validation, out_of_range_refused)
+{
+    fs_config c;
+    const char *yaml = "model: {path: m}\nmethods: [fedavg]\n";
+    const char *set[] = {"data.validation=0.95"};
+    cr_assert_neq(fs_config_load_string(yaml, "toy.yaml", set, 1, &c), 0);
+    cr_assert(strstr(fs_last_error(), "data.validation"), "%s", fs_last_error());
+    static fs_sample s[240];
+    fs_task t;
+    toy_task(&t, s);
+    toy_config(&c, "data.validation=0.001");
+    fs_partition_plan p;
+    cr_assert_neq(fs_plan_partition(&t, &c, &p), 0);
+    cr_assert(strstr(fs_last_error(), "no validation items"), "%s", fs_last_error());
+}

@@ -205,3 +205,65 @@ Test(real_checkpoint, fedsim_info_checks_and_counts_a_7b_directory)
     out = cli_slurp(log);
     cr_assert(strstr(out, "model-00001-of-00003.safetensors") && strstr(out, "is missing"), "%s", out);
 }
+
+/* MiniGPT-4-7B as scripts/convert_minigpt4.py lays it out (BLIP-2's EVA
+ * ViT-g, Q-Former, llama_proj, Vicuna-7B + <image>/<pad>): validates, counts
+ * what the architecture implies part by part, loads frozen with the fused qkv
+ * seen as three bf16 views, and fedsim info accounts for the Q-Former. */
+Test(real_checkpoint, minigpt4_7b_validates_counts_and_loads_frozen)
+{
+    fs_llava_config cfg = fs_llava_config_minigpt4_7b();
+    const char *dir = make_sparse(&cfg, FS_BF16);
+    fs_llava_config got;
+    fs_checkpoint_summary s;
+    cr_assert_eq(fs_mllm_check_checkpoint(dir, &got, &s), 0, "%s", fs_last_error());
+    /* Field by field: the preset's padding bytes are unspecified. */
+    cr_assert(got.blip2 && fs_llava_config_same_sizes(&got, &cfg), "sizes did not read back");
+    cr_assert(got.q_hidden == cfg.q_hidden && got.q_intermediate == cfg.q_intermediate &&
+              got.q_layers == cfg.q_layers && got.q_heads == cfg.q_heads &&
+              got.q_cross_freq == cfg.q_cross_freq && got.n_query_tokens == cfg.n_query_tokens &&
+              got.q_layer_norm_eps == cfg.q_layer_norm_eps && got.v_qkv_bias &&
+              got.v_layer_norm_eps == cfg.v_layer_norm_eps && got.t_rms_eps == cfg.t_rms_eps &&
+              got.image_token_index == 32000 && got.pad_token_id == 32001,
+              "the Q-Former, eps or token ids did not read back");
+    cr_assert_eq(s.n_unused, 0);
+    cr_assert_eq(s.n_by_dtype[FS_BF16], s.n_tensors);
+
+    const size_t vh = 1408, vi = 6144, qh = 768, qi = 3072, th = 4096, ti = 11008;
+    size_t eva_layer = 4 * vh + 3 * vh * vh + 3 * vh + vh * vh + vh + 2 * vi * vh + vi + vh;
+    size_t vision = vh + 257 * vh + vh * 3 * 14 * 14 + vh + 39 * eva_layer + 2 * vh;
+    size_t self = 4 * (qh * qh + qh) + 2 * qh, cross = 2 * (qh * qh + qh) + 2 * (qh * vh + qh) + 2 * qh;
+    size_t ffn = 2 * qi * qh + qi + qh + 2 * qh;
+    size_t qformer = 32 * qh + 2 * qh + 12 * (self + ffn) + 6 * cross;
+    size_t llm = 2 * 32002 * th + 32 * (4 * th * th + 3 * th * ti + 2 * th) + th;
+    fs_param_counts pc;
+    cr_assert_eq(fs_mllm_count_params(&cfg, &pc), 0);
+    cr_assert_eq(pc.vision, vision, "EVA ViT-g (39 blocks): %zu, expected %zu", pc.vision, vision);
+    cr_assert_eq(pc.qformer, qformer, "Q-Former: %zu, expected %zu", pc.qformer, qformer);
+    cr_assert_eq(pc.projector, th * qh + th);
+    cr_assert_eq(pc.llm, llm);
+    cr_assert_eq(s.n_params, pc.total);
+    cr_assert_eq(pc.client, vision + qformer + th * qh + th + 32002 * th);
+
+    fs_mllm *m = fs_mllm_load_frozen(dir, fs_backend_cpu());
+    cr_assert(m, "%s", fs_last_error());
+    const fs_vit_layer *L = &m->vit.layers[38];
+    cr_assert(L->qkv_w.dtype == FS_BF16 && L->q_w.dtype == FS_BF16 && L->v_b.dtype == FS_F32);
+    cr_assert_eq((char *)L->k_w.data - (char *)L->qkv_w.data, (long)(vh * vh * 2));
+    cr_assert_eq((char *)L->v_w.data - (char *)L->qkv_w.data, (long)(2 * vh * vh * 2));
+    cr_assert_eq(L->k_w.shape[0], (int64_t)vh);
+    cr_assert_eq(m->qformer.query_tokens.dtype, FS_F32, "query tokens are added, not multiplied");
+    cr_assert_eq(m->n_image_tokens, 32);
+    fs_mllm_free(m);
+
+    const char *bin = getenv("FEDSIM_BUILD_DIR");
+    cr_assert(bin, "FEDSIM_BUILD_DIR is not set (run through ctest)");
+    const char *log = tu_path_in(tu_tmpdir_tracked(), "info.txt");
+    cr_assert_eq(cli_sh("'%s/fedsim' info '%s' > '%s' 2>&1", bin, dir, log), 0, "%s",
+                 cli_slurp_log(log));
+    const char *out = cli_slurp(log);
+    cr_assert(strstr(out, "MiniGPT-4 / BLIP-2 (EVA ViT 39 layers x 1408, Q-Former 12 layers x 768 "
+                          "with 32 query tokens, linear projection, LLaMA 32 layers x 4096, vocab "
+                          "32002)"), "%s", out);
+    cr_log_info("%s", out);
+}

@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "sim/analysis/run_groups.h"
 #include "sim/io/error.h"
 #include "sim/io/results.h"
 #include "tests/helpers/cli_helpers.h"
@@ -275,4 +277,108 @@ Test(report, export_writes_a_tidy_csv)
                   "a full disk went unnoticed");
     cr_assert_neq(cli_sh("'%s' export %s/missing.h5 --csv %s 2> /dev/null", fedsim, dir, csv), 0);
     cr_assert_eq(cli_sh("'%s' export --help > %s", fedsim, log), 0);
+}
+
+/* No fixed limits: 70 seeds of one method are one row of 70 seeds, and a run of
+ * 5000 rounds keeps every round in its curves; the figures are drawn into a
+ * directory and from a results file whose names hold spaces and quotes. */
+Test(report, seventy_seeds_and_5000_rounds_in_full_under_a_quoted_path)
+{
+    const char *top = tu_tmpdir_tracked(), *dir = tu_path_in(top, "it's a \"dir\"");
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    const char *h5 = tu_path_in(dir, "many 'seeds'.h5"), *log = tu_path_in(top, "log");
+    fs_results *r = fs_results_open(h5);
+    cr_assert(r, "%s", fs_last_error());
+    enum { SEEDS = 70, LONG_ROUNDS = 5000 };
+    for (int s = 0; s < SEEDS; s++) {
+        char cell[64];
+        snprintf(cell, sizeof cell, "data.partition.dirichlet_alpha=0.5,seed=%d", s);
+        write_run(r, cell, "fedavg", s, 0.40 + 0.001 * s, 1000);
+    }
+    const char *cfg = "name: t\nseed: 0\n";
+    cr_assert_eq(fs_results_begin(r, "long=1,seed=0", "fedavg", cfg), 0, "%s", fs_last_error());
+    fs_round_row *rows = calloc(LONG_ROUNDS, sizeof *rows);
+    for (int k = 0; k < LONG_ROUNDS; k++)
+        rows[k] = (fs_round_row){.round = k, .client = -1, .train_loss = 1, .test_acc = k * 1e-4,
+                                 .bytes_up = 10};
+    cr_assert_eq(fs_results_append_rounds(r, rows, LONG_ROUNDS), 0, "%s", fs_last_error());
+    free(rows);
+    fs_summary sum = {.mean_acc = 0.4999, .clients_evaluated = 1};
+    cr_assert_eq(fs_results_finish(r, NULL, 0, &sum), 0, "%s", fs_last_error());
+    fs_results_close(r);
+
+    fs_result_entry *e;
+    int n;
+    fs_run_groups gs;
+    cr_assert_eq(fs_results_list(h5, &e, &n), 0, "%s", fs_last_error());
+    cr_assert_eq(fs_run_groups_build(e, n, &gs), 0, "%s", fs_last_error());
+    int seeds = fs_run_groups_find(&gs, "dirichlet_alpha=0.5", "fedavg");
+    int lng = fs_run_groups_find(&gs, "long=1", "fedavg");
+    cr_assert(seeds >= 0 && lng >= 0);
+    cr_assert_eq(gs.group[seeds].n, SEEDS);
+    fs_group_curves c;
+    cr_assert_eq(fs_group_curves_load(h5, e, &gs.group[lng], &c), 0, "%s", fs_last_error());
+    cr_assert_eq(c.n_rounds, LONG_ROUNDS);
+    cr_assert_float_eq(c.test_acc[LONG_ROUNDS - 1], (LONG_ROUNDS - 1) * 1e-4, 1e-12);
+    cr_assert_float_eq(c.cum_bytes_up[LONG_ROUNDS - 1], 10.0 * LONG_ROUNDS, 1e-9);
+    fs_group_curves_free(&c);
+    fs_run_groups_free(&gs);
+    fs_results_list_free(e, n);
+
+    /* the whole path reaches fedsim as one argument (no shell quoting games) */
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        if (!freopen(log, "w", stdout)) _exit(126);
+        execl(fedsim, "fedsim", "report", h5, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    char *text = slurp(log);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "report failed:\n%s", text);
+    char line[512];
+    cr_assert(strstr(table_line(text, "dirichlet_alpha=0.5", "fedavg", line, sizeof line), " 70 "),
+              "%s", line);
+    free(text);
+    if (cli_sh("command -v gnuplot > /dev/null") != 0) return;
+    char png[1024];
+    snprintf(png, sizeof png, "%s/many 'seeds'.long-1.acc-vs-round.png", dir);
+    assert_png(png);
+    snprintf(png, sizeof png, "%s/many 'seeds'.dirichlet_alpha-0.5.acc-vs-upload.png", dir);
+    assert_png(png);
+}
+
+/* The accuracy-vs-upload figure names every method without upload in its
+ * title, however many (the title was a 512-byte buffer that silently dropped
+ * the names past it). gnuplot is replaced by a script that keeps its input. */
+Test(report, upload_figure_names_every_method_without_upload)
+{
+    const char *dir = tu_tmpdir_tracked(), *h5 = tu_path_in(dir, "many.h5");
+    const char *kept = tu_path_in(dir, "kept.gp"), *bin = tu_path_in(dir, "bin");
+    fs_results *r = fs_results_open(h5);
+    cr_assert(r, "%s", fs_last_error());
+    enum { METHODS = 14 };
+    char method[METHODS][64];
+    write_run(r, "data.partition.dirichlet_alpha=0.5,seed=0", "fedavg", 0, 0.40, 1000);
+    for (int m = 0; m < METHODS; m++) {
+        snprintf(method[m], sizeof method[m], "a_local_method_with_a_long_descriptive_name_%02d", m);
+        write_run(r, "data.partition.dirichlet_alpha=0.5,seed=0", method[m], 0, 0.30, 0);
+    }
+    fs_results_close(r);
+    cr_assert_eq(mkdir(bin, 0755), 0);
+    FILE *f = fopen(tu_path_in(bin, "gnuplot"), "w");
+    cr_assert(f);
+    fprintf(f, "#!/bin/sh\ncp \"$1\" '%s'\nexit 1\n", kept);
+    fclose(f);
+    cr_assert_eq(chmod(tu_path_in(bin, "gnuplot"), 0755), 0);
+    cr_assert_neq(cli_sh("PATH='%s':\"$PATH\" '%s' report %s > /dev/null 2>&1", bin, fedsim, h5), 0,
+                  "the stand-in gnuplot fails, so must the report");
+    char *script = slurp(kept);
+    const char *title = strstr(script, "no upload: ");
+    cr_assert(title, "%s", script);
+    for (int m = 0; m < METHODS; m++)
+        cr_assert(strstr(title, method[m]), "%s is missing from the title:\n%.2000s", method[m],
+                  title);
+    free(script);
 }

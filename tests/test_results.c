@@ -7,6 +7,7 @@
  * has lost a completed call. */
 #define _DEFAULT_SOURCE /* syscall() for the pwrite interposer */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <hdf5.h>
 #include <signal.h>
 #include <stdio.h>
@@ -711,8 +712,9 @@ Test(results, survives_kill_9, .timeout = 60)
 
 /* Call i (0-based) of a fixed script touching every mutating path: begin,
  * append, partition, finish, restart of an incomplete method (a rewrite),
- * remove. *r is reopened to model a restarted process. */
-static void script_call(fs_results **r, const char *path, int i)
+ * remove. *r is reopened to model a restarted process. 0, or -1 with a
+ * message. */
+static int script_call(fs_results **r, const char *path, int i)
 {
     fs_round_row rows[3];
     fs_final_row fin = {0, 10, 5, 0.5, 0.25};
@@ -741,7 +743,13 @@ static void script_call(fs_results **r, const char *path, int i)
     case 10: rc = fs_results_remove(*r, "c", "m0"); break;
     case 11: rc = fs_results_finish(*r, &fin, 1, &sm); break;
     }
-    if (rc != 0) {
+    return rc;
+}
+
+/* script_call in a child that must not fail: its exit status names the call. */
+static void script_call_or_exit(fs_results **r, const char *path, int i)
+{
+    if (script_call(r, path, i) != 0) {
         fprintf(stderr, "script call %d failed: %s\n", i, fs_last_error());
         _exit(10 + i);
     }
@@ -767,26 +775,45 @@ static void signature(const char *path, char *out, size_t cap)
     fs_results_list_free(e, n);
 }
 
-/* Every write HDF5 makes goes through pwrite (sec2 driver) and ftruncate; the
- * definitions here interpose on libhdf5's, so a child can be killed right
- * before its n-th write, e.g. halfway through H5Fclose's metadata flush. */
-static int io_countdown = 0;
+/* Every write of a results file goes through pwrite (fedsim's own writes of
+ * the working copy; before, HDF5's sec2 driver); the definitions here
+ * interpose on them, so a child can be killed right before its n-th write,
+ * e.g. halfway through writing the working copy, or from its n-th write on
+ * see them fail with ENOSPC, as on a full disk. */
+static int io_countdown = 0, io_full_countdown = 0;
 
-static void io_point(void)
+static bool io_point(void)
 {
     if (io_countdown > 0 && --io_countdown == 0) raise(SIGKILL);
+    return io_full_countdown > 0 && --io_full_countdown == 0 ? (io_full_countdown = 1, true) : false;
 }
 
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-    io_point();
+    if (io_point()) return errno = ENOSPC, -1;
     return (ssize_t)syscall(SYS_pwrite64, fd, buf, n, off);
 }
 
 int ftruncate(int fd, off_t len)
 {
-    io_point();
+    if (io_point()) return errno = ENOSPC, -1;
     return (int)syscall(SYS_ftruncate, fd, len);
+}
+
+/* The state of path before each call and after the last, from an
+ * uninterrupted run starting from a copy of empty. */
+static void script_states(const char *path, const char *empty, char states[][1024])
+{
+    copy_to(empty, path);
+    fs_results *r = fs_results_open(path);
+    cr_assert(r, "%s", fs_last_error());
+    signature(path, states[0], sizeof states[0]);
+    for (int i = 0; i < SCRIPT_CALLS; i++) {
+        cr_assert_eq(script_call(&r, path, i), 0, "call %d: %s", i, fs_last_error());
+        signature(path, states[i + 1], sizeof states[i + 1]);
+        cr_assert_str_neq(states[i + 1], states[i], "call %d changed nothing", i);
+    }
+    fs_results_close(r);
 }
 
 /* Runs the script in children killed at the 1st, 2nd, ... crash point (or
@@ -800,17 +827,8 @@ static void kill_at_every_step(bool at_writes)
     cr_assert(r);
     fs_results_close(r);
 
-    /* The state after each call, from an uninterrupted run. */
     static char states[SCRIPT_CALLS + 1][1024];
-    copy_to(empty, path);
-    r = fs_results_open(path);
-    signature(path, states[0], sizeof states[0]);
-    for (int i = 0; i < SCRIPT_CALLS; i++) {
-        script_call(&r, path, i);
-        signature(path, states[i + 1], sizeof states[i + 1]);
-        cr_assert_str_neq(states[i + 1], states[i], "call %d changed nothing", i);
-    }
-    fs_results_close(r);
+    script_states(path, empty, states);
 
     int kills = 0;
     for (int step = 1; step < 2000; step++) {
@@ -828,7 +846,7 @@ static void kill_at_every_step(bool at_writes)
             else
                 fsr_test_crash_countdown = step;
             for (int i = 0; i < SCRIPT_CALLS; i++) {
-                script_call(&cr, path, i);
+                script_call_or_exit(&cr, path, i);
                 if (write(fds[1], "x", 1) != 1) _exit(3);
             }
             _exit(0);
@@ -845,8 +863,8 @@ static void kill_at_every_step(bool at_writes)
                          WEXITSTATUS(st));
             cr_assert_eq(done, SCRIPT_CALLS);
             cr_log_info("%d kills, one before every %s of %d calls", kills,
-                        at_writes ? "HDF5 write" : "commit step", SCRIPT_CALLS);
-            cr_assert(kills >= 4 * SCRIPT_CALLS);
+                        at_writes ? "write" : "commit step", SCRIPT_CALLS);
+            cr_assert(kills >= (at_writes ? 1 : 4) * SCRIPT_CALLS);
             return;
         }
         cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "step %d: child died oddly", step);
@@ -863,4 +881,66 @@ static void kill_at_every_step(bool at_writes)
 
 Test(results, survives_kill_9_at_every_commit_step, .timeout = 60) { kill_at_every_step(false); }
 
-Test(results, survives_kill_9_at_every_hdf5_write, .timeout = 60) { kill_at_every_step(true); }
+Test(results, survives_kill_9_at_every_write, .timeout = 60) { kill_at_every_step(true); }
+
+
+/* A full disk: from the n-th write on, every write fails with ENOSPC, for
+ * n = 1, 2, ... until the script runs to the end. The call in flight fails
+ * with one message naming the disk's error, the file keeps exactly the state
+ * before it, and the process then leaves through exit(), HDF5's atexit
+ * clean-up included. When HDF5 wrote to the disk itself, a failed write left
+ * its file id half closed and H5_term_library crashed at exit (SIGSEGV in
+ * H5F__close_cb; `fedsim sweep` on a full tmpfs, 3 runs in 7). */
+Test(results, a_full_disk_fails_the_call_and_keeps_the_file, .timeout = 60)
+{
+    const char *dir = tu_tmpdir();
+    const char *path = path_in(dir, "full.h5"), *empty = path_in(dir, "empty.h5");
+    const char *log = path_in(dir, "full.log");
+    fs_results *r = fs_results_open(empty);
+    cr_assert(r);
+    fs_results_close(r);
+    static char states[SCRIPT_CALLS + 1][1024];
+    script_states(path, empty, states);
+
+    int failed = 0;
+    for (int step = 1; step < 2000; step++) {
+        copy_to(empty, path);
+        fflush(NULL);
+        pid_t pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0) {
+            FILE *out = fopen(log, "w");
+            fs_results *cr = fs_results_open(path);
+            if (!out || !cr) _exit(2);
+            io_full_countdown = step;
+            int done = 0;
+            while (done < SCRIPT_CALLS && script_call(&cr, path, done) == 0) done++;
+            fprintf(out, "%d %s", done, done < SCRIPT_CALLS ? fs_last_error() : "");
+            fclose(out);
+            fs_results_close(cr);
+            exit(0);
+        }
+        int st;
+        cr_assert_eq(waitpid(pid, &st, 0), pid);
+        char text[2048] = "";
+        FILE *lf = fopen(log, "r");
+        if (lf) text[fread(text, 1, sizeof text - 1, lf)] = 0, fclose(lf);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                  "disk full from write %d on: the process %s %d (%s)", step,
+                  WIFSIGNALED(st) ? "died of signal" : "exited with",
+                  WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), text);
+        int done = atoi(text);
+        if (done == SCRIPT_CALLS) {
+            cr_log_info("%d calls failed on a full disk, each cleanly", failed);
+            cr_assert(failed >= SCRIPT_CALLS, "only %d writes failed", failed);
+            return;
+        }
+        failed++;
+        cr_assert(strstr(text, "No space left on device"), "write %d: %s", step, text);
+        char got[1024];
+        signature(path, got, sizeof got);
+        cr_assert_str_eq(got, states[done], "disk full at write %d, in call %d: the file changed",
+                         step, done);
+    }
+    cr_assert_fail("the script never ran to the end");
+}

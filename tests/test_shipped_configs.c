@@ -51,18 +51,22 @@ Test(shipped_configs, example_loads)
     cr_assert_eq(c.n_methods, 7);
 }
 
-/* The paper configs cannot run in CI (no LLaVA-1.5-7B weights, no datasets):
- * every key and every sweep cell must still validate, and the only paths are
- * the placeholders the user edits. */
-Test(shipped_configs, paper_llava_configs_validate_every_cell)
+/* The paper configs cannot run in CI (no LLaVA-1.5-7B or MiniGPT-4 weights,
+ * no datasets): every key and every sweep cell must still validate, and the
+ * only paths are the placeholders the user edits. */
+Test(shipped_configs, paper_llava_and_minigpt4_configs_validate_every_cell)
 {
-    const char *files[] = {"configs/paper-llava-scienceqa.yaml", "configs/paper-llava-iconqa.yaml"};
-    const char *datasets[] = {"scienceqa", "iconqa"};
-    for (int f = 0; f < 2; f++) {
+    const char *files[] = {"configs/paper-llava-scienceqa.yaml", "configs/paper-llava-iconqa.yaml",
+                           "configs/paper-minigpt4-scienceqa.yaml",
+                           "configs/paper-minigpt4-iconqa.yaml"};
+    const char *datasets[] = {"scienceqa", "iconqa", "scienceqa", "iconqa"};
+    const char *models[] = {"/path/to/llava-1.5-7b-hf", "/path/to/llava-1.5-7b-hf",
+                            "/path/to/minigpt4-7b", "/path/to/minigpt4-7b"};
+    for (int f = 0; f < 4; f++) {
         fs_config c, cell;
         load(files[f], &c);
         cr_assert_str_eq(c.dataset, datasets[f]);
-        cr_assert(strstr(c.model_path, "/path/to/llava-1.5-7b-hf") && strstr(c.data_root, "/path/to/"),
+        cr_assert(strstr(c.model_path, models[f]) && strstr(c.data_root, "/path/to/"),
                   "%s: model.path and data.root should be the placeholders to edit", files[f]);
         cr_assert_str_eq(c.backend, "cuda");
         cr_assert_eq(c.n_methods, FS_METHOD_COUNT, "the five methods and the two bounds");

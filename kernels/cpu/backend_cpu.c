@@ -13,9 +13,8 @@
 const float *fs_cpu_weight_f32(const fs_tensor *t)
 {
     if (t->dtype != FS_F32) {
-        fprintf(stderr, "fedsim: internal error: CPU backend got a %s norm weight or bias; those are "
-                        "converted to F32 when loaded\n", fs_dtype_name(t->dtype));
-        abort();
+        fs_op_error(FS_OP_INTERNAL, "internal error: CPU backend got a %s norm weight or bias; "
+                    "those are converted to F32 when loaded", fs_dtype_name(t->dtype));
     }
     return t->data;
 }
@@ -103,7 +102,7 @@ void fs_set_threads(int n)
 void *fs_cpu_scratch(size_t bytes, const char *what)
 {
     void *p = malloc(bytes ? bytes : 1);
-    if (!p) fs_oom_exit(NULL, bytes, what);
+    if (!p) fs_op_oom(NULL, bytes, what);
     return p;
 }
 
@@ -146,6 +145,7 @@ static const fs_ops cpu_ops = {
     .lora_fisher_accum = fs_cpu_lora_fisher_accum,
     .scale_rows = fs_cpu_scale_rows,
     .adamw = fs_cpu_adamw,
+    .cross_attention_fwd = fs_cpu_cross_attention_fwd,
 };
 
 const fs_ops *fs_backend_cpu(void) { return &cpu_ops; }

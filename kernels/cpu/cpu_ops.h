@@ -27,7 +27,7 @@ void fs_cpu_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, co
 #endif
 
 /* Host scratch inside an op (malloc'd, not zeroed; free() it); out of
- * memory ends the process with fs_oom_exit's message. */
+ * memory is reported by fs_op_oom (ops.h: by default the process ends). */
 void *fs_cpu_scratch(size_t bytes, const char *what);
 
 /* Norm weights and biases on the CPU backend must be F32; this returns their data. */
@@ -127,5 +127,8 @@ void fs_cpu_lora_fisher_accum(float *FA, float *FB, const float *dy, const float
 
 void fs_cpu_scale_rows_ref(float *y, const float *x, const float *s, int n, int dim);
 void fs_cpu_scale_rows(float *y, const float *x, const float *s, int n, int dim);
+
+/* The reference is also the op: the Q-Former's attention is small (32 queries). */
+void fs_cpu_cross_attention_fwd(float *out, const float *q, const float *k, const float *v, int B, int Tq, int Tk, int H, int D);
 
 #endif

@@ -17,9 +17,8 @@ static int64_t table_rows(const fs_tensor *table)
 static void check_id(int32_t id, int64_t vocab, int row)
 {
     if (id < 0 || (vocab >= 0 && id >= vocab)) {
-        fprintf(stderr, "fedsim: embedding: token id %d at row %d is outside [0, %lld)\n", (int)id,
-                row, (long long)vocab);
-        abort();
+        fs_op_error(FS_OP_BAD_INPUT, "embedding: token id %d at row %d is outside [0, %lld)",
+                    (int)id, row, (long long)vocab);
     }
 }
 

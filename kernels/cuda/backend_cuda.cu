@@ -50,7 +50,7 @@ void *fs_cuda_scratch(int slot, size_t bytes)
         cudaError_t e = cudaMalloc(&g_cuda.scratch[slot], want);
         if (e == cudaErrorMemoryAllocation) {
             (void)cudaGetLastError();
-            fs_oom_exit(fs_backend_cuda(NULL), want, "the scratch buffer of a GPU op");
+            fs_op_oom(fs_backend_cuda(NULL), want, "the scratch buffer of a GPU op");
         }
         CUDA_CHECK(e);
         g_cuda.scratch_bytes[slot] = want;
@@ -241,6 +241,7 @@ static const fs_ops cuda_ops = {
     .lora_fisher_accum = fs_cuda_lora_fisher_accum,
     .scale_rows = fs_cuda_scale_rows,
     .adamw = fs_cuda_adamw,
+    .cross_attention_fwd = fs_cuda_cross_attention_fwd,
 };
 
 /* Probes the device without ever exiting: a machine without a usable GPU must

@@ -24,14 +24,14 @@ extern "C" {
 }
 
 /* Every CUDA / cuBLAS return code is checked: a failure means the device is
- * in an unknown state, so report where and why, then stop. */
+ * in an unknown state, so report where and why (fs_op_error: by default the
+ * process stops). */
 #define CUDA_CHECK(call)                                                                       \
     do {                                                                                       \
         cudaError_t fs_err_ = (call);                                                          \
         if (fs_err_ != cudaSuccess) {                                                          \
-            fprintf(stderr, "fedsim: CUDA error at %s:%d: %s failed: %s (%s)\n", __FILE__,     \
-                    __LINE__, #call, cudaGetErrorString(fs_err_), cudaGetErrorName(fs_err_));  \
-            exit(1);                                                                           \
+            fs_op_error(FS_OP_DEVICE, "CUDA error at %s:%d: %s failed: %s (%s)", __FILE__,     \
+                        __LINE__, #call, cudaGetErrorString(fs_err_), cudaGetErrorName(fs_err_)); \
         }                                                                                      \
     } while (0)
 
@@ -39,9 +39,8 @@ extern "C" {
     do {                                                                                       \
         cublasStatus_t fs_st_ = (call);                                                        \
         if (fs_st_ != CUBLAS_STATUS_SUCCESS) {                                                 \
-            fprintf(stderr, "fedsim: cuBLAS error at %s:%d: %s failed: %s\n", __FILE__,        \
-                    __LINE__, #call, cublasGetStatusString(fs_st_));                           \
-            exit(1);                                                                           \
+            fs_op_error(FS_OP_DEVICE, "cuBLAS error at %s:%d: %s failed: %s", __FILE__,        \
+                        __LINE__, #call, cublasGetStatusString(fs_st_));                       \
         }                                                                                      \
     } while (0)
 
@@ -51,10 +50,9 @@ extern "C" {
 /* Fatal misuse of the op table (an unsupported dtype, an over-large head). */
 #define FS_CUDA_FATAL(...)                                                                     \
     do {                                                                                       \
-        fprintf(stderr, "fedsim: CUDA backend (%s:%d): ", __FILE__, __LINE__);                 \
-        fprintf(stderr, __VA_ARGS__);                                                          \
-        fprintf(stderr, "\n");                                                                 \
-        exit(1);                                                                               \
+        char fs_what_[512];                                                                    \
+        snprintf(fs_what_, sizeof fs_what_, __VA_ARGS__);                                      \
+        fs_op_error(FS_OP_INTERNAL, "CUDA backend (%s:%d): %s", __FILE__, __LINE__, fs_what_); \
     } while (0)
 
 /* Scoped NVTX range so every op shows up by name in Nsight Systems. */
@@ -163,6 +161,18 @@ __device__ __forceinline__ float fs_block_sum(float v, float *sh)
     return fs_warp_sum(v);
 }
 
+/* Maximum over the whole block, under the same rules as fs_block_sum. */
+__device__ __forceinline__ float fs_block_max(float v, float *sh)
+{
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    v = fs_warp_max(v);
+    __syncthreads();
+    if (lane == 0) sh[warp] = v;
+    __syncthreads();
+    v = lane < nw ? sh[lane] : -INFINITY;
+    return fs_warp_max(v);
+}
+
 /* ---- deterministic column reduction ----
  * dst[k][c] += sum_r f_k(r, c) for r in [0, n), c in [0, dim), k < NOUT.
  * Used for dW of norms and for bias gradients. Rows are split into chunks;
@@ -263,6 +273,8 @@ void fs_cuda_rope_fwd(float *y, const float *x, const int32_t *pos, int ntok, in
                       int head_dim, float theta);
 void fs_cuda_rope_bwd(float *dx, const float *dy, const int32_t *pos, int ntok, int nheads,
                       int head_dim, float theta);
+void fs_cuda_cross_attention_fwd(float *out, const float *q, const float *k, const float *v,
+                                 int B, int Tq, int Tk, int H, int D);
 void fs_cuda_attention_fwd(float *out, float *lse, const float *q, const float *k, const float *v,
                            int B, int T, int Hq, int Hkv, int D, bool causal);
 void fs_cuda_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const float *q,

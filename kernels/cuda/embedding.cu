@@ -54,9 +54,8 @@ static void refuse_bad_ids(const int *flag, const int32_t *ids, long vocab)
     if (row == INT_MAX) return;
     int32_t id = 0;
     CUDA_CHECK(cudaMemcpy(&id, ids + row, sizeof id, cudaMemcpyDeviceToHost));
-    fprintf(stderr, "fedsim: embedding: token id %d at row %d is outside [0, %lld)\n", (int)id, row,
-            (long long)vocab);
-    abort();
+    fs_op_error(FS_OP_BAD_INPUT, "embedding: token id %d at row %d is outside [0, %lld)", (int)id,
+                row, (long long)vocab);
 }
 
 static int row_block_threads(int dim) { return dim >= 256 ? 256 : ((dim + 31) / 32) * 32; }

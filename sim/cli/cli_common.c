@@ -1,7 +1,9 @@
+/* Option parsing and backend choice shared by the subcommands. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "sim/cli/commands.h"
 
@@ -27,4 +29,36 @@ int fs_cli_int(const char *flag, const char *value, int min)
         return -1;
     }
     return (int)v;
+}
+
+int fs_cli_getopt(int argc, char **argv, const char *cmd, const char *shorts,
+                  const struct option *opts)
+{
+    static char **scanning; /* a new argv starts a fresh scan */
+    if (argv != scanning) {
+        scanning = argv;
+        optind = 0; /* glibc: re-initialise */
+        opterr = 0; /* the messages below name the command */
+    }
+    char optstring[32];
+    snprintf(optstring, sizeof optstring, ":%s", shorts); /* a missing value gives ':' */
+    int c = getopt_long(argc, argv, optstring, opts, NULL);
+    if (c != '?' && c != ':') return c;
+    const char *arg = argv[optind - 1];
+    char flag[3] = {'-', (char)optopt, 0};
+    if (optopt && (arg[0] != '-' || arg[1] != '-')) arg = flag; /* a short option */
+    if (c == ':')
+        fprintf(stderr, "fedsim %s: option '%s' needs a value\n\n", cmd, arg);
+    else
+        fprintf(stderr, "fedsim %s: unknown option '%s'\n\n", cmd, arg);
+    return '?';
+}
+
+int fs_cli_operand(int argc, char **argv, const char *cmd, const char **operand)
+{
+    int allowed = operand != NULL;
+    if (operand) *operand = optind < argc ? argv[optind] : NULL;
+    if (optind + allowed >= argc) return 0;
+    fprintf(stderr, "fedsim %s: unexpected argument '%s'\n\n", cmd, argv[optind + allowed]);
+    return -1;
 }

@@ -2,6 +2,7 @@
  * fedsim data import scienceqa|iconqa --root DIR --out DIR [...]   converts a published dataset
  * fedsim data stats DIR                    counts per split and category, choice histogram */
 #include "sim/cli/cmd_data.h"
+#include "sim/cli/commands.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -74,32 +75,35 @@ static int parse_u64(const char *flag, const char *v, unsigned long long max, un
 
 static int cmd_synth(int argc, char **argv)
 {
-    const char *name = NULL, *out = NULL;
+    const char *name, *out = NULL;
     fs_synth_opts o = fs_synth_defaults();
-    for (int i = 1; i < argc; i++) {
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},          {"out", required_argument, NULL, 'o'},
+        {"seed", required_argument, NULL, 's'},    {"image-size", required_argument, NULL, 'i'},
+        {"train", required_argument, NULL, 'r'},   {"test", required_argument, NULL, 't'},
+        {0}};
+    for (int c; (c = fs_cli_getopt(argc, argv, "data synth", "h", opts)) != -1;) {
         unsigned long long v;
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        const char *flag = c == 'i' ? "--image-size" : c == 'r' ? "--train" : "--test";
+        if (c == 'h') {
             synth_usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--out") && i + 1 < argc) {
-            out = argv[++i];
-        } else if (!strcmp(a, "--seed") && i + 1 < argc) {
-            if (parse_u64(a, argv[++i], ULLONG_MAX, &v)) return 2;
+        } else if (c == 'o') {
+            out = optarg;
+        } else if (c == 's') {
+            if (parse_u64("--seed", optarg, ULLONG_MAX, &v)) return 2;
             o.seed = v;
-        } else if ((!strcmp(a, "--image-size") || !strcmp(a, "--train") || !strcmp(a, "--test")) &&
-                   i + 1 < argc) {
-            if (parse_u64(a, argv[++i], 10000000, &v)) return 2;
-            if (!strcmp(a, "--image-size")) o.image_size = (int)v;
-            else if (!strcmp(a, "--train")) o.n_train = (int)v;
-            else o.n_test = (int)v;
-        } else if (a[0] != '-' && !name) {
-            name = a;
+        } else if (c == 'i' || c == 'r' || c == 't') {
+            if (parse_u64(flag, optarg, 10000000, &v)) return 2;
+            *(c == 'i' ? &o.image_size : c == 'r' ? &o.n_train : &o.n_test) = (int)v;
         } else {
-            fprintf(stderr, "fedsim data synth: unexpected argument '%s'\n\n", a);
             synth_usage(stderr);
             return 2;
         }
+    }
+    if (fs_cli_operand(argc, argv, "data synth", &name)) {
+        synth_usage(stderr);
+        return 2;
     }
     if (!name || !out) {
         fprintf(stderr, "fedsim data synth: %s\n\n", !name ? "NAME is required" : "--out DIR is required");
@@ -146,33 +150,37 @@ static void import_usage(FILE *f)
 
 static int cmd_import(int argc, char **argv)
 {
-    const char *name = NULL, *root = NULL, *out = NULL;
+    const char *name, *root = NULL, *out = NULL;
     fs_import_opts o = fs_import_defaults();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},          {"root", required_argument, NULL, 'r'},
+        {"out", required_argument, NULL, 'o'},     {"name", required_argument, NULL, 'n'},
+        {"image-size", required_argument, NULL, 'i'}, {"fit", required_argument, NULL, 'f'},
+        {"val-as", required_argument, NULL, 'v'},  {"strict", no_argument, NULL, 's'},
+        {0}};
+    for (int c; (c = fs_cli_getopt(argc, argv, "data import", "h", opts)) != -1;) {
         unsigned long long v;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+        const char *f = optarg;
+        if (c == 'h') {
             import_usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--root") && i + 1 < argc) {
-            root = argv[++i];
-        } else if (!strcmp(a, "--out") && i + 1 < argc) {
-            out = argv[++i];
-        } else if (!strcmp(a, "--name") && i + 1 < argc) {
-            o.name = argv[++i];
-        } else if (!strcmp(a, "--image-size") && i + 1 < argc) {
-            if (parse_u64(a, argv[++i], 4096, &v)) return 2;
+        } else if (c == 'r') {
+            root = f;
+        } else if (c == 'o') {
+            out = f;
+        } else if (c == 'n') {
+            o.name = f;
+        } else if (c == 'i') {
+            if (parse_u64("--image-size", f, 4096, &v)) return 2;
             o.image_size = (int)v;
-        } else if (!strcmp(a, "--fit") && i + 1 < argc) {
-            const char *f = argv[++i];
+        } else if (c == 'f') {
             if (!strcmp(f, "pad")) o.fit = FS_IMPORT_FIT_PAD;
             else if (!strcmp(f, "crop")) o.fit = FS_IMPORT_FIT_CROP;
             else {
                 fprintf(stderr, "fedsim data import: --fit expects pad or crop, got '%s'\n", f);
                 return 2;
             }
-        } else if (!strcmp(a, "--val-as") && i + 1 < argc) {
-            const char *f = argv[++i];
+        } else if (c == 'v') {
             if (!strcmp(f, "drop")) o.val = FS_IMPORT_VAL_DROP;
             else if (!strcmp(f, "train")) o.val = FS_IMPORT_VAL_TRAIN;
             else if (!strcmp(f, "test")) o.val = FS_IMPORT_VAL_TEST;
@@ -181,15 +189,16 @@ static int cmd_import(int argc, char **argv)
                                 "'%s'\n", f);
                 return 2;
             }
-        } else if (!strcmp(a, "--strict")) {
+        } else if (c == 's') {
             o.strict = 1;
-        } else if (a[0] != '-' && !name) {
-            name = a;
         } else {
-            fprintf(stderr, "fedsim data import: unexpected argument '%s'\n\n", a);
             import_usage(stderr);
             return 2;
         }
+    }
+    if (fs_cli_operand(argc, argv, "data import", &name)) {
+        import_usage(stderr);
+        return 2;
     }
     if (!name || !root || !out) {
         fprintf(stderr, "fedsim data import: %s\n\n",
@@ -309,20 +318,13 @@ static int check_images(const char *dir, const fs_mcqa_dataset *d)
 
 static int cmd_stats(int argc, char **argv)
 {
-    const char *dir = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            stats_usage(stdout);
-            return 0;
-        } else if (argv[i][0] != '-' && !dir) {
-            dir = argv[i];
-        } else {
-            fprintf(stderr, "fedsim data stats: unexpected argument '%s'\n\n", argv[i]);
-            stats_usage(stderr);
-            return 2;
-        }
+    const char *dir;
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    for (int c; (c = fs_cli_getopt(argc, argv, "data stats", "h", opts)) != -1;) {
+        stats_usage(c == 'h' ? stdout : stderr);
+        return c == 'h' ? 0 : 2;
     }
-    if (!dir) {
+    if (fs_cli_operand(argc, argv, "data stats", &dir) || !dir) {
         stats_usage(stderr);
         return 2;
     }

@@ -40,27 +40,25 @@ int fs_cmd_demo(int argc, char **argv)
 {
     const char *model_dir = NULL, *save_dir = "results/demo-model", *backend = "auto";
     int threads = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            demo_usage(stdout);
-            return 0;
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                         {"model", required_argument, NULL, 'm'},
+                                         {"save", required_argument, NULL, 's'},
+                                         {"backend", required_argument, NULL, 'b'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {0}};
+    for (int c; (c = fs_cli_getopt(argc, argv, "demo", "h", opts)) != -1;) {
+        switch (c) {
+        case 'h': demo_usage(stdout); return 0;
+        case 'm': model_dir = optarg; break;
+        case 's': save_dir = optarg; break;
+        case 'b': backend = optarg; break;
+        case 't': if ((threads = fs_cli_int("--threads", optarg, 0)) < 0) return 2; break;
+        default: demo_usage(stderr); return 2;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "fedsim demo: unknown option or missing value: '%s'\n", a);
-            demo_usage(stderr);
-            return 2;
-        }
-        if (!strcmp(a, "--model")) model_dir = argv[++i];
-        else if (!strcmp(a, "--save")) save_dir = argv[++i];
-        else if (!strcmp(a, "--backend")) backend = argv[++i];
-        else if (!strcmp(a, "--threads")) {
-            if ((threads = fs_cli_int(a, argv[++i], 0)) < 0) return 2;
-        } else {
-            fprintf(stderr, "fedsim demo: unknown option '%s'\n", a);
-            demo_usage(stderr);
-            return 2;
-        }
+    }
+    if (fs_cli_operand(argc, argv, "demo", NULL)) {
+        demo_usage(stderr);
+        return 2;
     }
     const fs_ops *o = fs_cli_backend(backend, threads);
     if (!o) return 2;

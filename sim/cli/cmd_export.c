@@ -189,22 +189,25 @@ static int export_csv(const char *path, const char *out, int *unfinished)
 
 int fs_cmd_export(int argc, char **argv)
 {
-    const char *file = NULL, *csv = NULL, *format = "csv";
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                         {"csv", required_argument, NULL, 'c'},
+                                         {"format", required_argument, NULL, 'f'},
+                                         {0}};
+    const char *file, *csv = NULL, *format = "csv";
+    for (int c; (c = fs_cli_getopt(argc, argv, "export", "h", opts)) != -1;) {
+        if (c == 'h') {
             export_usage(stdout);
             return 0;
-        } else if (!strcmp(argv[i], "--csv") && i + 1 < argc) {
-            csv = argv[++i];
-        } else if (!strcmp(argv[i], "--format") && i + 1 < argc) {
-            format = argv[++i];
-        } else if (argv[i][0] != '-' && !file) {
-            file = argv[i];
-        } else {
-            fprintf(stderr, "fedsim export: unknown option or missing value: '%s' (see --help)\n",
-                    argv[i]);
+        }
+        if (c == '?') {
+            export_usage(stderr);
             return 2;
         }
+        *(c == 'c' ? &csv : &format) = optarg;
+    }
+    if (fs_cli_operand(argc, argv, "export", &file)) {
+        export_usage(stderr);
+        return 2;
     }
     if (!strcmp(format, "parquet")) {
         fprintf(stderr, "fedsim export: --format parquet is not supported: Debian packages no C "

@@ -17,7 +17,8 @@ static void info_usage(FILE *f)
 {
     fprintf(f, "usage: fedsim info MODEL_DIR [--rank R] [--bytes-per-param B] [--check-values]\n"
                "\n"
-               "  MODEL_DIR            a Hugging Face LLaVA directory: config.json, and the weights\n"
+               "  MODEL_DIR            a Hugging Face LLaVA or BLIP-2 (MiniGPT-4) directory:\n"
+               "                       config.json, and the weights\n"
                "                       (model.safetensors or a sharded index) when present, whose\n"
                "                       tensor names, shapes and dtypes are checked (no weight is read)\n"
                "  --rank R             NanoAdapter rank (default 16)\n"
@@ -61,28 +62,24 @@ static void row(const char *what, double params, double total, int bpp)
 
 int fs_cmd_info(int argc, char **argv)
 {
-    const char *dir = NULL;
+    const char *dir;
     int rank = 16, bpp = 2;
     bool check_values = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            info_usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--rank") && i + 1 < argc) {
-            if ((rank = fs_cli_int("--rank", argv[++i], 1)) < 0) return 2;
-        } else if (!strcmp(argv[i], "--bytes-per-param") && i + 1 < argc) {
-            if ((bpp = fs_cli_int("--bytes-per-param", argv[++i], 1)) < 0) return 2;
-        } else if (!strcmp(argv[i], "--check-values")) {
-            check_values = true;
-        } else if (argv[i][0] != '-' && !dir) {
-            dir = argv[i];
-        } else {
-            fprintf(stderr, "fedsim info: unexpected argument '%s'\n", argv[i]);
-            info_usage(stderr);
-            return 2;
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                         {"rank", required_argument, NULL, 'r'},
+                                         {"bytes-per-param", required_argument, NULL, 'b'},
+                                         {"check-values", no_argument, NULL, 'c'},
+                                         {0}};
+    for (int c; (c = fs_cli_getopt(argc, argv, "info", "h", opts)) != -1;) {
+        switch (c) {
+        case 'h': info_usage(stdout); return 0;
+        case 'r': if ((rank = fs_cli_int("--rank", optarg, 1)) < 0) return 2; break;
+        case 'b': if ((bpp = fs_cli_int("--bytes-per-param", optarg, 1)) < 0) return 2; break;
+        case 'c': check_values = true; break;
+        default: info_usage(stderr); return 2;
         }
     }
-    if (!dir) {
+    if (fs_cli_operand(argc, argv, "info", &dir) || !dir) {
         info_usage(stderr);
         return 2;
     }
@@ -103,10 +100,16 @@ int fs_cmd_info(int argc, char **argv)
     /* NanoAdapter-I and -T: each A (r x d) + B (d x r) on the LLM hidden size. */
     double adapter = 2.0 * 2.0 * rank * cfg.t_hidden;
     double total = (double)pc.total;
-    printf("%s: LLaVA (CLIP ViT %d layers x %d, %s projector, LLaMA %d layers x %d, vocab %d)\n",
-           dir, cfg.v_layers, cfg.v_hidden, cfg.projector_linear ? "linear (MiniGPT-4 style)"
-                                                                 : "2-layer GELU",
-           cfg.t_layers, cfg.t_hidden, cfg.t_vocab);
+    if (cfg.blip2)
+        printf("%s: MiniGPT-4 / BLIP-2 (EVA ViT %d layers x %d, Q-Former %d layers x %d with %d "
+               "query tokens, linear projection, LLaMA %d layers x %d, vocab %d)\n", dir,
+               cfg.v_layers, cfg.v_hidden, cfg.q_layers, cfg.q_hidden, cfg.n_query_tokens,
+               cfg.t_layers, cfg.t_hidden, cfg.t_vocab);
+    else
+        printf("%s: LLaVA (CLIP ViT %d layers x %d, %s projector, LLaMA %d layers x %d, vocab "
+               "%d)\n", dir, cfg.v_layers, cfg.v_hidden,
+               cfg.projector_linear ? "linear (MiniGPT-4 style)" : "2-layer GELU", cfg.t_layers,
+               cfg.t_hidden, cfg.t_vocab);
     if (!weights)
         printf("weights: none in the directory; the counts below come from config.json\n");
     else
@@ -125,19 +128,23 @@ int fs_cmd_info(int argc, char **argv)
     }
     printf("  %-34s %14s  %10s  %13s\n", "part", "parameters", "of model", "bytes");
     row("vision tower", (double)pc.vision, total, bpp);
+    if (cfg.blip2) row("Q-Former (with its query tokens)", (double)pc.qformer, total, bpp);
     row("projector", (double)pc.projector, total, bpp);
     row("language model", (double)pc.llm, total, bpp);
     row("  of which token embeddings", (double)pc.embed, total, bpp);
     row("total MLLM", total, total, bpp);
     printf("  %-34s %14.0f  %9.4f%%  %10.4f MB (fp32)\n", "NanoAdapters (I + T), trained", adapter,
            100.0 * adapter / total, adapter * 4 / 1e6);
-    double client = (double)(pc.vision + pc.projector + pc.embed) * bpp + adapter * 4;
+    /* NanoEdge: the client keeps the frozen modality side (for MiniGPT-4 the
+     * Q-Former too), the token embeddings and its adapters; the LLM stays
+     * on the server. */
+    double client = (double)pc.client * bpp + adapter * 4;
     double full = total * bpp;
-    printf("\nclient storage (NanoEdge: encoder + projector + embeddings + adapters): %.2f MB, "
-           "%.1f%% less than the full MLLM (%.2f MB)\n",
+    printf("\nclient storage (NanoEdge: encoder%s + projector + embeddings + adapters): %.2f MB, "
+           "%.1f%% less than the full MLLM (%.2f MB)\n", cfg.blip2 ? " + Q-Former" : "",
            client / 1e6, 100.0 * (1 - client / full), full / 1e6);
     printf("upload per client per round (fp32): fedavg/fedprox/feddpa_f %.4f MB, fednano/fednano_ef "
-           "%.4f MB (adapters + Fisher)\n",
-           adapter * 4 / 1e6, adapter * 8 / 1e6);
+           "%.4f MB (adapters + Fisher); the adapters are %.4f%% of the MLLM's parameters\n",
+           adapter * 4 / 1e6, adapter * 8 / 1e6, 100.0 * adapter / total);
     return values;
 }

@@ -32,28 +32,28 @@ static void report_usage(FILE *f)
 
 int fs_cmd_report(int argc, char **argv)
 {
-    const char *file = NULL, *prefix = NULL;
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'},
+                                         {"plot", required_argument, NULL, 'p'},
+                                         {"plots", required_argument, NULL, 'P'},
+                                         {"no-plot", no_argument, NULL, 'n'},
+                                         {"auto-range", no_argument, NULL, 'a'},
+                                         {0}};
+    const char *file, *prefix = NULL;
     fs_report_options o = {0};
     bool no_plot = false;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            report_usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--plot") && i + 1 < argc) {
-            o.first_acc_png = argv[++i];
-        } else if (!strcmp(argv[i], "--plots") && i + 1 < argc) {
-            prefix = argv[++i];
-        } else if (!strcmp(argv[i], "--no-plot")) {
-            no_plot = true;
-        } else if (!strcmp(argv[i], "--auto-range")) {
-            o.auto_range = true;
-        } else if (argv[i][0] != '-' && !file) {
-            file = argv[i];
-        } else {
-            fprintf(stderr, "fedsim report: unknown option or missing value: '%s' (see --help)\n",
-                    argv[i]);
-            return 2;
+    for (int c; (c = fs_cli_getopt(argc, argv, "report", "h", opts)) != -1;) {
+        switch (c) {
+        case 'h': report_usage(stdout); return 0;
+        case 'p': o.first_acc_png = optarg; break;
+        case 'P': prefix = optarg; break;
+        case 'n': no_plot = true; break;
+        case 'a': o.auto_range = true; break;
+        default: report_usage(stderr); return 2;
         }
+    }
+    if (fs_cli_operand(argc, argv, "report", &file)) {
+        report_usage(stderr);
+        return 2;
     }
     if (!file) {
         report_usage(stderr);

@@ -1,12 +1,11 @@
 /* fedsim run | sweep */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "sim/api/experiment.h"
 #include "sim/cli/commands.h"
-#include "sim/cli/experiment.h"
+#include "sim/cli/report.h"
 #include "sim/fed/comm.h"
 #include "sim/io/error.h"
 #include "sim/io/interrupt.h"
@@ -58,72 +57,55 @@ static void run_usage(FILE *f, const char *cmd)
 /* 0 ok, 1 help shown, 2 usage error */
 static int parse(int argc, char **argv, const char *cmd, run_args *a)
 {
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},         {"quiet", no_argument, NULL, 'q'},
+        {"force", no_argument, NULL, 'f'},        {"yes", no_argument, NULL, 'y'},
+        {"sweep", required_argument, NULL, 'w'},  {"set", required_argument, NULL, 's'},
+        {"backend", required_argument, NULL, 'b'}, {"threads", required_argument, NULL, 't'},
+        {0}};
     static char backend[64], threads[64];
+    bool sweep = !strcmp(cmd, "sweep");
     memset(a, 0, sizeof *a);
-    for (int i = 1; i < argc; i++) {
-        const char *s = argv[i];
-        if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-            run_usage(stdout, cmd);
-            return 1;
-        } else if (!strcmp(s, "--quiet") || !strcmp(s, "-q")) {
-            a->quiet = true;
-        } else if (!strcmp(s, "--force")) {
-            a->force = true;
-        } else if (!strcmp(s, "--yes") && !strcmp(cmd, "sweep")) {
+    for (int c; (c = fs_cli_getopt(argc, argv, cmd, "hq", opts)) != -1;) {
+        const char *v = optarg;
+        switch (c) {
+        case 'h': run_usage(stdout, cmd); return 1;
+        case 'q': a->quiet = true; continue;
+        case 'f': a->force = true; continue;
+        case 'y':
+            if (!sweep) break;
             a->yes = true;
-        } else if (!strcmp(s, "--sweep") && i + 1 < argc) {
-            if (strcmp(cmd, "sweep")) {
-                fprintf(stderr, "fedsim run: --sweep makes a sweep; use 'fedsim sweep CONFIG --sweep %s'\n",
-                        argv[i + 1]);
+            continue;
+        case 'w':
+            if (!sweep) {
+                fprintf(stderr, "fedsim run: --sweep makes a sweep; use 'fedsim sweep CONFIG "
+                                "--sweep %s'\n", v);
                 return 2;
             }
             if (a->n_sweeps == FS_MAX_SWEEP_KEYS) {
                 fprintf(stderr, "fedsim sweep: at most %d --sweep keys\n", FS_MAX_SWEEP_KEYS);
                 return 2;
             }
-            a->sweeps[a->n_sweeps++] = argv[++i];
-        } else if ((!strcmp(s, "--set") || !strcmp(s, "--backend") || !strcmp(s, "--threads")) &&
-                   i + 1 < argc) {
+            a->sweeps[a->n_sweeps++] = v;
+            continue;
+        case 's': case 'b': case 't':
             if (a->n_overrides == MAX_OVERRIDES) {
                 fprintf(stderr, "fedsim %s: at most %d overrides\n", cmd, MAX_OVERRIDES);
                 return 2;
             }
-            const char *v = argv[++i];
-            if (!strcmp(s, "--backend")) {
-                snprintf(backend, sizeof backend, "runtime.backend=%s", v);
-                v = backend;
-            } else if (!strcmp(s, "--threads")) {
-                snprintf(threads, sizeof threads, "runtime.threads=%s", v);
-                v = threads;
-            }
+            if (c == 'b') snprintf(backend, sizeof backend, "runtime.backend=%s", v), v = backend;
+            if (c == 't') snprintf(threads, sizeof threads, "runtime.threads=%s", v), v = threads;
             a->overrides[a->n_overrides++] = v;
-        } else if (s[0] != '-' && !a->config) {
-            a->config = s;
-        } else {
-            fprintf(stderr, "fedsim %s: unknown option or missing value: '%s'\n\n", cmd, s);
-            run_usage(stderr, cmd);
-            return 2;
+            continue;
         }
-    }
-    if (!a->config) {
+        if (c == 'y') fprintf(stderr, "fedsim run: unknown option '--yes' (a sweep's)\n\n");
         run_usage(stderr, cmd);
         return 2;
     }
-    return 0;
-}
-
-static int make_dir(const char *dir)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s", dir);
-    for (char *p = path + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(path, 0755) && errno != EEXIST) break;
-            *p = '/';
-        }
-    if (mkdir(path, 0755) && errno != EEXIST)
-        return fs_fail("%s: cannot create the output directory: %s", dir, strerror(errno));
+    if (fs_cli_operand(argc, argv, cmd, &a->config) || !a->config) {
+        run_usage(stderr, cmd);
+        return 2;
+    }
     return 0;
 }
 
@@ -182,7 +164,7 @@ static int run_or_sweep(int argc, char **argv, bool sweep)
     /* The results file is locked first: a second writer is refused before
      * any model is loaded. */
     if (fs_interrupt_install() ||
-        (writer && (make_dir(cfg.output_dir) || !(res = fs_results_open(h5)))))
+        (writer && (fs_make_output_dir(cfg.output_dir) || !(res = fs_results_open(h5)))))
         goto fail;
     double run_seconds = 0;
     int cells_run = 0;

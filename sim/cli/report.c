@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "sim/analysis/stats.h"
-#include "sim/cli/experiment.h"
 #include "sim/cli/report.h"
 #include "sim/io/error.h"
 

@@ -1,5 +1,5 @@
 /* `fedsim report`: the statistics table of a results file (report.c) and its
- * figures (report_plot.c). fs_report (experiment.h) is the form `fedsim run`
+ * figures (report_plot.c). fs_report is the form `fedsim run`
  * and `fedsim sweep` call. */
 #ifndef FEDSIM_REPORT_H
 #define FEDSIM_REPORT_H
@@ -32,5 +32,12 @@ char *fs_report_default_prefix(const char *results_path);
  * not installed. */
 int fs_report_plots(const char *results_path, const fs_result_entry *e, const fs_run_groups *g,
                     const fs_report_options *o);
+
+/* Prints the statistics table of a results file (per cell group and method:
+ * mean over seeds with 95 % intervals, paired difference to FedAvg) and, when
+ * png_path is given, draws its figures next to it (fs_report_plots) plus the
+ * first cell group's accuracy-vs-round figure at png_path (skipped with a
+ * note when gnuplot is absent). */
+int fs_report(const char *results_path, const char *png_path, bool quiet);
 
 #endif

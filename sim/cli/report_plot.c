@@ -270,12 +270,19 @@ static void upload_figure(FILE *f, const char *out, const char *dat, const fs_ru
             "set xlabel 'cumulative upload of all clients (bytes, log scale)'\n"
             "set ylabel 'mean client accuracy (%%)'\n%s\n",
             auto_range ? "set autoscale y" : "set yrange [0:100]");
-    char what[512] = "accuracy vs cumulative upload (mean over seeds)";
-    for (int m = 0; m < n_methods; m++)
-        if (!x->uploads[m] && strlen(what) + strlen(g[m].method) + 32 < sizeof what)
-            snprintf(what + strlen(what), sizeof what - strlen(what), "%s%s",
-                     strstr(what, "no upload:") ? ", " : "; no upload: ", g[m].method);
-    set_title(f, g[0].cell_group, what);
+    static const char *const title = "accuracy vs cumulative upload (mean over seeds)";
+    char *what = NULL; /* the title and every method without upload, however many */
+    size_t len;
+    FILE *w = open_memstream(&what, &len);
+    if (w) {
+        fputs(title, w);
+        const char *sep = "; no upload: ";
+        for (int m = 0; m < n_methods; m++)
+            if (!x->uploads[m]) fprintf(w, "%s%s", sep, g[m].method), sep = ", ";
+        if (fclose(w)) free(what), what = NULL;
+    }
+    set_title(f, g[0].cell_group, what ? what : title);
+    free(what);
     plot_lines(f, dat, g, n_methods, 0, 5, false, x->uploads);
 }
 

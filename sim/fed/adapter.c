@@ -70,7 +70,7 @@ void fs_bank_init_lora(fs_adapter_bank *b, uint64_t seed)
 {
     size_t per = fs_adapter_params(&b->shape), pn = b->part_numel;
     float *host = calloc(per, sizeof *host);
-    if (!host) abort();
+    if (!host) fs_op_oom(NULL, per * sizeof *host, "the initial adapter weights");
     fs_rng rng = fs_rng_seed(seed);
     float bound = 1.0f / sqrtf((float)b->shape.dim);
     for (int p = 0; p < b->nparts; p += 2) /* A parts; B parts stay zero */

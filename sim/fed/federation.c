@@ -89,6 +89,38 @@ done:
     return rc;
 }
 
+/* data.validation: a seeded random fraction of the training pool replaces the
+ * test split, so budgets and learning rates can be chosen without looking at
+ * test. It is carved before max_train_samples, so a tuned cap draws from the
+ * same remaining pool for every validation fraction and seed. */
+static int hold_out_validation(const fs_config *cfg, int *train_idx, int *ntrain, int **test_idx,
+                               int *ntest)
+{
+    int n = *ntrain, nval = (int)lround(cfg->validation * n);
+    if (nval < 1 || nval >= n) {
+        fs_fail("data.validation %g of %d training samples leaves %s: choose a fraction that "
+                "keeps both splits non-empty", cfg->validation, n, nval < 1 ? "no validation items" : "nothing to train on");
+        return -1;
+    }
+    fs_rng pick = fs_rng_seed(cfg->seed ^ 0x7A11D5ull);
+    for (int i = 0; i < nval; i++) {
+        int j = i + (int)fs_rng_below(&pick, (uint64_t)(n - i));
+        int t = train_idx[i];
+        train_idx[i] = train_idx[j], train_idx[j] = t;
+    }
+    int *val = realloc(*test_idx, (size_t)nval * sizeof *val);
+    if (!val) {
+        fs_fail("out of memory holding out %d validation samples", nval);
+        return -1;
+    }
+    memcpy(val, train_idx, (size_t)nval * sizeof *val);
+    memmove(train_idx, train_idx + nval, (size_t)(n - nval) * sizeof *train_idx);
+    qsort(val, (size_t)nval, sizeof *val, cmp_int);
+    qsort(train_idx, (size_t)(n - nval), sizeof *train_idx, cmp_int);
+    *test_idx = val, *ntest = nval, *ntrain = n - nval;
+    return 0;
+}
+
 int fs_plan_partition(const fs_task *task, const fs_config *cfg, fs_partition_plan *p)
 {
     memset(p, 0, sizeof *p);
@@ -112,6 +144,7 @@ int fs_plan_partition(const fs_task *task, const fs_config *cfg, fs_partition_pl
         if (task->samples[i].split == FS_SPLIT_TRAIN) train_idx[a++] = i;
         else test_idx[b++] = i;
     }
+    if (cfg->validation > 0 && hold_out_validation(cfg, train_idx, &ntrain, &test_idx, &ntest)) goto done;
     if (cfg->max_train_samples > 0 && ntrain > cfg->max_train_samples) {
         /* a seeded subset, kept in dataset order */
         fs_rng pick = fs_rng_seed(cfg->seed ^ 0x5B5E7ull);
@@ -278,13 +311,13 @@ static int evaluate(const fs_strategy *st, fs_fed_run *r, double *acc, double *g
     return 0;
 }
 
-/* What a FedNano client keeps: encoder, projector and token embeddings
- * (bf16, as deployed) plus its fp32 adapters. */
+/* What a FedNano client keeps: encoder (and Q-Former), projector and token
+ * embeddings (bf16, as deployed) plus its fp32 adapters. */
 static double client_storage_mb(const fs_engine *e, const fs_adapter_shape *shape)
 {
     fs_param_counts pc;
     if (fs_mllm_count_params(&fs_engine_model(e)->cfg, &pc)) return NAN;
-    return ((pc.vision + pc.projector + pc.embed) * 2.0 + fs_adapter_params(shape) * 4.0) / 1e6;
+    return (pc.client * 2.0 + fs_adapter_params(shape) * 4.0) / 1e6;
 }
 
 int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,

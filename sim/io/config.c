@@ -51,7 +51,7 @@
 /* ---- the normalised document, as libcyaml loads it ---- */
 typedef struct { char path[4096]; } doc_model;
 typedef struct { int clients; double dirichlet_alpha; char key[64]; int min_samples; } doc_partition;
-typedef struct { char dataset[32]; char root[4096]; doc_partition partition; int max_train_samples; } doc_data;
+typedef struct { char dataset[32]; char root[4096]; doc_partition partition; int max_train_samples; double validation; } doc_data;
 typedef struct { char name[16]; double lr, weight_decay; } doc_optimizer;
 typedef struct {
     int rounds; double participation; int local_epochs, batch_size, eval_every;
@@ -102,7 +102,8 @@ static const cyaml_schema_field_t data_fields[] = {
     CYAML_FIELD_STRING("dataset", F_REQ, doc_data, dataset, 1),
     CYAML_FIELD_STRING("root", F_REQ, doc_data, root, 0),
     CYAML_FIELD_MAPPING("partition", F_REQ, doc_data, partition, partition_fields),
-    CYAML_FIELD_INT("max_train_samples", F_REQ, doc_data, max_train_samples), CYAML_FIELD_END};
+    CYAML_FIELD_INT("max_train_samples", F_REQ, doc_data, max_train_samples),
+    CYAML_FIELD_FLOAT("validation", F_REQ, doc_data, validation), CYAML_FIELD_END};
 static const cyaml_schema_field_t optimizer_fields[] = {
     CYAML_FIELD_STRING("name", F_REQ, doc_optimizer, name, 1),
     CYAML_FIELD_FLOAT("lr", F_REQ, doc_optimizer, lr),
@@ -188,6 +189,7 @@ static void doc_to_config(const doc_config *d, fs_config *c)
     memcpy(c->partition_key, d->data.partition.key, sizeof c->partition_key);
     c->min_samples_per_client = d->data.partition.min_samples;
     c->max_train_samples = d->data.max_train_samples;
+    c->validation = d->data.validation;
     c->rounds = d->federation.rounds;
     c->participation = d->federation.participation;
     c->local_epochs = d->federation.local_epochs;

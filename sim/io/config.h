@@ -58,6 +58,8 @@ typedef struct {
     char partition_key[64];        /* data.partition.key, default "category" */
     int min_samples_per_client;    /* data.partition.min_samples, default 2 */
     int max_train_samples;         /* data.max_train_samples, 0 = all (default) */
+    double validation;             /* data.validation in [0, 0.9]: fraction of the training pool held
+                                    * out and evaluated instead of the test split; 0 = test (default) */
     int rounds;                    /* federation.rounds >= 1, default 10 */
     double participation;          /* federation.participation in (0,1], default 1 */
     int local_epochs;              /* federation.local_epochs >= 1, default 1 */

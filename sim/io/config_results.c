@@ -37,6 +37,9 @@ char *fs_config_identity_yaml(const fs_config *c, int method)
     char *yaml = NULL;
     bool skip[L_COUNT];
     for (int i = 0; i < L_COUNT; i++) skip[i] = leaf_is_inert(i) || (i == L_METHODS && method < 0);
+    /* Added after results were first stamped: at its default (test split)
+     * the run computes what it did before, so it keeps the identity it had. */
+    skip[L_VALIDATION] = skip[L_VALIDATION] || c->validation == 0;
     if (!cfg_values_from_config(c, v)) {
         if (method >= 0) { /* only this method: adding another one keeps its identity */
             cfg_method keep = v->methods[method];

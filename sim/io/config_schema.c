@@ -57,6 +57,8 @@ const cfg_leaf cfg_top[L_COUNT] = {
                    "a non-empty category key (e.g. category, skill, subject)"),
     [L_MIN_SAMPLES] = INT("data.partition.min_samples", min_samples_per_client, "2", 0, "a non-negative integer"),
     [L_MAX_TRAIN] = INT("data.max_train_samples", max_train_samples, "0", 0, "a non-negative integer (0 = all)"),
+    [L_VALIDATION] = FLT("data.validation", validation, "0", 0, false, 0.9,
+                         "a fraction in [0, 0.9] (0 = evaluate on the test split)"),
     [L_ROUNDS] = INT("federation.rounds", rounds, "10", 1, "a positive integer"),
     [L_PARTICIPATION] = FLT("federation.participation", participation, "1", 0, true, 1,
                             "a fraction in (0, 1]"),

@@ -87,7 +87,7 @@ fs_results *fs_results_open(const char *path)
         }
         if (fsr_remove_tmp(r) < 0) goto fail;
         hid_t f = fsr_create_tmp(r, H5I_INVALID_HID);
-        if (f < 0 || fsr_close_file(&f, 0, path) < 0 || fsr_commit(r) < 0) {
+        if (f < 0 || fsr_save_file(r, &f, 0, 0644) < 0 || fsr_commit(r) < 0) {
             unlink(r->tmp);
             goto fail;
         }

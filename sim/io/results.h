@@ -107,7 +107,7 @@ typedef struct {
 /* What makes a cell's numbers what they are, stamped by the calls below on
  * the methods of `cell` (DESIGN.md section 2: a re-run reuses a method only
  * when its identity matches). Identities are digests computed by the caller
- * (sim/cli/experiment.c); the store keeps and compares them as strings. */
+ * (sim/api/experiment.c); the store keeps and compares them as strings. */
 typedef struct {
     const char *cell;
     const char *cell_identity; /* of the config without the methods list + provenance */

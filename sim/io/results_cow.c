@@ -4,11 +4,12 @@
  * B-trees, heaps, chunk data) and a process killed in the middle of that can
  * leave a file HDF5 refuses to open, or one that silently lost earlier data.
  * So `path` itself is never opened for writing. Each mutating call:
- *   1. copies `path` to `path.tmp` (or, when a group must be dropped and at
- *      each finish, writes a fresh `path.tmp` with H5Ocopy, so no dead space
- *      remains),
- *   2. opens `path.tmp` with HDF5, applies the change, H5Fclose()s it (every
- *      HDF5 return code checked; any failure abandons the tmp file),
+ *   1. reads `path` into memory and opens that image with HDF5's core driver
+ *      (or, when a group must be dropped and at each finish, builds a fresh
+ *      file in memory with H5Ocopy, so no dead space remains),
+ *   2. applies the change and writes the image to `path.tmp` (every HDF5
+ *      return code and every write checked; any failure abandons the tmp
+ *      file; HDF5 itself never writes to disk, see memory_fapl),
  *   3. fsync()s `path.tmp`, rename()s it over `path`, fsync()s the directory.
  * rename() is atomic, so at any instant `path` is either the old complete file
  * or the new complete file: a kill -9 anywhere loses at most the call in
@@ -24,7 +25,8 @@
  *
  * Tests: tests/test_results.c kills writers at random moments, before every
  * commit step (fsr_test_crash_countdown) and before every write HDF5 makes
- * (a pwrite/ftruncate interposer) and checks `path` each time; the same
+ * (a pwrite interposer) and checks `path` each time, and makes those writes
+ * fail with ENOSPC (a full disk); the same
  * tests fail against an in-place variant of this file. */
 #define _DEFAULT_SOURCE /* flock */
 #include "results_internal.h"
@@ -53,47 +55,92 @@ static void crash_point(void)
     if (fsr_test_crash_countdown > 0 && --fsr_test_crash_countdown == 0) raise(SIGKILL);
 }
 
-/* ---- files: copy, sync, commit ---- */
+/* ---- files: the working copy in memory, written, synced, committed ---- */
 
-static int copy_file(const char *src, const char *dst, const char *file)
+/* The working copy is an HDF5 file in memory (the core driver without a
+ * backing store), so HDF5 itself never writes to disk. A write HDF5 makes
+ * that fails (a full disk: ENOSPC from its pwrite) leaves its file id half
+ * closed in HDF5 1.10: H5Fclose fails, the id stays registered over freed
+ * memory, and H5_term_library dereferences it at exit (SIGSEGV in
+ * H5F__close_cb, 3 runs in 7 on a full tmpfs). Here only our own checked
+ * writes touch the disk, and their failure is one message. */
+static hid_t memory_fapl(const void *image, size_t len)
 {
-    int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return fapl;
+    if (H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0 ||
+        H5Pset_fapl_core(fapl, 1 << 16, 0) < 0 ||
+        (image && H5Pset_file_image(fapl, (void *)image, len) < 0)) {
+        H5Pclose(fapl);
+        return H5I_INVALID_HID;
+    }
+    return fapl;
+}
+
+/* The whole of `path` in *buf (malloc'd) and its permission bits. */
+static int read_whole(const char *path, void **buf, size_t *len, mode_t *mode)
+{
+    *buf = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = -1;
     struct stat st;
-    char buf[1 << 14];
-    if (in < 0 || fstat(in, &st) != 0) {
-        fsr_fail(file, "cannot read it: %s", strerror(errno));
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        fsr_fail(path, "cannot read it: %s", strerror(errno));
         goto done;
     }
-    out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-               (st.st_mode & 0777) | S_IWUSR | S_IRUSR);
-    if (out < 0) {
-        fsr_fail(file, "cannot create the working copy '%s': %s", dst, strerror(errno));
+    *mode = st.st_mode & 0777;
+    *len = (size_t)st.st_size;
+    if (!(*buf = malloc(*len ? *len : 1))) {
+        fsr_fail(path, "out of memory reading it (%zu bytes)", *len);
         goto done;
     }
-    for (;;) {
-        ssize_t k = read(in, buf, sizeof buf);
+    for (size_t off = 0; off < *len;) {
+        ssize_t k = read(fd, (char *)*buf + off, *len - off);
         if (k < 0 && errno == EINTR) continue;
-        if (k < 0) {
-            fsr_fail(file, "cannot read it: %s", strerror(errno));
+        if (k <= 0) {
+            fsr_fail(path, "cannot read it: %s", k < 0 ? strerror(errno) : "it shrank while read");
             goto done;
         }
-        if (k == 0) break;
-        for (ssize_t off = 0; off < k;) {
-            ssize_t w = write(out, buf + off, (size_t)(k - off));
-            if (w < 0 && errno == EINTR) continue;
-            if (w < 0) {
-                fsr_fail(file, "cannot write '%s': %s", dst, strerror(errno));
-                goto done;
-            }
-            off += w;
-        }
+        off += (size_t)k;
     }
     rc = 0;
 done:
-    if (in >= 0) close(in);
-    if (out >= 0 && close(out) != 0 && rc == 0)
-        rc = fsr_fail(file, "cannot write '%s': %s", dst, strerror(errno));
+    if (fd >= 0) close(fd);
+    if (rc < 0) {
+        free(*buf);
+        *buf = NULL;
+    }
     return rc;
+}
+
+/* The permission bits of an existing file, for its replacement. */
+static mode_t file_mode(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? st.st_mode & 0777 : 0644;
+}
+
+/* Writes the working copy's bytes to `tmp` (16 KiB per pwrite). */
+static int write_tmp(fs_results *r, const void *buf, size_t len, mode_t mode)
+{
+    int fd = open(r->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode | S_IWUSR | S_IRUSR);
+    if (fd < 0)
+        return fsr_fail(r->path, "cannot create the working copy '%s': %s", r->tmp,
+                        strerror(errno));
+    int err = 0;
+    for (size_t off = 0; off < len && !err;) {
+        size_t n = len - off < (1 << 14) ? len - off : (1 << 14);
+        ssize_t w = pwrite(fd, (const char *)buf + off, n, (off_t)off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) err = w < 0 ? errno : EIO;
+        off += w > 0 ? (size_t)w : 0;
+    }
+    if (close(fd) != 0 && !err) err = errno;
+    if (!err) return 0;
+    bool full = err == ENOSPC || err == EDQUOT;
+    return fsr_fail(r->path, "cannot write the working copy '%s': %s%s", r->tmp, strerror(err),
+                    full ? "; free space on that disk or write to another output.dir (the file "
+                           "keeps everything written before)"
+                         : "");
 }
 
 static int sync_path(const char *p, bool dir, const char *file)
@@ -190,13 +237,21 @@ hid_t fsr_crt_order_plist(hid_t cls)
     return p;
 }
 
-/* Closes a writable file; -1 with a message when HDF5 could not write it out. */
-int fsr_close_file(hid_t *f, int rc, const char *file)
+int fsr_save_file(fs_results *r, hid_t *f, int rc, mode_t mode)
 {
     if (*f < 0) return rc;
-    herr_t c = H5Fclose(*f);
+    void *image = NULL;
+    ssize_t len = -1;
+    if (rc == 0 && (H5Fflush(*f, H5F_SCOPE_GLOBAL) < 0 || (len = H5Fget_file_image(*f, NULL, 0)) < 0))
+        rc = fsr_fail_h5(r->path, "cannot build the new file in memory");
+    if (rc == 0 && !(image = malloc(len ? (size_t)len : 1)))
+        rc = fsr_fail(r->path, "out of memory (%zd bytes for the new file)", len);
+    if (rc == 0 && H5Fget_file_image(*f, image, (size_t)len) != len)
+        rc = fsr_fail_h5(r->path, "cannot build the new file in memory");
+    if (H5Fclose(*f) < 0 && rc == 0) rc = fsr_fail_h5(r->path, "cannot close the new file");
     *f = H5I_INVALID_HID;
-    if (c < 0 && rc == 0) rc = fsr_fail_h5(file, "cannot write the working copy");
+    if (rc == 0) rc = write_tmp(r, image, (size_t)len, mode);
+    free(image);
     return rc;
 }
 
@@ -205,21 +260,22 @@ int fsr_edit(fs_results *r, fsr_edit_fn fn, void *ctx)
 {
     fsr_quiet();
     if (fsr_remove_tmp(r) < 0) return -1;
-    if (copy_file(r->path, r->tmp, r->path) < 0) {
-        unlink(r->tmp);
-        return -1;
-    }
+    void *image = NULL;
+    size_t len = 0;
+    mode_t mode = 0;
+    if (read_whole(r->path, &image, &len, &mode) < 0) return -1;
     crash_point(); /* working copy made */
-    hid_t fapl = fsr_fapl(), f = H5I_INVALID_HID;
+    hid_t fapl = memory_fapl(image, len), f = H5I_INVALID_HID;
     int rc = -1;
     if (fapl < 0)
         fsr_fail_h5(r->path, "cannot create a file access property list");
     else if ((f = H5Fopen(r->tmp, H5F_ACC_RDWR, fapl)) < 0)
-        fsr_fail_h5(r->path, "cannot open the working copy '%s': the file is damaged", r->tmp);
+        fsr_fail_h5(r->path, "cannot open its copy in memory: the file is damaged");
     else
         rc = fn(r, f, ctx);
+    free(image);
     if (rc == 0) crash_point(); /* change applied, file open */
-    rc = fsr_close_file(&f, rc, r->path);
+    rc = fsr_save_file(r, &f, rc, mode);
     fsr_close(&fapl);
     if (rc < 0) {
         unlink(r->tmp);
@@ -291,12 +347,13 @@ static int copy_attrs(hid_t src, hid_t dst, const char *file)
 
 hid_t fsr_create_tmp(fs_results *r, hid_t src)
 {
-    hid_t fcpl = fsr_crt_order_plist(H5P_FILE_CREATE), fapl = fsr_fapl(), f = H5I_INVALID_HID;
+    hid_t fcpl = fsr_crt_order_plist(H5P_FILE_CREATE), fapl = memory_fapl(NULL, 0);
+    hid_t f = H5I_INVALID_HID;
     int rc = -1;
     if (fcpl < 0 || fapl < 0) {
         fsr_fail_h5(r->path, "cannot create property lists");
     } else if ((f = H5Fcreate(r->tmp, H5F_ACC_TRUNC, fcpl, fapl)) < 0) {
-        fsr_fail_h5(r->path, "cannot create the working copy '%s'", r->tmp);
+        fsr_fail_h5(r->path, "cannot create the new file in memory");
     } else if (src < 0) {
         rc = write_root_attrs(f, r->path);
     } else {
@@ -306,7 +363,6 @@ hid_t fsr_create_tmp(fs_results *r, hid_t src)
     fsr_close(&fapl);
     if (rc < 0) {
         if (f >= 0) H5Fclose(f);
-        unlink(r->tmp);
         return H5I_INVALID_HID;
     }
     return f;
@@ -380,7 +436,7 @@ done:
     fsr_close(&dg);
     fsr_close(&gcpl);
     fsr_close(&src);
-    rc = fsr_close_file(&dst, rc, r->path);
+    rc = fsr_save_file(r, &dst, rc, file_mode(r->path));
     if (rc < 0) {
         unlink(r->tmp);
         return -1;

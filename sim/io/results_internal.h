@@ -6,6 +6,7 @@
 #include <hdf5.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "error.h"
 #include "results.h"
@@ -56,10 +57,13 @@ typedef bool (*fsr_keep_fn)(hid_t g, const char *cell, const char *method, void 
  * keep rejects (a cell left empty goes too; keep NULL: everything), applies
  * fn (if not NULL), commits. */
 int fsr_rewrite(fs_results *r, fsr_keep_fn keep, void *keep_ctx, fsr_edit_fn fn, void *ctx);
-/* A new empty `tmp` with the root attributes of src (or fresh ones when src < 0). */
+/* A new empty file in memory with the root attributes of src (or fresh ones
+ * when src < 0); fsr_save_file writes it to `tmp`. */
 hid_t fsr_create_tmp(fs_results *r, hid_t src);
-/* H5Fclose; turns a failure into a message when rc == 0. Returns rc or -1. */
-int fsr_close_file(hid_t *f, int rc, const char *file);
+/* Closes the in-memory file *f; when rc == 0, first writes its bytes to
+ * `tmp` (permission bits mode). Returns rc, or -1 with a message when the
+ * image or the write failed. */
+int fsr_save_file(fs_results *r, hid_t *f, int rc, mode_t mode);
 /* fsync(tmp), rename(tmp, path), fsync(dir); removes tmp on failure. */
 int fsr_commit(fs_results *r);
 /* Removes a stale `tmp`. */

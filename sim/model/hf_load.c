@@ -68,11 +68,12 @@ static int match_tensors(const char *dir, checkpoint *ck)
         const fs_param_ref *p = &ck->list[i];
         const fs_st_tensor *t = find_any_layout(ck->a, p->name);
         /* post_layernorm is never used by LLaVA (features come from an earlier layer). */
-        if (!t && strstr(p->name, "post_layernorm")) continue;
+        if (!t && strstr(p->name, "post_layernorm") && !ck->m->cfg.blip2) continue;
         if (!t)
             return fs_fail("%s: tensor '%s' is missing (also looked for the transformers 5 "
-                           "names); is this a LlavaForConditionalGeneration checkpoint matching "
-                           "its config.json?", dir, p->name);
+                           "names); is this a %s checkpoint matching its config.json?", dir,
+                           p->name, ck->m->cfg.blip2 ? "Blip2ForConditionalGeneration"
+                                                     : "LlavaForConditionalGeneration");
         bool same = t->ndim == p->slot->ndim;
         for (int d = 0; same && d < t->ndim; d++) same = t->shape[d] == p->slot->shape[d];
         if (!same) {
@@ -94,7 +95,7 @@ static int match_tensors(const char *dir, checkpoint *ck)
  * computes: refuse them. */
 static int check_projector_layers(const char *dir, const checkpoint *ck)
 {
-    if (!ck->m->cfg.projector_linear) return 0;
+    if (!ck->m->cfg.projector_linear || ck->m->cfg.blip2) return 0;
     const fs_st_tensor *t = find_any_layout(ck->a, "multi_modal_projector.linear_2.weight");
     if (!t) return 0;
     return fs_fail("%s/config.json sets \"mm_projector_type\": \"linear\" (one projector layer), "
@@ -206,11 +207,12 @@ fs_mllm *fs_mllm_load(const char *dir, const fs_ops *ops)
 /* ---------------------------------------------------------------- frozen */
 
 /* Parameters read only through linear_fwd/bwd and embedding_fwd, which take
- * 16-bit weights: every matrix except the position embedding, which is added
- * to activations. */
+ * 16-bit weights: every matrix except those copied or added to activations
+ * (position embedding; BLIP-2's class embedding and query tokens). */
 static bool is_matrix(const fs_mllm *m, const fs_param_ref *p)
 {
-    return p->slot->ndim >= 2 && p->slot != &m->vit.pos_emb;
+    return p->slot->ndim >= 2 && p->slot != &m->vit.pos_emb && p->slot != &m->vit.class_emb &&
+           p->slot != &m->qformer.query_tokens;
 }
 
 /* Uploads tensor t as bf16 to dst (device): BF16 straight from the mmap,
@@ -289,7 +291,7 @@ fs_mllm *fs_mllm_load_frozen(const char *dir, const fs_ops *ops)
         checkpoint_close(&ck);
         return NULL;
     }
-    if (m->cfg.tie_word_embeddings) m->llm.lm_head = m->llm.embed;
+    fs_mllm_link_views(m);
     m->frozen = true;
     if (host) m->mapped = ck.a; /* the matrices point into it */
     else fs_st_close(ck.a);

@@ -1,5 +1,6 @@
 /* Hugging Face LlavaConfig (config.json of LlavaForConditionalGeneration):
- * CLIP vision tower + LLaMA decoder. Absent keys take Hugging Face's defaults;
+ * CLIP vision tower + LLaMA decoder; also Blip2Config with a LLaMA
+ * text_config (Blip2ForConditionalGeneration: MiniGPT-4), see blip2 below. Absent keys take Hugging Face's defaults;
  * anything fedsim does not implement is rejected with a message naming the
  * file, the key and the value. */
 #ifndef FEDSIM_LLAVA_CONFIG_H
@@ -28,6 +29,16 @@ typedef struct {
     /* vision_feature_select_strategy: false = "default" (drop the CLS token),
      * true = "full" (keep it). */
     bool v_select_full;
+    /* Blip2Config (model_type "blip-2"), the MiniGPT-4 architecture: EVA ViT
+     * (fused qkv, patch bias, no pre-norm, exact GELU, post_layernorm on all
+     * tokens) -> Q-Former (n_query_tokens learned queries, cross-attention
+     * into the image tokens every q_cross_freq layers) -> one linear
+     * language_projection -> the LLaMA decoder. The LLaVA-only keys above
+     * (vision_feature_layer, select strategy, projector flags) are unused. */
+    bool blip2;
+    bool v_qkv_bias; /* vision_config.qkv_bias: q and v biases (k's is stored, zero in EVA) */
+    int q_hidden, q_intermediate, q_layers, q_heads, q_cross_freq, n_query_tokens;
+    float q_layer_norm_eps;
 } fs_llava_config;
 
 /* 0, or -1 + fs_last_error(); out is written only on success. */

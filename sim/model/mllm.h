@@ -1,7 +1,12 @@
 /* The LLaVA-1.5 architecture, faithful to Hugging Face
  * LlavaForConditionalGeneration: CLIP ViT vision tower -> 2-layer GELU
  * projector (or one linear layer: the MiniGPT-4-style preset) -> LLaMA
- * decoder, image features spliced at <image> positions.
+ * decoder, image features spliced at <image> positions. And MiniGPT-4's,
+ * faithful to Blip2ForConditionalGeneration with a LLaMA decoder (cfg.blip2):
+ * EVA ViT -> Q-Former (learned queries cross-attending to the image tokens)
+ * -> one linear language_projection -> the same LLaMA decoder, the projected
+ * queries spliced at the image-token positions. Its vision side and Q-Former
+ * are forward only (frozen, features cached; qformer.c).
  *
  * Three passes:
  *  - forward (images -> features; embeddings -> logits at chosen rows, loss);
@@ -28,13 +33,33 @@
 typedef struct {
     fs_tensor ln1_w, ln1_b, q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, ln2_w, ln2_b, fc1_w, fc1_b,
         fc2_w, fc2_b;
+    /* BLIP-2 / EVA: one fused [3 hidden, hidden] qkv weight (and bias); q_*,
+     * k_* and v_* are then views of its three row blocks (params.c). */
+    fs_tensor qkv_w, qkv_b;
 } fs_vit_layer;
 
 typedef struct {
     fs_tensor patch_w; /* [hidden, channels, patch, patch], used as [hidden, channels*patch*patch] */
+    fs_tensor patch_b; /* BLIP-2 only (CLIP's patch conv has no bias) */
     fs_tensor class_emb, pos_emb, pre_ln_w, pre_ln_b, post_ln_w, post_ln_b;
     fs_vit_layer *layers;
 } fs_vit;
+
+/* A BERT attention block of the Q-Former: LayerNorm(x + dense(attn(q(x), k(src), v(src)))). */
+typedef struct {
+    fs_tensor q_w, q_b, k_w, k_b, v_w, v_b, o_w, o_b, ln_w, ln_b;
+} fs_qformer_attn;
+
+typedef struct {
+    fs_qformer_attn self, cross; /* cross has no data in layers without cross-attention */
+    fs_tensor ffn_in_w, ffn_in_b, ffn_out_w, ffn_out_b, ffn_ln_w, ffn_ln_b; /* *_query FFN */
+} fs_qformer_layer;
+
+typedef struct {
+    fs_tensor query_tokens; /* [1, n_query_tokens, q_hidden] */
+    fs_tensor ln_w, ln_b;   /* on the query tokens before the first layer */
+    fs_qformer_layer *layers;
+} fs_qformer;
 
 typedef struct {
     fs_tensor in_norm_w, q_w, k_w, v_w, o_w, post_norm_w, gate_w, up_w, down_w;
@@ -46,13 +71,15 @@ typedef struct {
 } fs_llama;
 
 typedef struct {
-    fs_tensor l1_w, l1_b, l2_w, l2_b; /* l2_* have no data with a linear projector */
+    /* l2_* have no data with a linear projector; BLIP-2's language_projection is l1. */
+    fs_tensor l1_w, l1_b, l2_w, l2_b;
 } fs_projector;
 
 typedef struct fs_mllm {
     fs_llava_config cfg;
     const fs_ops *ops;
     fs_vit vit;
+    fs_qformer qformer; /* cfg.blip2 only */
     fs_projector proj;
     fs_llama llm;
     float *params; /* backend memory, nparams floats */
@@ -71,18 +98,21 @@ typedef struct fs_mllm {
 typedef struct {
     char name[160];
     fs_tensor *slot;
-    const char *part; /* "vision", "projector", "llm" */
+    const char *part; /* "vision", "qformer", "projector", "llm" */
 } fs_param_ref;
 
 /* Parameter counts by part, from the configuration alone (nothing allocated
  * for the weights). embed: the token embedding table (part of llm). */
 typedef struct {
-    size_t vision, projector, llm, embed, total;
+    size_t vision, qformer, projector, llm, embed, total; /* qformer: 0 unless cfg.blip2 */
+    /* What a NanoEdge client keeps of the frozen MLLM: the modality side
+     * (vision + qformer + projector) and the token embeddings. */
+    size_t client;
 } fs_param_counts;
 int fs_mllm_count_params(const fs_llava_config *cfg, fs_param_counts *out);
 
-/* Loads a Hugging Face LLaVA directory (config.json + model.safetensors or a
- * sharded index) with every weight converted to F32. Accepts both the legacy
+/* Loads a Hugging Face LLaVA (or BLIP-2 with a LLaMA decoder) directory
+ * (config.json + model.safetensors or a sharded index) with every weight converted to F32. Accepts both the legacy
  * (language_model.model.*) and the newer (model.language_model.*) tensor
  * names. NULL + fs_last_error(). */
 fs_mllm *fs_mllm_load(const char *dir, const fs_ops *ops);
@@ -140,7 +170,8 @@ int fs_mllm_encode_images(const fs_mllm *m, fs_vision_acts *a, const float *pixe
  * tower, as in LLaVA's training), full backward only. */
 void fs_mllm_projector_backward(const fs_mllm *m, fs_vision_acts *a, const float *dfeatures,
                                 int nimg);
-/* Weight gradients of vision tower + projector from d features (full backward only). */
+/* Weight gradients of vision tower + projector from d features (full backward
+ * only; not for BLIP-2, whose vision side is forward only: callers refuse it). */
 void fs_mllm_encode_images_backward(const fs_mllm *m, fs_vision_acts *a, const float *dfeatures,
                                     int nimg);
 

@@ -45,6 +45,21 @@ fs_llava_config fs_llava_config_minigpt4_style(void)
     return c;
 }
 
+fs_llava_config fs_llava_config_minigpt4_7b(void)
+{
+    return (fs_llava_config){
+        .blip2 = true, .v_hidden = 1408, .v_intermediate = 6144, .v_layers = 39, .v_heads = 16,
+        .v_image_size = 224, .v_patch_size = 14, .v_channels = 3, .v_layer_norm_eps = 1e-6f,
+        .v_qkv_bias = true, .q_hidden = 768, .q_intermediate = 3072, .q_layers = 12,
+        .q_heads = 12, .q_cross_freq = 2, .q_layer_norm_eps = 1e-12f, .n_query_tokens = 32,
+        .t_vocab = 32002, .t_hidden = 4096, .t_intermediate = 11008, .t_layers = 32,
+        .t_heads = 32, .t_kv_heads = 32, .t_head_dim = 128, .t_max_pos = 2048,
+        .t_rms_eps = 1e-6f, .t_rope_theta = 10000.0f, .tie_word_embeddings = false,
+        .image_token_index = 32000, .pad_token_id = 32001, .vision_feature_layer = -1,
+        .projector_linear = true, .projector_bias = true, .v_select_full = true,
+    };
+}
+
 int fs_llava_config_preset(const char *name, fs_llava_config *out)
 {
     static const struct {
@@ -55,6 +70,7 @@ int fs_llava_config_preset(const char *name, fs_llava_config *out)
         {"llava-1.5-7b", fs_llava_config_llava15_7b},
         {"llava-1.5-13b", fs_llava_config_llava15_13b},
         {"minigpt4-style-7b", fs_llava_config_minigpt4_style},
+        {"minigpt4-7b", fs_llava_config_minigpt4_7b},
     };
     for (size_t i = 0; i < sizeof presets / sizeof *presets; i++)
         if (!strcmp(name, presets[i].name)) {
@@ -62,5 +78,5 @@ int fs_llava_config_preset(const char *name, fs_llava_config *out)
             return 0;
         }
     return fs_fail("unknown model preset '%s' (known: tiny, llava-1.5-7b, llava-1.5-13b, "
-                   "minigpt4-style-7b)", name);
+                   "minigpt4-style-7b, minigpt4-7b)", name);
 }

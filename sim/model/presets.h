@@ -16,8 +16,12 @@ fs_llava_config fs_llava_config_llava15_13b(void);
  * (frozen ViT -> linear -> LLM; see models/README.md for what real MiniGPT-4
  * checkpoints add). */
 fs_llava_config fs_llava_config_minigpt4_style(void);
+/* MiniGPT-4 (7B) as scripts/convert_minigpt4.py writes it: BLIP-2's EVA
+ * ViT-g/14 (39 blocks, 224 px), Q-Former (12 layers, 32 queries), llama_proj,
+ * Vicuna-7B with <image> = 32000 and <pad> = 32001 added (vocabulary 32002). */
+fs_llava_config fs_llava_config_minigpt4_7b(void);
 /* A preset by name: "tiny", "llava-1.5-7b", "llava-1.5-13b",
- * "minigpt4-style-7b". 0, or -1 + fs_last_error() listing the names. */
+ * "minigpt4-style-7b", "minigpt4-7b". 0, or -1 + fs_last_error() listing the names. */
 int fs_llava_config_preset(const char *name, fs_llava_config *out);
 
 #endif

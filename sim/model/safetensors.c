@@ -34,8 +34,7 @@ struct fs_st_archive {
     int nfiles, files_cap;
     fs_st_tensor *tensors;
     int n, cap;
-    int *table; /* open addressing over names: tensor index + 1, 0 = empty */
-    size_t table_cap;
+    const fs_st_tensor **by_name; /* sorted by name (fs_st_find), rebuilt per file */
 };
 
 /* ---------------------------------------------------------------- helpers */
@@ -106,42 +105,36 @@ static const char *json_type(const cJSON *v)
          : cJSON_IsArray(v) ? "an array" : cJSON_IsObject(v) ? "an object" : "invalid";
 }
 
-static size_t hash_name(const char *s)
+static int by_name(const void *x, const void *y)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return (size_t)h;
+    return strcmp((*(const fs_st_tensor *const *)x)->name, (*(const fs_st_tensor *const *)y)->name);
 }
 
-static int table_lookup(const fs_st_archive *a, const char *name)
+static const fs_st_tensor *lookup(const fs_st_archive *a, const char *name)
 {
-    size_t mask = a->table_cap - 1;
-    for (size_t i = hash_name(name) & mask; a->table_cap && a->table[i]; i = (i + 1) & mask)
-        if (!strcmp(a->tensors[a->table[i] - 1].name, name)) return a->table[i] - 1;
-    return -1;
+    const fs_st_tensor key = {.name = (char *)name}, *kp = &key, *const *hit = NULL;
+    if (a->by_name) hit = bsearch(&kp, a->by_name, (size_t)a->n, sizeof *hit, by_name);
+    return hit ? *hit : NULL;
 }
 
-static void table_put(int *t, size_t cap, const char *name, int entry)
+/* Re-sorts the name index over all tensors once a file's are added and refuses
+ * a name given twice: in this file's header, or in another shard. */
+static int index_names(fs_st_archive *a, const char *path)
 {
-    size_t j = hash_name(name) & (cap - 1);
-    while (t[j]) j = (j + 1) & (cap - 1);
-    t[j] = entry;
-}
-
-static int table_insert(fs_st_archive *a, int idx)
-{
-    if ((size_t)a->n * 2 > a->table_cap) { /* a->n bounds the entries: load stays <= 1/2 */
-        size_t cap = a->table_cap ? a->table_cap : 64;
-        while ((size_t)a->n * 2 > cap) cap *= 2;
-        int *t = calloc(cap, sizeof *t);
-        if (!t) return fs_fail("%s: out of memory indexing tensors", a->path);
-        for (size_t i = 0; i < a->table_cap; i++)
-            if (a->table[i]) table_put(t, cap, a->tensors[a->table[i] - 1].name, a->table[i]);
-        free(a->table);
-        a->table = t;
-        a->table_cap = cap;
+    const fs_st_tensor **idx = realloc(a->by_name, (size_t)a->n * sizeof *idx);
+    if (!idx) return fs_fail("%s: out of memory indexing tensors", path);
+    a->by_name = idx;
+    for (int i = 0; i < a->n; i++) idx[i] = &a->tensors[i];
+    qsort(idx, (size_t)a->n, sizeof *idx, by_name);
+    for (int i = 1; i < a->n; i++) {
+        const fs_st_tensor *p = idx[i - 1], *q = idx[i];
+        if (strcmp(p->name, q->name)) continue;
+        if (p->file == q->file)
+            return tfail(path, q->name, "appears twice in the header (duplicate name); the "
+                         "file is corrupt");
+        return tfail(path, q->name, "is also in %s (duplicate name across shards); the "
+                     "checkpoint is inconsistent", p->file == path ? q->file : p->file);
     }
-    table_put(a->table, a->table_cap, a->tensors[idx].name, idx + 1);
     return 0;
 }
 
@@ -365,16 +358,7 @@ static int parse_header(fs_st_archive *a, const char *path, const unsigned char 
     if (rc) return -1;
     if (a->n > first)
         qsort(a->tensors + first, (size_t)(a->n - first), sizeof *a->tensors, by_offset);
-    for (int i = first; i < a->n; i++) {
-        int j = table_lookup(a, a->tensors[i].name);
-        if (j >= 0 && a->tensors[j].file == path)
-            return tfail(path, a->tensors[i].name, "appears twice in the header (duplicate "
-                         "name); the file is corrupt");
-        if (j >= 0)
-            return tfail(path, a->tensors[i].name, "is also in %s (duplicate name across "
-                         "shards); the checkpoint is inconsistent", a->tensors[j].file);
-        if (table_insert(a, i)) return -1;
-    }
+    if (a->n > first && index_names(a, path)) return -1;
     /* a->tensors is still NULL after a header without tensors */
     return a->n > first ? check_overlaps(path, a->tensors + first, a->n - first, map + 8 + hlen) : 0;
 }
@@ -448,12 +432,12 @@ static int index_entry(fs_st_archive *a, const char *dir, const char *ipath, con
         free(sp);
         if (rc) return rc;
     }
-    int j = table_lookup(a, e->string);
-    if (j < 0 || a->tensors[j].file != a->files[k].path)
+    const fs_st_tensor *t = lookup(a, e->string);
+    if (!t || t->file != a->files[k].path)
         return fs_fail("%s: weight_map says tensor '%s' is in shard '%s', but %s; the index and "
                        "the shards are out of sync (re-download or regenerate the index)", ipath,
                        shown(e->string, nb, sizeof nb), shown(s, sb, sizeof sb),
-                       j < 0 ? "that shard has no such tensor" : "it is in another shard");
+                       !t ? "that shard has no such tensor" : "it is in another shard");
     return 0;
 }
 
@@ -537,7 +521,7 @@ void fs_st_close(fs_st_archive *a)
     }
     free(a->files);
     free(a->tensors);
-    free(a->table);
+    free(a->by_name);
     free(a->path);
     free(a);
 }
@@ -552,8 +536,7 @@ const fs_st_tensor *fs_st_at(const fs_st_archive *a, int i)
 
 const fs_st_tensor *fs_st_find(const fs_st_archive *a, const char *name)
 {
-    int i = a && name ? table_lookup(a, name) : -1;
-    return i < 0 ? NULL : &a->tensors[i];
+    return a && name ? lookup(a, name) : NULL;
 }
 
 static const char *fmt_shape(char *buf, size_t cap, int ndim, const int64_t *shape)
@@ -600,42 +583,11 @@ int fs_st_read_f32(const fs_st_archive *a, const char *name, int ndim, const int
 
 /* ------------------------------------------------------------------ writer */
 
+/* A padded header: text, its length (a multiple of 8). */
 typedef struct {
     char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (!b->oom && b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (b->len + n + 1 > cap) cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p) b->p = p, b->cap = cap;
-        else b->oom = true;
-    }
-    if (b->oom) return;
-    memcpy(b->p + b->len, s, n);
-    b->p[b->len += n] = 0;
-}
-
-static void sb_cat(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-/* A JSON string literal, escaped the way serde_json does. */
-static void sb_json_str(sbuf *b, const char *s)
-{
-    sb_put(b, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        const char *esc = strchr("\"\\\n\t\r\b\f", *p);
-        char e[8];
-        if (esc) snprintf(e, sizeof e, "\\%c", "\"\\ntrbf"[esc - "\"\\\n\t\r\b\f"]);
-        else if (*p < 0x20) snprintf(e, sizeof e, "\\u%04x", *p);
-        else e[0] = (char)*p, e[1] = 0;
-        sb_cat(b, e);
-    }
-    sb_put(b, "\"", 1);
-}
+    size_t len;
+} st_header;
 
 /* HF's writer: larger dtypes first (keeps every tensor aligned), then by name. */
 static int entry_by_layout(const void *x, const void *y)
@@ -669,6 +621,9 @@ static int entry_bytes(const char *path, const fs_st_entry *e, int i, bool need_
         if (e->shape[d] < 0)
             return tfail(path, e->name, "has negative dimension shape[%d] = %lld", d,
                          (long long)e->shape[d]);
+        if ((double)e->shape[d] > ST_MAX_EXACT)
+            return tfail(path, e->name, "has shape[%d] = %lld, above 2^53 (readers parse the "
+                         "header's numbers as doubles)", d, (long long)e->shape[d]);
         if (e->shape[d] && numel > SIZE_MAX / 8 / (uint64_t)e->shape[d])
             return tfail(path, e->name, "has a shape whose element count overflows");
         numel *= (size_t)e->shape[d];
@@ -677,45 +632,49 @@ static int entry_bytes(const char *path, const fs_st_entry *e, int i, bool need_
     return need_data && *out && !e->data ? tfail(path, e->name, "has no data") : 0;
 }
 
-/* The header: metadata sorted by key, tensors in layout order with contiguous
- * offsets, padded with spaces to a multiple of 8 bytes. */
-static void build_header(sbuf *h, const char *const *const *meta, int nmeta,
-                         const fs_st_entry **ord, const fs_st_entry *entries,
-                         const size_t *nbytes, int n)
+static cJSON *add_u53_array(cJSON *obj, const char *key, const int64_t *v, int n)
 {
-    sb_cat(h, "{\"__metadata__\":{");
-    for (int i = 0; i < nmeta; i++) {
-        if (i) sb_cat(h, ",");
-        sb_json_str(h, meta[i][0]);
-        sb_cat(h, ":");
-        sb_json_str(h, meta[i][1]);
+    cJSON *arr = cJSON_AddArrayToObject(obj, key);
+    for (int i = 0; arr && i < n; i++)
+        if (!cJSON_AddItemToArray(arr, cJSON_CreateNumber((double)v[i]))) return NULL;
+    return arr;
+}
+
+/* The header: metadata sorted by key, tensors in layout order with contiguous
+ * offsets (cJSON escapes strings as serde_json does), padded with spaces to a
+ * multiple of 8 bytes. -1 when out of memory. */
+static int build_header(st_header *h, const char *const *const *meta, int nmeta,
+                        const fs_st_entry **ord, const fs_st_entry *entries,
+                        const size_t *nbytes, int n)
+{
+    cJSON *root = cJSON_CreateObject(), *m = cJSON_AddObjectToObject(root, "__metadata__");
+    bool ok = m;
+    for (int i = 0; ok && i < nmeta; i++)
+        ok = cJSON_AddStringToObject(m, meta[i][0], meta[i][1]);
+    int64_t off = 0;
+    for (int i = 0; ok && i < n; i++) {
+        cJSON *t = cJSON_AddObjectToObject(root, ord[i]->name);
+        int64_t range[2] = {off, off + (int64_t)nbytes[ord[i] - entries]};
+        ok = t && cJSON_AddStringToObject(t, "dtype", fs_dtype_name(ord[i]->dtype)) &&
+             add_u53_array(t, "shape", ord[i]->shape, ord[i]->ndim) &&
+             add_u53_array(t, "data_offsets", range, 2);
+        off = range[1];
     }
-    sb_cat(h, "}");
-    uint64_t off = 0;
-    for (int i = 0; i < n; i++) {
-        char num[80];
-        sb_cat(h, ",");
-        sb_json_str(h, ord[i]->name);
-        snprintf(num, sizeof num, ":{\"dtype\":\"%s\",\"shape\":[", fs_dtype_name(ord[i]->dtype));
-        sb_cat(h, num);
-        for (int d = 0; d < ord[i]->ndim; d++) {
-            snprintf(num, sizeof num, "%s%lld", d ? "," : "", (long long)ord[i]->shape[d]);
-            sb_cat(h, num);
-        }
-        size_t nb = nbytes[ord[i] - entries];
-        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
-                 (unsigned long long)(off + nb));
-        sb_cat(h, num);
-        off += nb;
-    }
-    sb_cat(h, "}");
-    while (h->len % 8) sb_put(h, " ", 1);
+    char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    size_t len = text ? strlen(text) : 0, padded = (len + 7) / 8 * 8;
+    char *p = text ? realloc(text, padded + 1) : NULL;
+    if (!p) { free(text); return -1; }
+    memset(p + len, ' ', padded - len);
+    p[padded] = 0;
+    *h = (st_header){p, padded};
+    return 0;
 }
 
 /* What fs_st_write puts in the file: the header length (u64 little-endian),
  * the header, then the tensors' bytes in layout order. */
 typedef struct {
-    const sbuf *h;
+    const st_header *h;
     const fs_st_entry *const *ord;
     const fs_st_entry *entries;
     const size_t *nbytes;
@@ -740,7 +699,7 @@ static bool write_body(FILE *f, void *ctx)
 typedef struct {
     const fs_st_entry **ord;
     size_t *nbytes;
-    sbuf h;
+    st_header h;
 } st_plan;
 
 static void plan_free(st_plan *p)
@@ -787,8 +746,8 @@ static int plan_file(const char *path, const fs_st_entry *entries, int n,
             rc = fs_fail("%s: metadata key '%s' is given twice", path, *meta[i]);
     if (!rc) {
         qsort(ord, (size_t)n, sizeof *ord, entry_by_layout);
-        build_header(&p->h, meta, nmeta, ord, entries, p->nbytes, n);
-        if (p->h.oom) rc = fs_fail("%s: out of memory building the header", path);
+        if (build_header(&p->h, meta, nmeta, ord, entries, p->nbytes, n))
+            rc = fs_fail("%s: out of memory building the header", path);
     }
     free(meta);
     if (rc) plan_free(p);

@@ -38,7 +38,7 @@ int fs_st_count(const fs_st_archive *a);
 int fs_st_file_count(const fs_st_archive *a);
 /* Tensors in file order (shard by shard, each by data offset). */
 const fs_st_tensor *fs_st_at(const fs_st_archive *a, int i);
-/* NULL if absent (hash lookup). */
+/* NULL if absent (binary search over the names). */
 const fs_st_tensor *fs_st_find(const fs_st_archive *a, const char *name);
 /* Checks the tensor exists with exactly this shape and copies it to out as
  * f32 (converting F16/BF16). Errors name file and tensor. 0 or -1. */

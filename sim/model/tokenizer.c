@@ -232,8 +232,17 @@ static int encode_words(const fs_tokenizer *t, const char *text, int32_t *ids, i
             p++;
             continue;
         }
+        /* <image> stands on its own inside a word too ("<Img><image></Img>",
+         * MiniGPT-4's prompt), as added tokens do for SentencePiece. */
+        size_t img = strlen(FS_TOK_IMAGE);
+        if (!strncmp(p, FS_TOK_IMAGE, img)) {
+            emit_word(t, p, img, ids, max, count++);
+            p += img;
+            continue;
+        }
         const char *w = p;
-        while (*p && !isspace((unsigned char)*p) && !is_punct(*p)) p++;
+        while (*p && !isspace((unsigned char)*p) && !is_punct(*p) && strncmp(p, FS_TOK_IMAGE, img))
+            p++;
         emit_word(t, w, (size_t)(p - w), ids, max, count++);
     }
     return count;

@@ -11,7 +11,9 @@
  * words are lowercased, except a single uppercase letter A-Z standing alone
  * (the choice letters "A", "B", ...), which stays as it is. Special tokens:
  * <pad>, <unk>, <s>, </s>, <image>; a word written exactly as a special token
- * ("<image>") maps to it. Words not in the vocabulary become <unk>.
+ * ("<image>") maps to it, and <image> is split out of a longer word
+ * ("<Img><image></Img>" -> "<img>" "<image>" "<" "/" "img>"), as SentencePiece
+ * splits on added tokens. Words not in the vocabulary become <unk>.
  *
  * Either way, the <image> id must equal the model's image_token_index and the
  * vocabulary must fit the model's embedding table; the task builder checks

@@ -1,13 +1,18 @@
 /* CLIP ViT vision tower + LLaVA projector (linear-GELU-linear, or one linear
  * layer in the MiniGPT-4-style preset): forward, and the full backward
  * (weight gradients) used by pretraining. The federated path never
- * backpropagates here: image features are frozen and cached. */
+ * backpropagates here: image features are frozen and cached.
+ * The same tower computes BLIP-2's EVA ViT (cfg.blip2: patch bias, no
+ * pre-norm, exact GELU, fused qkv seen as three views), whose post_layernorm'd
+ * tokens then go through the Q-Former (qformer.c) and language_projection;
+ * forward only. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "sim/io/error.h"
 #include "sim/model/buffer_pool.h"
 #include "sim/model/mllm.h"
+#include "sim/model/qformer.h"
 
 typedef struct {
     float *x_in; /* layer input [R, vh] */
@@ -21,6 +26,8 @@ struct fs_vision_acts {
     vit_layer_acts *layers; /* vit_layers_used entries */
     float *x_out;           /* output of the last used layer = hidden_states[feature_layer] */
     float *sel, *p1, *p1a;  /* selected tokens, projector hidden pre/post GELU */
+    float *post, *post_mean, *post_rstd, *q_out; /* BLIP-2: post_layernorm'd tokens, Q-Former out */
+    fs_qformer_acts *qformer;                    /* BLIP-2 */
     /* backward scratch */
     float *dx, *dx2, *dh, *dq, *dk, *dv, *datt, *dff, *dffa, *dsel, *dp1, *dp1a, *dpatch;
     fs_buffer_pool pool;
@@ -30,6 +37,7 @@ void fs_vision_acts_free(const fs_mllm *m, fs_vision_acts *a)
 {
     if (!a) return;
     (void)m;
+    fs_qformer_acts_free(a->qformer);
     fs_pool_free(&a->pool);
     free(a->layers);
     free(a->patches_host);
@@ -64,7 +72,12 @@ fs_vision_acts *fs_vision_acts_new(const fs_mllm *m, int max_images)
     T(emb, R * vh);
     T(emb_mean, R);
     T(emb_rstd, R);
-    for (int l = 0; l < L; l++) {
+    /* BLIP-2's tower runs forward only, so one set of layer buffers serves
+     * every layer (a layer writes its output over its input once the
+     * residual holds it) and no backward scratch is needed: 39 EVA layers
+     * on 32 images would otherwise keep 30 GB. */
+    int own = c->blip2 && L > 1 ? 1 : L;
+    for (int l = 0; l < own; l++) {
         T(layers[l].x_in, R * vh);
         T(layers[l].h1, R * vh);
         T(layers[l].mean1, R);
@@ -81,23 +94,32 @@ fs_vision_acts *fs_vision_acts_new(const fs_mllm *m, int max_images)
         T(layers[l].f1, R * vi);
         T(layers[l].f1a, R * vi);
     }
+    for (int l = own; l < L && ok; l++) a->layers[l] = a->layers[0];
     T(x_out, R * vh);
-    T(sel, ntok * vh);
-    T(p1, ntok * th);
-    T(p1a, ntok * th);
-    T(dx, R * vh);
-    T(dx2, R * vh);
-    T(dh, R * vh);
-    T(dq, R * vh);
-    T(dk, R * vh);
-    T(dv, R * vh);
-    T(datt, R * vh);
-    T(dff, R * vi);
-    T(dffa, R * vi);
-    T(dsel, ntok * vh);
-    T(dp1, ntok * th);
-    T(dp1a, ntok * th);
-    T(dpatch, np * vh);
+    if (c->blip2) {
+        T(post, R * vh);
+        T(post_mean, R);
+        T(post_rstd, R);
+        T(q_out, ntok * c->q_hidden);
+        ok = ok && (a->qformer = fs_qformer_acts_new(m, max_images));
+    } else { /* the projector's buffers and the backward scratch (pretraining) */
+        T(sel, ntok * vh);
+        T(p1, ntok * th);
+        T(p1a, ntok * th);
+        T(dx, R * vh);
+        T(dx2, R * vh);
+        T(dh, R * vh);
+        T(dq, R * vh);
+        T(dk, R * vh);
+        T(dv, R * vh);
+        T(datt, R * vh);
+        T(dff, R * vi);
+        T(dffa, R * vi);
+        T(dsel, ntok * vh);
+        T(dp1, ntok * th);
+        T(dp1a, ntok * th);
+        T(dpatch, np * vh);
+    }
 #undef T
     if (!ok) {
         fs_vision_acts_free(m, a);
@@ -156,7 +178,7 @@ int fs_mllm_encode_images(const fs_mllm *m, fs_vision_acts *a, const float *pixe
     im2col(m, pixels, nimg, a->patches_host);
     o->to_device(a->patches, a->patches_host, (size_t)nimg * np * pdim * sizeof(float));
     fs_tensor patch_w = as_matrix(&v->patch_w);
-    o->linear_fwd(a->patch_out, a->patches, &patch_w, NULL, nimg * np, pdim, vh);
+    o->linear_fwd(a->patch_out, a->patches, &patch_w, opt(&v->patch_b), nimg * np, pdim, vh);
     for (int i = 0; i < nimg; i++) {
         float *e = a->emb + (size_t)i * S * vh;
         o->copy(e, v->class_emb.data, (size_t)vh * sizeof(float));
@@ -164,23 +186,37 @@ int fs_mllm_encode_images(const fs_mllm *m, fs_vision_acts *a, const float *pixe
         o->add(e, e, v->pos_emb.data, (long)S * vh);
     }
     float *x = m->vit_layers_used ? a->layers[0].x_in : a->x_out;
-    o->layernorm_fwd(x, a->emb_mean, a->emb_rstd, a->emb, &v->pre_ln_w, &v->pre_ln_b, R, vh, eps);
+    if (c->blip2) /* EVA has no norm before the first layer */
+        o->copy(x, a->emb, (size_t)R * vh * sizeof(float));
+    else
+        o->layernorm_fwd(x, a->emb_mean, a->emb_rstd, a->emb, &v->pre_ln_w, &v->pre_ln_b, R, vh,
+                         eps);
     for (int l = 0; l < m->vit_layers_used; l++) {
         const fs_vit_layer *L = &v->layers[l];
         vit_layer_acts *A = &a->layers[l];
         float *out = l + 1 < m->vit_layers_used ? a->layers[l + 1].x_in : a->x_out;
         o->layernorm_fwd(A->h1, A->mean1, A->rstd1, A->x_in, &L->ln1_w, &L->ln1_b, R, vh, eps);
-        o->linear_fwd(A->q, A->h1, &L->q_w, &L->q_b, R, vh, vh);
-        o->linear_fwd(A->k, A->h1, &L->k_w, &L->k_b, R, vh, vh);
-        o->linear_fwd(A->v, A->h1, &L->v_w, &L->v_b, R, vh, vh);
+        o->linear_fwd(A->q, A->h1, &L->q_w, opt(&L->q_b), R, vh, vh);
+        o->linear_fwd(A->k, A->h1, &L->k_w, opt(&L->k_b), R, vh, vh);
+        o->linear_fwd(A->v, A->h1, &L->v_w, opt(&L->v_b), R, vh, vh);
         o->attention_fwd(A->att, A->lse, A->q, A->k, A->v, nimg, S, heads, heads, hd, false);
         o->linear_fwd(A->x_mid, A->att, &L->o_w, &L->o_b, R, vh, vh);
         o->add(A->x_mid, A->x_mid, A->x_in, (long)R * vh);
         o->layernorm_fwd(A->h2, A->mean2, A->rstd2, A->x_mid, &L->ln2_w, &L->ln2_b, R, vh, eps);
         o->linear_fwd(A->f1, A->h2, &L->fc1_w, &L->fc1_b, R, vh, vi);
-        o->quick_gelu_fwd(A->f1a, A->f1, (long)R * vi);
+        if (c->blip2) o->gelu_fwd(A->f1a, A->f1, (long)R * vi);
+        else o->quick_gelu_fwd(A->f1a, A->f1, (long)R * vi);
         o->linear_fwd(out, A->f1a, &L->fc2_w, &L->fc2_b, R, vi, vh);
         o->add(out, out, A->x_mid, (long)R * vh);
+    }
+    if (c->blip2) {
+        /* Every token (CLS included), post_layernorm'd, is what the Q-Former reads. */
+        o->layernorm_fwd(a->post, a->post_mean, a->post_rstd, a->x_out, &v->post_ln_w,
+                         &v->post_ln_b, R, vh, eps);
+        fs_qformer_forward(m, a->qformer, a->post, nimg, a->q_out);
+        o->linear_fwd(features, a->q_out, &m->proj.l1_w, &m->proj.l1_b,
+                      nimg * m->n_image_tokens, c->q_hidden, th);
+        return 0;
     }
     /* "default" drops the CLS token, "full" keeps it. */
     int skip = c->v_select_full ? 0 : 1, ntok = m->n_image_tokens;

@@ -41,6 +41,11 @@ static void put_int(cJSON *o, const char *k, int v) { cJSON_AddNumberToObject(o,
  * spelled out, as the 13B one has them). */
 static int write_config(const char *dir, const fs_llava_config *c, fs_dtype dtype)
 {
+    if (c->blip2) { /* no hub release to imitate: the converter's layout, fedsim's writer */
+        char path[4096];
+        snprintf(path, sizeof path, "%s/config.json", dir);
+        return fs_llava_config_save(path, c);
+    }
     const char *torch_dtype = dtype == FS_BF16 ? "bfloat16" : dtype == FS_F16 ? "float16"
                                                                               : "float32";
     cJSON *root = cJSON_CreateObject(), *vc = cJSON_CreateObject(), *tc = cJSON_CreateObject();

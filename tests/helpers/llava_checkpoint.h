@@ -4,7 +4,9 @@
  * model-0000i-of-0000N.safetensors filled greedily in checkpoint order up to
  * max_shard_bytes (save_pretrained's split; the hub used 5 GB, which gives
  * llava-1.5-7b-hf's 4.99 / 4.96 / 4.18 GB), and model.safetensors.index.json.
- * Tensor names are the legacy layout, shapes follow the config.
+ * Tensor names are the legacy layout, shapes follow the config. A BLIP-2
+ * (MiniGPT-4) config gets fedsim's config.json and Blip2 tensor names, as
+ * scripts/convert_minigpt4.py writes them.
  *
  * Sparse mode writes each shard's header and then only the first and last
  * 4 KiB of every tensor (random bytes); the rest are holes, so a 13.5 GB

@@ -8,6 +8,16 @@
 
 #include "kernels/ops.h"
 
+/* TU_UNDER_ASAN is defined in a build with AddressSanitizer, which reserves
+ * terabytes of address space: no RLIMIT_AS (ulimit -v) under it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_UNDER_ASAN 1
+#endif
+#endif
+
 /* Deterministic xorshift generator so failures reproduce. */
 typedef struct { uint64_t s; } tu_rng;
 tu_rng tu_rng_new(uint64_t seed);

@@ -7,7 +7,7 @@
  * image token of synth-iconqa-style scenes (dense supervision, one label per
  * patch), through two linear heads on the projector's output that are then
  * dropped. */
-#include "sim/cli/pretrain_vision.h"
+#include "sim/pretrain/vision.h"
 
 #include <math.h>
 #include <stdio.h>

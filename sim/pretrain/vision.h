@@ -1,4 +1,4 @@
-/* The vision stage of `fedsim pretrain` (pretrain_vision.c) and the learning
+/* The vision stage of `fedsim pretrain` (vision.c) and the learning
  * rate schedule both stages share. */
 #ifndef FEDSIM_PRETRAIN_VISION_H
 #define FEDSIM_PRETRAIN_VISION_H

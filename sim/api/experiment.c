@@ -1,13 +1,16 @@
-#include "sim/cli/experiment.h"
+#include "sim/api/experiment.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "datasets/synth.h"
 #include "datasets/task_builder.h"
 #include "sim/fed/comm.h"
+#include "sim/fed/memory_plan.h"
 #include "sim/io/error.h"
 #include "sim/io/fingerprint.h"
 #include "sim/io/progress.h"
@@ -261,10 +264,15 @@ int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *r
         return -1;
     }
     fs_partition_plan plan;
-    if (fs_experiment_prepare(x, cfg) || fs_plan_partition(&x->task, cfg, &plan)) {
+    /* the memory plan comes before anything that grows with the config */
+    if (fs_experiment_prepare(x, cfg) || fs_memory_plan_check(cfg, &x->task, x->model, !x->quiet) ||
+        fs_plan_partition(&x->task, cfg, &plan)) {
         fs_results_list_free(e, n);
         return -1;
     }
+    if (cfg->validation > 0 && !x->quiet)
+        fprintf(stderr, "fedsim: evaluating on a validation split (%d of the training samples, "
+                "data.validation %g), not on test\n", plan.global_test.n, cfg->validation);
     char cell_id[17], ids[FS_MAX_METHODS][17];
     const char *names[FS_MAX_METHODS], *idp[FS_MAX_METHODS];
     bool done[FS_MAX_METHODS] = {0};
@@ -321,4 +329,19 @@ out:
     free(cell_yaml);
     fs_plan_free(&plan);
     return rc ? -1 : ran;
+}
+
+int fs_make_output_dir(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(path, 0755) && errno != EEXIST) break;
+            *p = '/';
+        }
+    if (mkdir(path, 0755) && errno != EEXIST)
+        return fs_fail("%s: cannot create the output directory: %s", dir, strerror(errno));
+    return 0;
 }

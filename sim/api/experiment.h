@@ -1,6 +1,7 @@
-/* What `fedsim run` and `fedsim sweep` share: loading the model and task a
- * config names (kept across sweep cells when they do not change), running the
- * methods of one cell into a results file, and the summary table and plot. */
+/* What `fedsim run`, `fedsim sweep` and libfedsim's runs (fedsim.h) share:
+ * loading the model and task a config names (kept across sweep cells when
+ * they do not change) and running the methods of one cell into a results
+ * file. */
 #ifndef FEDSIM_EXPERIMENT_H
 #define FEDSIM_EXPERIMENT_H
 
@@ -44,11 +45,7 @@ typedef struct {
 int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *results,
                            const char *cell, const fs_cell_opts *opts);
 
-/* Prints the statistics table of a results file (per cell group and method:
- * mean over seeds with 95 % intervals, paired difference to FedAvg) and, when
- * png_path is given, draws its figures next to it (sim/cli/report.h) plus the
- * first cell group's accuracy-vs-round figure at png_path (skipped with a
- * note when gnuplot is absent). */
-int fs_report(const char *results_path, const char *png_path, bool quiet);
+/* Creates the output directory and its parents (mkdir -p). */
+int fs_make_output_dir(const char *dir);
 
 #endif
