@@ -15,8 +15,6 @@
  * inside an OpenMP parallel region (attention and LoRA blocks) it runs on the
  * calling thread only. */
 #include <oneapi/dnnl/dnnl.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 #include "cpu_ops.h"
 
@@ -28,10 +26,10 @@ void fs_cpu_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, co
                                   B, ldb, beta, C, ldc);
     if (st == dnnl_success) return;
     if (st == dnnl_out_of_memory)
-        fs_oom_exit(NULL, (size_t)M * N * sizeof(float), "oneDNN's GEMM workspace");
+        fs_op_oom(NULL, (size_t)M * N * sizeof(float), "oneDNN's GEMM workspace");
     /* Only bad arguments remain, which the callers' shape checks rule out. */
-    fprintf(stderr, "fedsim: internal error: dnnl_sgemm(%c, %c, M %d, N %d, K %d, lda %d, ldb %d, "
-                    "ldc %d) returned status %d; please report it\n",
-            transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, lda, ldb, ldc, (int)st);
-    _Exit(1); /* possibly on an OpenMP worker: no atexit handlers */
+    fs_op_error(FS_OP_INTERNAL,
+                "internal error: dnnl_sgemm(%c, %c, M %d, N %d, K %d, lda %d, ldb %d, ldc %d) "
+                "returned status %d; please report it",
+                transA ? 'T' : 'N', transB ? 'T' : 'N', M, N, K, lda, ldb, ldc, (int)st);
 }
