@@ -4,8 +4,9 @@
  * libxsmm on fedsim's own shapes (docs/BENCHMARKS.md): at the shipped model's
  * shapes (rows x 96..384 x 96..384) it runs 1.8-2.2x OpenBLAS 0.3.21 as this
  * machine's environment configures it (OPENBLAS_CORETYPE=Haswell, AVX2) and
- * 1.0-1.5x OpenBLAS's own AVX-512 kernel; at `small` it matches the latter and
- * doubles the former. Its JIT picks the AVX-512 kernel from CPUID whatever
+ * 0.94-1.5x OpenBLAS's own AVX-512 kernel (attention's tiny per-head products
+ * excepted: 0.66-0.92x); at `small` it about matches the latter and doubles
+ * the former. Its JIT picks the AVX-512 kernel from CPUID whatever
  * OPENBLAS_CORETYPE says, so fedsim no longer depends on that variable.
  * Debian's BLIS 0.9 does not know this CPU (it runs its generic kernel, 3-10x
  * slower) and libxsmm 1.17 has no JIT kernel for op(A) = A^T.
