@@ -15,7 +15,7 @@
  * from the repository root: run from there) at its quickstart sample length;
  * tiny is the tiny preset; small and 7b are below.
  *
- * The round is the simulator's own: fs_strategy_fedavg's fit (broadcast, then
+ * The round is the simulator's own: FedAvg's fit (fs_fit_from_global: broadcast, then
  * every client's E local epochs of AdamW in lockstep through the one frozen
  * model: adapter forward, frozen LLM forward, loss on the answer letter, LLM
  * input-backward, adapter backward) and aggregate (weighted mean), on a
@@ -284,7 +284,7 @@ static int time_rounds(fs_engine *e, const bench_opts *o, int K, int n, int32_t 
                        round_result *res)
 {
     const fs_ops *ops = fs_engine_ops(e);
-    fs_fed_run r = {.engine = e, .clients = K,
+    fs_fed_run r = {.engine = e, .method = fs_method_find("fedavg"), .clients = K,
                     .group_size = fs_engine_items_per_pass(e) / o->batch};
     if (r.group_size < 1) r.group_size = 1; /* as fs_run_method sizes lockstep groups */
     fs_adapter_shape shape = {.rank = o->rank, .dim = fs_engine_dim(e),
@@ -308,8 +308,8 @@ static int time_rounds(fs_engine *e, const bench_opts *o, int K, int n, int32_t 
     for (int round = 0; round <= o->rounds; round++) { /* round 0 warms up */
         r.opts.seed = (uint64_t)round;
         double t0 = fs_now(), c0 = cpu_now();
-        if (fs_strategy_fedavg.fit(&r, participants, K, loss) ||
-            fs_strategy_fedavg.aggregate(&r, participants, K))
+        if (fs_fit_from_global(&r, participants, K, loss) ||
+            fs_aggregate_mean(&r, participants, K))
             goto done;
         ops->synchronize();
         if (round) times[round - 1] = fs_now() - t0, times[o->rounds + round - 1] = cpu_now() - c0;

@@ -44,20 +44,24 @@ static void load_config(fs_config *cfg, const char *dir, const char *extra)
     cr_assert_eq(fs_config_load_string(yaml, "ck.yaml", NULL, 0, cfg), 0, "%s", fs_last_error());
 }
 
-/* Random banks (global, clients, and an extra one unless without_extra). */
+/* Random banks (global, clients, and the method's extra and server banks
+ * unless without_extra). */
 static void make_world(world *w, const char *dir, bool without_extra, uint64_t seed)
 {
     memset(w, 0, sizeof *w);
     load_config(&w->cfg, dir, "");
     fs_adapter_shape shape = {.rank = 2, .dim = 8, .scale = 1, .targets = {true, true}};
     const fs_ops *o = fs_backend_cpu();
-    w->run = (fs_fed_run){.cfg = &w->cfg, .method = &w->cfg.methods[0], .clients = CLIENTS};
+    w->run = (fs_fed_run){.cfg = &w->cfg, .method = w->cfg.methods[0].method, .clients = CLIENTS};
     cr_assert_eq(fs_bank_init(&w->run.global, o, &shape, 1), 0);
     cr_assert_eq(fs_bank_init(&w->run.local, o, &shape, CLIENTS), 0);
-    if (!without_extra) cr_assert_eq(fs_bank_init(&w->run.extra, o, &shape, CLIENTS), 0);
+    if (!without_extra) {
+        cr_assert_eq(fs_bank_init(&w->run.extra, o, &shape, CLIENTS), 0);
+        cr_assert_eq(fs_bank_init(&w->run.server, o, &shape, 2), 0);
+    }
     tu_rng r = tu_rng_new(seed);
-    fs_adapter_bank *banks[] = {&w->run.global, &w->run.local, &w->run.extra};
-    for (int b = 0; b < 3; b++)
+    fs_adapter_bank *banks[] = {&w->run.global, &w->run.local, &w->run.extra, &w->run.server};
+    for (int b = 0; b < 4; b++)
         if (banks[b]->data) tu_fill(&r, banks[b]->data, (long)fs_bank_numel(banks[b]), -1, 1);
     cr_assert_eq(fs_checkpoint_init(&w->ck, &w->cfg, "cell/1", &w->cfg.methods[0]), 0, "%s",
                  fs_last_error());
@@ -66,6 +70,7 @@ static void make_world(world *w, const char *dir, bool without_extra, uint64_t s
 static void free_world(world *w)
 {
     fs_bank_free(&w->run.global), fs_bank_free(&w->run.local), fs_bank_free(&w->run.extra);
+    fs_bank_free(&w->run.server);
 }
 
 static const fs_checkpoint_progress saved = {.round = 3, .seconds = 1.25, .bytes_up = 1e6,
@@ -107,9 +112,10 @@ Test(checkpoint_file, round_trip_restores_every_bank_bit_for_bit)
     cr_assert_eq(fs_checkpoint_load(&back.ck, &back.run, &p), 1, "%s", fs_last_error());
     cr_assert(p.round == saved.round && p.seconds == saved.seconds &&
               p.bytes_up == saved.bytes_up && p.bytes_down == saved.bytes_down);
-    const fs_adapter_bank *a[] = {&w.run.global, &w.run.local, &w.run.extra};
-    const fs_adapter_bank *b[] = {&back.run.global, &back.run.local, &back.run.extra};
-    for (int k = 0; k < 3; k++)
+    const fs_adapter_bank *a[] = {&w.run.global, &w.run.local, &w.run.extra, &w.run.server};
+    const fs_adapter_bank *b[] = {&back.run.global, &back.run.local, &back.run.extra,
+                                  &back.run.server};
+    for (int k = 0; k < 4; k++)
         cr_assert_eq(memcmp(a[k]->data, b[k]->data, fs_bank_numel(a[k]) * sizeof(float)), 0,
                      "bank %d differs after the round trip", k);
     cr_assert_eq(fs_checkpoint_remove(&w.ck), 0, "%s", fs_last_error());
@@ -226,11 +232,12 @@ Test(checkpoint_file, results_resume_drops_the_rows_after_the_checkpoint)
 
 static unsigned long long kill_seed;
 
-/* ck.yaml: local (clients' own adapters persist) and fednano_ef (an extra
- * bank), 4 rounds, into <cli_dir>/<out>. */
+/* ck.yaml: local (clients' own adapters persist), fednano_ef (an extra
+ * bank), scaffold (control variates: a bank per client and a server one)
+ * and fedyogi (the server's m and v), 4 rounds, into <cli_dir>/<out>. */
 static const char *config(const char *out)
 {
-    return cli_write_config(out, "ck", " [local, fednano_ef]", out, "");
+    return cli_write_config(out, "ck", " [local, fednano_ef, scaffold, fedyogi]", out, "");
 }
 
 static pid_t start_run(const char *cfg, const char *log, int checkpoint_every)
@@ -269,8 +276,8 @@ static void assert_same_as_reference(const char *out)
     snprintf(ref, sizeof ref, "%s/ref/ck.h5", cli_dir);
     snprintf(got, sizeof got, "%s/%s/ck.h5", cli_dir, out);
     snprintf(ckdir, sizeof ckdir, "%s/%s/ck.ckpt", cli_dir, out);
-    const char *methods[] = {"local", "fednano_ef"};
-    for (int m = 0; m < 2; m++) {
+    const char *methods[] = {"local", "fednano_ef", "scaffold", "fedyogi"};
+    for (int m = 0; m < 4; m++) {
         fs_round_row *a, *b;
         int na, nb;
         cr_assert_eq(fs_results_read_rounds(ref, "ck", methods[m], &a, &na), 0);

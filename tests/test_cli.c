@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/wait.h>
 
+#include "sim/fed/method.h"
 #include "sim/io/error.h"
 #include "sim/io/results.h"
 #include "tests/helpers/cli_helpers.h"
@@ -24,7 +25,8 @@ static void write_config(const char *name, const char *out, const char *extra)
                      "\n  - fedavg\n  - { name: fedprox, mu: 0.1 }\n"
                      "  - { name: feddpa_f, instances: 3 }\n"
                      "  - { name: fednano, fisher: { samples: 8 } }\n"
-                     "  - fednano_ef\n  - centralized\n  - local",
+                     "  - fednano_ef\n  - centralized\n  - local\n"
+                     "  - fedadam\n  - { name: fedyogi, server_lr: 0.05 }\n  - scaffold",
                      out, extra);
 }
 
@@ -41,10 +43,10 @@ Test(cli, run_writes_every_method_and_report_prints_the_table)
     fs_result_entry *e;
     int n;
     cr_assert_eq(fs_results_list(h5, &e, &n), 0);
-    cr_assert_eq(n, 7, "expected 7 methods, found %d", n);
+    cr_assert_eq(n, 10, "expected 10 methods, found %d", n);
     const char *methods[] = {"fedavg", "fedprox", "feddpa_f", "fednano", "fednano_ef",
-                             "centralized", "local"};
-    for (int i = 0; i < 7; i++) {
+                             "centralized", "local", "fedadam", "fedyogi", "scaffold"};
+    for (int i = 0; i < 10; i++) {
         cr_assert_str_eq(e[i].method, methods[i]);
         cr_assert(e[i].complete);
         cr_assert(e[i].summary.mean_acc >= 0 && e[i].summary.mean_acc <= 1);
@@ -52,8 +54,8 @@ Test(cli, run_writes_every_method_and_report_prints_the_table)
     }
     /* Round 0 is the untuned model for every method (FedDPA-F's local
      * adapters are not trained before it). */
-    double round0[7];
-    for (int i = 0; i < 7; i++) {
+    double round0[10];
+    for (int i = 0; i < 10; i++) {
         fs_round_row *rows;
         int nrows;
         cr_assert_eq(fs_results_read_rounds(h5, e[i].cell, e[i].method, &rows, &nrows), 0);
@@ -66,12 +68,16 @@ Test(cli, run_writes_every_method_and_report_prints_the_table)
     }
     cr_assert_gt(e[3].summary.upload_mb, e[0].summary.upload_mb, "FedNano uploads adapters + Fisher");
     cr_assert_eq(e[5].summary.upload_mb, 0, "centralized communicates nothing");
+    cr_assert_eq(e[7].summary.upload_mb, e[0].summary.upload_mb, "FedAdam uploads what FedAvg does");
+    cr_assert_eq(e[9].summary.upload_mb, 2 * e[0].summary.upload_mb,
+                 "SCAFFOLD uploads its control variate with its adapter");
+    cr_assert_eq(e[9].summary.download_mb, 2 * e[0].summary.download_mb, "and downloads x and c");
     fs_results_list_free(e, n);
     cr_assert_eq(cli_sh("'%s' report %s --no-plot > %s/report.txt", cli_fedsim, h5, cli_dir), 0);
     char path[600];
     snprintf(path, sizeof path, "%s/report.txt", cli_dir);
     const char *rep = cli_slurp(path);
-    for (int i = 0; i < 7; i++) cr_assert(strstr(rep, methods[i]), "report lacks %s:\n%s", methods[i], rep);
+    for (int i = 0; i < 10; i++) cr_assert(strstr(rep, methods[i]), "report lacks %s:\n%s", methods[i], rep);
     cr_assert(strstr(rep, "mean acc"), "%s", rep);
     if (cli_sh("command -v gnuplot > /dev/null") == 0) {
         snprintf(path, sizeof path, "%s/out/qs.png", cli_dir);
@@ -79,6 +85,25 @@ Test(cli, run_writes_every_method_and_report_prints_the_table)
     }
     if (cli_sh("command -v h5dump > /dev/null") == 0)
         cr_assert_eq(cli_sh("h5dump -H %s > /dev/null", h5), 0, "h5dump cannot read %s", h5);
+}
+
+/* The method list of `fedsim run --help` comes from the registry: every
+ * method, with each of its keys. */
+Test(cli, run_help_lists_every_registered_method)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/help.txt", cli_dir);
+    cr_assert_eq(cli_sh("'%s' run --help > %s 2>&1", cli_fedsim, path), 0);
+    const char *help = cli_slurp(path);
+    for (int i = 0; i < fs_method_count(); i++) {
+        const fs_method *m = fs_method_at(i);
+        char line[64];
+        snprintf(line, sizeof line, "  %s ", m->name);
+        cr_assert(strstr(help, line), "--help lacks %s:\n%s", m->name, help);
+        for (int p = 0; p < m->n_params; p++)
+            cr_assert(strstr(help, m->params[p].key), "--help lacks %s's %s", m->name,
+                      m->params[p].key);
+    }
 }
 
 /* At alpha 0.1 over 12 clients some clients get no test items: they are

@@ -113,6 +113,19 @@ static void expect_set_error(const char *text, const char *ov, const char *what)
 
 TestSuite(config, .init = setup, .fini = teardown);
 
+/* The paper's seven methods in registry order, with their default parameters. */
+static void assert_paper_methods_with_defaults(const fs_config *c)
+{
+    cr_assert_eq(c->n_methods, 7);
+    for (int k = 0; k < 7; k++) cr_assert_eq(c->methods[k].method, fs_method_at(k));
+    cr_assert_eq(fs_method_param(&c->methods[1], "mu"), 0.01);
+    cr_assert_eq(fs_method_param(&c->methods[2], "local_epochs"), 1);
+    cr_assert_eq(fs_method_param(&c->methods[2], "instances"), 5);
+    cr_assert_eq(fs_method_param(&c->methods[3], "fisher.samples"), 64);
+    cr_assert_eq(fs_method_param(&c->methods[3], "fisher.labels"), 0, "sampled");
+    cr_assert(isnan(fs_method_param(&c->methods[0], "mu")), "fedavg has no parameter mu");
+}
+
 Test(config, full_example_loads_with_its_values)
 {
     fs_config *c = load_ok(full_yaml, NULL, 0);
@@ -137,13 +150,7 @@ Test(config, full_example_loads_with_its_values)
     cr_assert_eq(c->rank, 16);
     cr_assert_eq(c->adapter_alpha, 32.0);
     cr_assert(c->target_image && c->target_text);
-    cr_assert_eq(c->n_methods, 7);
-    for (int k = 0; k < 7; k++) cr_assert_eq(c->methods[k].kind, (fs_method_kind)k);
-    cr_assert_eq(c->methods[1].mu, 0.01);
-    cr_assert_eq(c->methods[2].dpa_local_epochs, 1);
-    cr_assert_eq(c->methods[2].dpa_instances, 5);
-    cr_assert_eq(c->methods[3].fisher_samples, 64);
-    cr_assert(!c->methods[3].fisher_expected);
+    assert_paper_methods_with_defaults(c);
     cr_assert_str_eq(c->backend, "auto");
     cr_assert_eq(c->gpus, 0);
     cr_assert_eq(c->threads, 0);
@@ -179,15 +186,7 @@ Test(config, defaults_fill_absent_keys)
     cr_assert_eq(c->rank, 16);
     cr_assert_eq(c->adapter_alpha, 32);
     cr_assert(c->target_image && c->target_text);
-    cr_assert_eq(c->n_methods, FS_METHOD_COUNT);
-    for (int k = 0; k < FS_METHOD_COUNT; k++) {
-        cr_assert_eq(c->methods[k].kind, (fs_method_kind)k);
-        cr_assert_eq(c->methods[k].mu, 0.01);
-        cr_assert_eq(c->methods[k].dpa_local_epochs, 1);
-        cr_assert_eq(c->methods[k].dpa_instances, 5);
-        cr_assert_eq(c->methods[k].fisher_samples, 64);
-        cr_assert(!c->methods[k].fisher_expected);
-    }
+    assert_paper_methods_with_defaults(c);
     cr_assert_str_eq(c->backend, "auto");
     cr_assert_eq(c->gpus, 0);
     cr_assert_eq(c->threads, 0);
@@ -199,8 +198,14 @@ Test(config, defaults_fill_absent_keys)
 Test(config, method_names)
 {
     const char *want[] = {"fedavg", "fedprox", "feddpa_f", "fednano", "fednano_ef", "centralized", "local"};
-    for (int k = 0; k < FS_METHOD_COUNT; k++) cr_assert_str_eq(fs_method_name((fs_method_kind)k), want[k]);
-    cr_assert_str_eq(fs_method_name(FS_METHOD_COUNT), "?");
+    for (int k = 0; k < 7; k++) {
+        cr_assert_str_eq(fs_method_at(k)->name, want[k]);
+        cr_assert(fs_method_at(k)->paper, "%s is one of the paper's methods", want[k]);
+        cr_assert_eq(fs_method_find(want[k]), fs_method_at(k));
+        cr_assert_eq(fs_method_index(fs_method_at(k)), k);
+    }
+    cr_assert_null(fs_method_at(fs_method_count()));
+    cr_assert_null(fs_method_find("fedsgd"));
 }
 
 Test(config, scalar_and_mapping_method_forms)
@@ -215,20 +220,20 @@ Test(config, scalar_and_mapping_method_forms)
                            "  - {name: local}\n",
                            NULL, 0);
     cr_assert_eq(c->n_methods, 5);
-    cr_assert_eq(c->methods[0].kind, FS_METHOD_FEDNANO_EF);
-    cr_assert_eq(c->methods[1].kind, FS_METHOD_FEDPROX);
-    cr_assert_eq(c->methods[1].mu, 0.25);
-    cr_assert_eq(c->methods[2].kind, FS_METHOD_FEDDPA_F);
-    cr_assert_eq(c->methods[2].dpa_instances, 3);
-    cr_assert_eq(c->methods[2].dpa_local_epochs, 4);
-    cr_assert_eq(c->methods[3].kind, FS_METHOD_FEDNANO);
-    cr_assert_eq(c->methods[3].fisher_samples, 8);
-    cr_assert(c->methods[3].fisher_expected);
-    cr_assert_eq(c->methods[4].kind, FS_METHOD_LOCAL);
+    cr_assert_str_eq(c->methods[0].method->name, "fednano_ef");
+    cr_assert_str_eq(c->methods[1].method->name, "fedprox");
+    cr_assert_eq(fs_method_param(&c->methods[1], "mu"), 0.25);
+    cr_assert_str_eq(c->methods[2].method->name, "feddpa_f");
+    cr_assert_eq(fs_method_param(&c->methods[2], "instances"), 3);
+    cr_assert_eq(fs_method_param(&c->methods[2], "local_epochs"), 4);
+    cr_assert_str_eq(c->methods[3].method->name, "fednano");
+    cr_assert_eq(fs_method_param(&c->methods[3], "fisher.samples"), 8);
+    cr_assert(fs_method_param(&c->methods[3], "fisher.labels"));
+    cr_assert_str_eq(c->methods[4].method->name, "local");
     free(c);
     c = load_ok("model: {path: m}\nmethods: fedavg, fednano\n", NULL, 0); /* one-line list */
     cr_assert_eq(c->n_methods, 2);
-    cr_assert_eq(c->methods[1].kind, FS_METHOD_FEDNANO);
+    cr_assert_str_eq(c->methods[1].method->name, "fednano");
     free(c);
 }
 
@@ -269,8 +274,8 @@ Test(config, overrides_apply_on_top_of_the_file)
     cr_assert_eq(c->rounds, 3);
     cr_assert_eq(c->dirichlet_alpha, 0.1);
     cr_assert_eq(c->lr, 1e-4);
-    cr_assert_eq(c->methods[1].mu, 0.5);
-    cr_assert(c->methods[3].fisher_expected);
+    cr_assert_eq(fs_method_param(&c->methods[1], "mu"), 0.5);
+    cr_assert(fs_method_param(&c->methods[3], "fisher.labels"));
     cr_assert(!c->target_image && c->target_text);
     cr_assert_eq(c->gpus, 2);
     cr_assert_eq(c->threads, 8);
@@ -284,9 +289,9 @@ Test(config, overrides_apply_on_top_of_the_file)
     const char *ov2[] = {"methods.fedprox.mu=0.3", "methods=fednano,fedprox", "data.root=null"};
     c = load_ok(full_yaml, ov2, 3);
     cr_assert_eq(c->n_methods, 2);
-    cr_assert_eq(c->methods[0].kind, FS_METHOD_FEDNANO);
-    cr_assert_eq(c->methods[1].kind, FS_METHOD_FEDPROX);
-    cr_assert_eq(c->methods[1].mu, 0.3);
+    cr_assert_str_eq(c->methods[0].method->name, "fednano");
+    cr_assert_str_eq(c->methods[1].method->name, "fedprox");
+    cr_assert_eq(fs_method_param(&c->methods[1], "mu"), 0.3);
     cr_assert_str_eq(c->data_root, "");
     free(c);
     /* model.path may come from --set alone */
@@ -312,30 +317,30 @@ static void assert_same_config(const fs_config *a, const fs_config *b)
 Test(config, method_fidelity_parameters)
 {
     fs_config *c = load_ok("model: {path: m}\nmethods: [feddpa_f, fednano_ef, centralized]\n", NULL, 0);
-    cr_assert_float_eq(c->methods[0].dpa_mix, 0.5, 0);
-    cr_assert_eq(c->methods[0].dpa_instances, 5);
-    cr_assert_float_eq(c->methods[0].dpa_scale, 0.5, 0);
-    cr_assert(!c->methods[1].ef_at_final, "at: last_epoch by default");
-    cr_assert(!c->methods[2].central_compute, "budget: data by default");
+    cr_assert_float_eq(fs_method_param(&c->methods[0], "mix"), 0.5, 0);
+    cr_assert_eq(fs_method_param(&c->methods[0], "instances"), 5);
+    cr_assert_float_eq(fs_method_param(&c->methods[0], "scale"), 0.5, 0);
+    cr_assert(!fs_method_param(&c->methods[1], "at"), "at: last_epoch by default");
+    cr_assert(!fs_method_param(&c->methods[2], "budget"), "budget: data by default");
     free(c);
     const char *text = "model: {path: m}\nmethods:\n"
                        "  - {name: feddpa_f, mix: 0.25, instances: 7, scale: 1.5}\n"
                        "  - {name: fednano_ef, at: final}\n"
                        "  - {name: centralized, budget: compute}\n";
     c = load_ok(text, NULL, 0);
-    cr_assert_float_eq(c->methods[0].dpa_mix, 0.25, 0);
-    cr_assert_eq(c->methods[0].dpa_instances, 7);
-    cr_assert_float_eq(c->methods[0].dpa_scale, 1.5, 0);
-    cr_assert(c->methods[1].ef_at_final);
-    cr_assert(c->methods[2].central_compute);
+    cr_assert_float_eq(fs_method_param(&c->methods[0], "mix"), 0.25, 0);
+    cr_assert_eq(fs_method_param(&c->methods[0], "instances"), 7);
+    cr_assert_float_eq(fs_method_param(&c->methods[0], "scale"), 1.5, 0);
+    cr_assert(fs_method_param(&c->methods[1], "at"));
+    cr_assert(fs_method_param(&c->methods[2], "budget"));
     char *yaml = fs_config_to_yaml(c);
     fs_config *b = malloc(sizeof *b);
     cr_assert_eq(fs_config_load_string(yaml, "mem", NULL, 0, b), 0, "%s\n%s", fs_last_error(), yaml);
     assert_same_config(c, b);
     cr_assert_eq(fs_config_set(b, "methods.fednano_ef.at", "last_epoch"), 0, "%s", fs_last_error());
-    cr_assert(!b->methods[1].ef_at_final);
+    cr_assert(!fs_method_param(&b->methods[1], "at"));
     cr_assert_eq(fs_config_set(b, "methods.feddpa_f.mix", "1"), 0, "%s", fs_last_error());
-    cr_assert_float_eq(b->methods[0].dpa_mix, 1.0, 0);
+    cr_assert_float_eq(fs_method_param(&b->methods[0], "mix"), 1.0, 0);
     free(yaml), free(b), free(c);
     expect_error("model: {path: m}\nmethods:\n  - {name: feddpa_f, mix: 1.5}\n", 3, NULL,
                  "a fraction in [0, 1]");
@@ -411,12 +416,12 @@ Test(config, sweep_section_parses)
     cr_assert(isinf(cell->dirichlet_alpha));
     cr_assert_eq(cell->seed, 1);
     cr_assert_eq(cell->n_methods, 1);
-    cr_assert_eq(cell->methods[0].kind, FS_METHOD_FEDPROX);
-    cr_assert_eq(cell->methods[0].mu, 0.1);
+    cr_assert_str_eq(cell->methods[0].method->name, "fedprox");
+    cr_assert_eq(fs_method_param(&cell->methods[0], "mu"), 0.1);
     cr_assert_eq(cell->n_sweep, 0);
     cr_assert_eq(fs_config_sweep_cell(c, 0, cell, NULL, 0), 0, "%s", fs_last_error());
     cr_assert_eq(cell->dirichlet_alpha, 0.1);
-    cr_assert_eq(cell->methods[0].kind, FS_METHOD_FEDAVG);
+    cr_assert_str_eq(cell->methods[0].method->name, "fedavg");
     cr_assert_eq(fs_config_sweep_cell(c, last + 1, cell, NULL, 0), -1);
     free(cell);
     free(c);
@@ -430,7 +435,7 @@ Test(config, sweep_section_parses)
     cr_assert_str_eq(label, "adapter.targets=image,text,methods=fedavg,fednano");
     cr_assert(cell->target_image && cell->target_text);
     cr_assert_eq(cell->n_methods, 2);
-    cr_assert_eq(cell->methods[1].kind, FS_METHOD_FEDNANO);
+    cr_assert_str_eq(cell->methods[1].method->name, "fednano");
     free(cell);
     free(c);
     c = load_ok("model: {path: m}\n", NULL, 0);
@@ -445,7 +450,7 @@ Test(config, set_validates_and_leaves_config_unchanged_on_error)
     cr_assert_eq(fs_config_set(c, "federation.rounds", "25"), 0, "%s", fs_last_error());
     cr_assert_eq(c->rounds, 25);
     cr_assert_eq(fs_config_set(c, "methods.feddpa_f.instances", "9"), 0, "%s", fs_last_error());
-    cr_assert_eq(c->methods[2].dpa_instances, 9);
+    cr_assert_eq(fs_method_param(&c->methods[2], "instances"), 9);
     cr_assert(strstr(c->source_path, "ok.yaml"));
     memcpy(before, c, sizeof *c);
     struct { const char *k, *v, *msg; } bad[] = {
@@ -473,7 +478,34 @@ Test(config, example_file_loads)
 {
     fs_config *c = malloc(sizeof *c);
     cr_assert_eq(fs_config_load(tu_source_path("configs/example.yaml"), NULL, 0, c), 0, "%s", fs_last_error());
-    cr_assert_eq(c->n_methods, FS_METHOD_COUNT);
+    /* every registered method, each with every key written out */
+    cr_assert_eq(c->n_methods, fs_method_count());
+    FILE *f = fopen(tu_source_path("configs/example.yaml"), "r");
+    char text[16384];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    /* every key of the table (the resolved YAML has them all) is in the file */
+    char *resolved = fs_config_to_yaml(c);
+    cr_assert_not_null(resolved, "%s", fs_last_error());
+    for (char *line = strtok(resolved, "\n"); line; line = strtok(NULL, "\n")) {
+        char key[64];
+        if (sscanf(line, " %63[a-z_]:", key) != 1) continue;
+        strcat(key, ":");
+        cr_assert(strstr(text, key), "configs/example.yaml does not show the key %s", key);
+    }
+    free(resolved);
+    for (int i = 0; i < fs_method_count(); i++) {
+        const fs_method *m = fs_method_at(i);
+        cr_assert_eq(c->methods[i].method, m, "configs/example.yaml lists %s in registry order", m->name);
+        for (int p = 0; p < m->n_params; p++) {
+            char key[64];
+            const char *leaf = strrchr(m->params[p].key, '.');
+            snprintf(key, sizeof key, "%s:", leaf ? leaf + 1 : m->params[p].key);
+            cr_assert(strstr(text, key), "configs/example.yaml does not show %s's key %s", m->name,
+                      m->params[p].key);
+        }
+    }
     cr_assert_eq(c->n_sweep, 0);
     free(c);
 }
@@ -531,6 +563,8 @@ Test(config, method_errors)
     expect_error("model: {path: m}\nmethods:\n  - name: fedavg\n    mu: 0.1\n", 4, "methods[0].mu",
                  "fedavg has no parameter 'mu' (mu belongs to fedprox)");
     expect_error("model: {path: m}\nmethods:\n  - {mu: 0.1}\n", 3, "methods[0]", "missing key 'name'");
+    expect_error("model: {path: m}\nmethods:\n  - {nam: fedavg}\n", 3, "methods[0].nam",
+                 "unknown key (did you mean 'name'?)");
     expect_error("model: {path: m}\nmethods:\n  - {name: fedprox, muu: 0.1}\n", 3, "methods[0].muu",
                  "unknown key (did you mean 'mu'?)");
     expect_error("model: {path: m}\nmethods:\n  - {name: fedprox, mu: -1}\n", 3, "methods[0].mu", "non-negative");

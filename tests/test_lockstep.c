@@ -12,6 +12,12 @@
 #include "sim/model/presets.h"
 #include "tests/helpers/testutil.h"
 
+/* FedDPA-F's instance weight of the global adapter for an item with hidden
+ * state h: scale * mean over refs[0..k) of cos(h, refs[j]) (0 when k = 0);
+ * defined in sim/fed/strategy_feddpa_f.c, declared here for its test only. */
+double fs_feddpa_instance_weight(const float *h, const float *const *refs, int k, int d,
+                                 double scale);
+
 enum { NSAMPLES = 24 };
 
 typedef struct {
@@ -93,7 +99,7 @@ static void train(world *w, fs_adapter_bank *bank, fs_adapter_bank *ef, const in
     shards_of(sh);
     cr_assert_eq(fs_train_state_init(&st, bank), 0);
     fs_local_opts opts = {.epochs = 2, .batch_size = 4, .lr = 0.05f, .weight_decay = 0.01f,
-                          .ef_fisher = ef, .seed = 77};
+                          .sq_grads = ef, .seed = 77};
     cr_assert_eq(fs_train_lockstep(w->e, bank, &st, slots, n, sh, &opts, loss), 0, "%s",
                  fs_last_error());
     fs_train_state_free(&st);
@@ -419,8 +425,16 @@ Test(lockstep, fedprox_adds_the_proximal_gradient)
     const float lr = 0.1f, mu = 0.5f;
     fs_local_opts opts = {.epochs = 1, .batch_size = 3, .sgd = true, .lr = lr, .seed = 1};
     cr_assert_eq(fs_train_lockstep(w.e, &plain, &st, &slot, 1, &sh, &opts, NULL), 0);
-    opts.prox_mu = mu, opts.prox_anchor = &anchor;
+    /* FedProx's gradient hook, as the federation loop installs it */
+    fs_config *cfg = malloc(sizeof *cfg);
+    cr_assert_eq(fs_config_load_string("model: {path: m}\nmethods: [{name: fedprox, mu: 0.5}]\n",
+                                       "prox.yaml", NULL, 0, cfg), 0, "%s", fs_last_error());
+    fs_fed_run run = {.method = cfg->methods[0].method, .params = cfg->methods[0].params,
+                      .global = anchor, .opts = opts};
+    opts = fs_method_local_opts(&run);
+    cr_assert_not_null(opts.grad_hook);
     cr_assert_eq(fs_train_lockstep(w.e, &prox, &st, &slot, 1, &sh, &opts, NULL), 0);
+    free(cfg);
     /* one SGD step: prox - plain = -lr * mu * (theta0 - anchor) */
     size_t n = fs_bank_numel(&plain);
     float *want = malloc(n * sizeof *want), *got = malloc(n * sizeof *got);

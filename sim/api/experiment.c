@@ -227,7 +227,7 @@ static int refuse(const char *path, const fs_result_entry *e, const fs_config *c
 static int method_index(const fs_config *cfg, const char *name)
 {
     for (int i = 0; i < cfg->n_methods; i++)
-        if (!strcmp(name, fs_method_name(cfg->methods[i].kind))) return i;
+        if (!strcmp(name, cfg->methods[i].method->name)) return i;
     return -1;
 }
 
@@ -280,7 +280,7 @@ int fs_experiment_run_cell(fs_experiment *x, const fs_config *cfg, fs_results *r
     char *cell_yaml = fs_config_to_yaml(cfg);
     if (!cell_yaml || identity_of(x, cfg, -1, cell_id)) goto out;
     for (int i = 0; i < cfg->n_methods; i++) {
-        names[i] = fs_method_name(cfg->methods[i].kind);
+        names[i] = cfg->methods[i].method->name;
         idp[i] = ids[i];
         if (identity_of(x, cfg, i, ids[i])) goto out;
     }

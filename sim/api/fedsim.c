@@ -120,7 +120,7 @@ int fedsim_run_method_count(const fedsim_run *r) { return r ? r->cfg.n_methods :
 
 const char *fedsim_run_method_name(const fedsim_run *r, int i)
 {
-    return r && i >= 0 && i < r->cfg.n_methods ? fs_method_name(r->cfg.methods[i].kind) : NULL;
+    return r && i >= 0 && i < r->cfg.n_methods ? r->cfg.methods[i].method->name : NULL;
 }
 
 const char *fedsim_run_results_path(const fedsim_run *r) { return r ? r->path : NULL; }
@@ -150,7 +150,7 @@ int fedsim_run_method(fedsim_run *r, const char *method)
 {
     if (!r || !method) return fs_fail("fedsim_run_method: no run or method");
     for (int i = 0; i < r->cfg.n_methods; i++)
-        if (!strcmp(method, fs_method_name(r->cfg.methods[i].kind))) {
+        if (!strcmp(method, r->cfg.methods[i].method->name)) {
             fs_config *one = malloc(sizeof *one);
             if (!one) return fs_fail("out of memory");
             *one = r->cfg;

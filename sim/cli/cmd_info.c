@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "sim/cli/commands.h"
+#include "sim/fed/method.h"
 #include "sim/io/error.h"
 #include "sim/model/mllm.h"
 #include "sim/model/safetensors.h"
@@ -143,8 +144,15 @@ int fs_cmd_info(int argc, char **argv)
     printf("\nclient storage (NanoEdge: encoder%s + projector + embeddings + adapters): %.2f MB, "
            "%.1f%% less than the full MLLM (%.2f MB)\n", cfg.blip2 ? " + Q-Former" : "",
            client / 1e6, 100.0 * (1 - client / full), full / 1e6);
-    printf("upload per client per round (fp32): fedavg/fedprox/feddpa_f %.4f MB, fednano/fednano_ef "
-           "%.4f MB (adapters + Fisher); the adapters are %.4f%% of the MLLM's parameters\n",
-           adapter * 4 / 1e6, adapter * 8 / 1e6, 100.0 * adapter / total);
+    printf("upload per client per round (fp32):");
+    for (int copies = 1; copies <= 4; copies++) {
+        int listed = 0;
+        for (int i = 0; i < fs_method_count(); i++)
+            if (fs_method_at(i)->upload_copies == copies)
+                printf("%s%s", listed++ ? "/" : copies > 1 ? ", " : " ", fs_method_at(i)->name);
+        if (listed) printf(" %.4f MB", copies * adapter * 4 / 1e6);
+    }
+    printf(" (the adapters, and the Fisher or control variates of the methods that send two); "
+           "the adapters are %.4f%% of the MLLM's parameters\n", 100.0 * adapter / total);
     return values;
 }

@@ -52,6 +52,7 @@ static void run_usage(FILE *f, const char *cmd)
                 : "\nRuns every listed method; writes <output.dir>/<name>.h5 and <name>.png and\n"
                   "prints the results table. A re-run skips methods finished under the same config.\n",
             cmd);
+    fs_methods_print(f);
 }
 
 /* 0 ok, 1 help shown, 2 usage error */

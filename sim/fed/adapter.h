@@ -24,7 +24,7 @@ typedef struct {
     bool targets[FS_TARGET_COUNT]; /* which adapters exist */
 } fs_adapter_shape;
 
-typedef struct {
+typedef struct fs_adapter_bank {
     fs_adapter_shape shape;
     const fs_ops *ops;
     int clients;

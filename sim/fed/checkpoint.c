@@ -13,10 +13,11 @@
 #include "sim/io/error.h"
 #include "sim/io/fingerprint.h" /* fs_hash64: a check against torn or damaged files */
 
-enum { VERSION = 1, NBANKS = 3, CHUNK_FLOATS = 1 << 20, NAME_MAX_BYTES = 255 };
+enum { VERSION = 2, NBANKS = 4, CHUNK_FLOATS = 1 << 20, NAME_MAX_BYTES = 255 };
 static const char MAGIC[8] = {'F', 'E', 'D', 'S', 'I', 'M', 'C', 'K'};
 static const char *const BANK_NAMES[NBANKS] = {"global adapter", "client adapters",
-                                               "method's extra bank"};
+                                               "method's extra bank",
+                                               "method's server bank"};
 
 typedef struct {
     char magic[8];
@@ -26,12 +27,12 @@ typedef struct {
     double seconds, bytes_up, bytes_down;
     uint64_t bank_floats[NBANKS];
 } header;
-_Static_assert(sizeof(header) == 88, "the header is written as is: no padding");
+_Static_assert(sizeof(header) == 96, "the header is written as is: no padding");
 
 int fs_checkpoint_init(fs_checkpoint *ck, const fs_config *cfg, const char *cell,
                        const fs_method_cfg *method)
 {
-    const char *name = fs_method_name(method->kind);
+    const char *name = method->method->name;
     char safe[NAME_MAX_BYTES + 1];
     snprintf(safe, sizeof safe, "%s", cell);
     for (char *c = safe; *c; c++)
@@ -63,7 +64,7 @@ bool fs_checkpoint_exists(const fs_checkpoint *ck) { return access(ck->path, F_O
 
 static void banks_of(const fs_fed_run *r, const fs_adapter_bank *banks[NBANKS])
 {
-    banks[0] = &r->global, banks[1] = &r->local, banks[2] = &r->extra;
+    banks[0] = &r->global, banks[1] = &r->local, banks[2] = &r->extra, banks[3] = &r->server;
 }
 
 static size_t bank_floats(const fs_adapter_bank *b) { return b->data ? fs_bank_numel(b) : 0; }

@@ -15,7 +15,8 @@
  * The file (host byte order):
  *   header   "FEDSIMCK", u32 version, u32 header bytes, u64 config hash,
  *            i32 round, clients, 2 spare; f64 seconds, bytes up, bytes down;
- *            u64 floats of each bank (global, clients, extra; 0 = none)
+ *            u64 floats of each bank (global, clients, the method's client and
+ *            server state; 0 = none); format version 2
  *   data     the banks' floats in that order
  *   u64      checksum of everything before it
  * Loading checks all of it and fails with a message naming the file and what

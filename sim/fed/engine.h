@@ -15,13 +15,13 @@
 #include "sim/model/batch.h"
 #include "sim/model/mllm.h"
 
-typedef struct {
+typedef struct fs_item {
     int sample; /* index into task->samples */
     int slot;   /* adapter slot (client) in the bank(s) applied */
 } fs_item;
 
 /* Up to two adapter banks applied together: out = x + w1 * lora1(x) + w2 * lora2(x),
- * with per-item weights (NULL = 1). The second serves FedDPA-F's global+local mix. */
+ * with per-item weights (NULL = 1): e.g. a method mixing a global and a local adapter. */
 typedef struct {
     const fs_adapter_bank *bank;
     const float *item_weight; /* host [n_items] or NULL */

@@ -302,17 +302,17 @@ static int record_round(fs_results *res, int round, int C, const int *participan
 }
 
 /* Every client's accuracies on every rank (each rank evaluates its groups). */
-static int evaluate(const fs_strategy *st, fs_fed_run *r, double *acc, double *gacc)
+static int evaluate(fs_fed_run *r, double *acc, double *gacc)
 {
-    if (st->evaluate(r, acc, gacc) ||
+    if (fs_evaluate(r, acc, gacc) ||
         fs_comm_share_rows(acc, sizeof *acc, r->clients, r->group_size) ||
         fs_comm_share_rows(gacc, sizeof *gacc, r->clients, r->group_size))
         return -1;
     return 0;
 }
 
-/* What a FedNano client keeps: encoder (and Q-Former), projector and token
- * embeddings (bf16, as deployed) plus its fp32 adapters. */
+/* What a client keeps (the NanoEdge split): encoder (and Q-Former), projector
+ * and token embeddings (bf16, as deployed) plus its fp32 adapters. */
 static double client_storage_mb(const fs_engine *e, const fs_adapter_shape *shape)
 {
     fs_param_counts pc;
@@ -324,12 +324,13 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
                   const fs_method_cfg *method, const fs_partition_plan *plan, fs_results *results,
                   const char *cell, const fs_progress_opts *progress, fs_summary *summary)
 {
-    const fs_strategy *st = fs_strategy_for(method->kind);
+    const fs_method *m = method->method;
     const fs_ops *o = fs_engine_ops(engine);
-    const char *name = fs_method_name(method->kind);
+    const char *name = m->name;
     if (fs_interrupted()) return fs_fail("interrupted before %s (%s)", name, cell);
     int C = cfg->clients, rc = -1;
-    fs_fed_run r = {.engine = engine, .task = task, .cfg = cfg, .method = method, .clients = C,
+    fs_fed_run r = {.engine = engine, .task = task, .cfg = cfg, .method = m,
+                    .params = method->params, .clients = C,
                     .train = plan->train, .test = plan->test, .global_test = plan->global_test,
                     .all_train = plan->all_train,
                     /* As many clients as one frozen-model pass holds the
@@ -348,15 +349,17 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
     fs_round_row *rows = malloc((size_t)(C + 1) * sizeof *rows);
     fs_final_row *final = malloc((size_t)C * sizeof *final);
     char *yaml = fs_config_to_yaml(cfg);
-    if (!st || !participants || !loss || !acc || !gacc || !rows || !final || !yaml) {
+    if (!participants || !loss || !acc || !gacc || !rows || !final || !yaml) {
         fs_fail("out of memory starting %s", name);
         goto done;
     }
     if (fs_bank_init(&r.global, o, &shape, 1) || fs_bank_init(&r.local, o, &shape, C) ||
-        (st->uses_extra_bank && fs_bank_init(&r.extra, o, &shape, C)) ||
+        (m->client_state && fs_bank_init(&r.extra, o, &shape, C)) ||
+        (m->server_slots > 0 && fs_bank_init(&r.server, o, &shape, m->server_slots)) ||
         fs_train_state_init(&r.state, &r.local))
         goto done;
     if (r.extra.data) fs_bank_zero(&r.extra);
+    if (r.server.data) fs_bank_zero(&r.server);
     fs_bank_init_lora(&r.global, cfg->seed);
     for (int k = 0; k < C; k++) fs_bank_copy_client(&r.local, k, &r.global, 0);
     /* A checkpoint of a killed run: its banks, and the rows of rounds <= its round. */
@@ -384,8 +387,8 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
         goto done;
     }
 
-    size_t P = fs_adapter_params(&shape), up = st->upload_floats(&r) * sizeof(float);
-    size_t down = up ? P * sizeof(float) : 0;
+    size_t P = fs_adapter_params(&shape), up = (size_t)m->upload_copies * P * sizeof(float);
+    size_t down = (size_t)m->download_copies * P * sizeof(float);
     double t0 = fs_now() - done_so_far.seconds, total_up = done_so_far.bytes_up,
            total_down = done_so_far.bytes_down;
     fs_progress bar;
@@ -393,7 +396,7 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
                       progress && progress->quiet);
     bar.start = t0; /* a resumed method's clock and ETA count its earlier rounds */
     /* Round 0: the untuned model (every method starts from the same adapters). */
-    if (!resumed && (evaluate(st, &r, acc, gacc) ||
+    if (!resumed && (evaluate(&r, acc, gacc) ||
                      record_round(results, 0, C, participants, 0, loss, acc, gacc, true, 0, 0,
                                   fs_now() - t0, rows)))
         goto done;
@@ -401,12 +404,14 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
         r.round = round;
         r.opts.seed = cfg->seed * 0x100000001B3ull + (uint64_t)round;
         int np = choose_participants(cfg, round, participants);
-        if (np < 0 || st->fit(&r, participants, np, loss) ||
+        if (np < 0 || (m->fit ? m->fit : fs_fit_from_global)(&r, participants, np, loss) ||
+            (m->after_local && m->after_local(&r, participants, np)) ||
             fs_comm_share_rows(loss, sizeof *loss, np, r.group_size) ||
-            st->aggregate(&r, participants, np) || check_finite(&r, round, participants, np, loss))
+            (m->aggregate ? m->aggregate : fs_aggregate_mean)(&r, participants, np) ||
+            check_finite(&r, round, participants, np, loss))
             goto done;
         bool eval = round % cfg->eval_every == 0 || round == cfg->rounds;
-        if (eval && evaluate(st, &r, acc, gacc)) goto done;
+        if (eval && evaluate(&r, acc, gacc)) goto done;
         total_up += (double)up * np, total_down += (double)down * np;
         if (record_round(results, round, C, participants, np, loss, acc, gacc, eval, up, down,
                          fs_now() - t0, rows))
@@ -449,7 +454,7 @@ int fs_run_method(fs_engine *engine, const fs_task *task, const fs_config *cfg,
     rc = 0;
 done:
     if (rc) fs_fail_context("%s (%s)", name, cell);
-    fs_bank_free(&r.global), fs_bank_free(&r.local), fs_bank_free(&r.extra);
+    fs_bank_free(&r.global), fs_bank_free(&r.local), fs_bank_free(&r.extra), fs_bank_free(&r.server);
     fs_train_state_free(&r.state);
     free(participants), free(loss), free(acc), free(gacc), free(rows), free(final), free(yaml);
     return rc;

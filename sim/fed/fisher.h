@@ -1,4 +1,5 @@
-/* FedNano's diagonal Fisher of the adapter parameters, per client. */
+/* The diagonal Fisher of the adapter parameters, per client (for
+ * Fisher-weighted merging). */
 #ifndef FEDSIM_FISHER_H
 #define FEDSIM_FISHER_H
 
@@ -13,7 +14,7 @@ typedef enum {
     /* Its exact expectation over y: sum_c p(c) g_c^2. */
     FS_FISHER_EXPECTED,
     /* The empirical Fisher: y = the true answer, g = the gradient of the
-     * training loss (FedNano-EF taken at the final adapters). */
+     * training loss. */
     FS_FISHER_TRUE_LABELS,
 } fs_fisher_labels;
 

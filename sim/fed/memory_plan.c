@@ -23,7 +23,7 @@
 #include "sim/io/results.h"
 
 enum { ADAPTER_USES = 2 };       /* engine.c MAX_USES: adapter banks applied in one pass */
-#define RUNTIME_BYTES 40e6       /* fedsim's libraries, BLAS and HDF5 buffers (a tiny run: 76 MB in all) */
+#define RUNTIME_BYTES 40e6 /* the least for fedsim's libraries, BLAS and HDF5 buffers (a tiny run: 76 MB in all) */
 #define RESULT_ROW_BYTES 60.0    /* one packed rounds record in the file */
 #define FINAL_ROW_BYTES 28.0     /* one packed final record */
 #define RESULTS_FILE_COPIES 3.0  /* the file read, HDF5's copy, the image written back */
@@ -56,6 +56,19 @@ static double llm_pool_floats(const fs_llava_config *c, double N)
     return c->t_layers * layer + N * (2 * d + 1) + N * (d + V + 2);
 }
 
+/* What this process holds now. The libraries alone can be most of it: a
+ * build with the CUDA backend maps cuBLAS(Lt), about 150 MB resident even
+ * when the run uses the CPU. */
+static double resident_bytes(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    int got = fscanf(f, "%ld %ld", &pages, &resident);
+    fclose(f);
+    return got == 2 ? (double)resident * (double)sysconf(_SC_PAGESIZE) : 0;
+}
+
 void fs_memory_plan_estimate(const fs_config *cfg, const fs_task *task, const fs_mllm *m,
                              const char *model_dir, fs_memory_plan *p)
 {
@@ -74,7 +87,7 @@ void fs_memory_plan_estimate(const fs_config *cfg, const fs_task *task, const fs
     p->weights = dir_file_bytes(model_dir);
     p->features = (double)task->n_images * m->n_image_tokens * d * 4;
     p->buffers = 4 * (llm_pool_floats(mc, rows) + rows * (d * (3 + ADAPTER_USES) + V + 20));
-    p->runtime = RUNTIME_BYTES;
+    p->runtime = fmax(RUNTIME_BYTES, resident_bytes() - p->weights - p->features - p->buffers);
 
     fs_adapter_shape shape = {.rank = cfg->rank, .dim = mc->t_hidden,
                               .targets = {cfg->target_image, cfg->target_text}};
@@ -90,16 +103,13 @@ void fs_memory_plan_estimate(const fs_config *cfg, const fs_task *task, const fs
     p->activations = ADAPTER_USES * targets * rows * cfg->rank * 4 + rows * V * 4;
     double hungriest = -1;
     for (int i = 0; i < cfg->n_methods; i++) {
-        const fs_strategy *st = fs_strategy_for(cfg->methods[i].kind);
-        bool extra = st && st->uses_extra_bank;
-        double banks = (1 + C + (extra ? C : 0)) * P * 4, optimizer = 3 * C * P * 4;
-        /* aggregation (Fisher-weighted: 3 doubles and 2 floats per parameter)
-         * and the finiteness check */
+        const fs_method *m = cfg->methods[i].method;
+        double banks = (1 + C + (m->client_state ? C : 0) + m->server_slots) * P * 4,
+               optimizer = 3 * C * P * 4;
+        /* aggregation (Fisher-weighted: 3 doubles and 2 floats per parameter;
+         * the server optimisers less) and the finiteness check */
         double host = 36 * P;
-        if (cfg->methods[i].kind == FS_METHOD_FEDDPA_F) {
-            double refs = fmin(ntest * cfg->methods[i].dpa_instances, ntrain);
-            host += refs * (d * 4 + 16) + C * 8 + ntrain * 4;
-        }
+        if (m->host_bytes) host += m->host_bytes(cfg->methods[i].params, C, ntrain, ntest, d);
         if (banks + optimizer + host > hungriest) {
             hungriest = banks + optimizer + host;
             p->adapters = banks, p->optimizer = optimizer;

@@ -28,7 +28,7 @@ typedef struct {
     double weights;  /* the model's weight files as stored */
     double features; /* the image feature cache */
     double buffers;  /* the LLM activation pool and the engine's pass buffers */
-    double runtime;  /* fedsim itself: code, libraries, BLAS buffers (a constant) */
+    double runtime;  /* fedsim itself: code, libraries, BLAS buffers (what is resident beyond the rest) */
     /* What the cell allocates on top, for its hungriest method. On the
      * backend's memory: */
     double adapters;    /* global, per-client and extra adapter banks */

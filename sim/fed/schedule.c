@@ -46,19 +46,6 @@ static void epoch_order(const fs_shard *sh, uint64_t seed, int slot, int epoch, 
     }
 }
 
-static void prox_gradient(fs_train_state *st, const fs_adapter_bank *bank, const int *active,
-                          int nactive, const fs_local_opts *opt)
-{
-    const fs_ops *o = bank->ops;
-    long pn = (long)bank->part_numel;
-    for (int a = 0; a < nactive; a++)
-        for (int p = 0; p < bank->nparts; p++) {
-            float *g = fs_bank_part(&st->grads, p, active[a]);
-            o->axpy(g, opt->prox_mu, fs_bank_part(bank, p, active[a]), pn);
-            o->axpy(g, -opt->prox_mu, fs_bank_part(opt->prox_anchor, p, 0), pn);
-        }
-}
-
 /* Slots lo..hi of every part of b: one contiguous block per part. */
 static void zero_slots(fs_adapter_bank *b, int lo, int hi)
 {
@@ -151,11 +138,11 @@ int fs_train_lockstep(fs_engine *e, fs_adapter_bank *bank, fs_train_state *st, c
             step[slots[a]] = g + 1;
         }
         zero_slots(&st->grads, lo, hi);
-        if (fs_engine_backward(e, items, n, uses, nuses, w, NULL, &st->grads, opt->ef_fisher, fw,
+        if (fs_engine_backward(e, items, n, uses, nuses, w, NULL, &st->grads, opt->sq_grads, fw,
                                loss))
             goto done;
         for (int i = 0; i < n; i++) loss_sum[owner[i]] += loss[i], loss_cnt[owner[i]]++;
-        if (opt->prox_mu > 0 && opt->prox_anchor) prox_gradient(st, bank, active, nactive, opt);
+        if (opt->grad_hook) opt->grad_hook(opt->grad_ctx, &st->grads, bank, active, nactive);
         optimizer_step(bank, st, step, lo, hi, active, nactive, opt);
     }
     if (mean_loss)

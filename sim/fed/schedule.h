@@ -20,14 +20,17 @@ typedef struct {
     int epochs, batch_size;
     bool sgd; /* plain SGD instead of AdamW */
     float lr, weight_decay;
-    float prox_mu;                        /* FedProx: adds mu (theta - anchor) to the gradient */
-    const fs_adapter_bank *prox_anchor;   /* single-slot bank */
-    /* FedDPA-F: a single-slot adapter applied to every item and not trained; the trained
-     * bank's output is weighted by mix and this one's by 1 - mix. */
+    /* Called after each backward, before the optimizer step: adds a
+     * method's term to the gradients of the active slots (NULL: none). */
+    void (*grad_hook)(const void *ctx, fs_adapter_bank *grads, const fs_adapter_bank *bank,
+                      const int *active, int nactive);
+    const void *grad_ctx;
+    /* A single-slot adapter applied to every item and not trained; the
+     * trained bank's output is weighted by mix and this one's by 1 - mix. */
     const fs_adapter_bank *frozen_extra;
     float mix;
-    fs_adapter_bank *ef_fisher;           /* FedNano-EF: per-sample squared grads of the last epoch */
-    int max_steps;                        /* > 0: stop each client after this many steps (centralized budget) */
+    fs_adapter_bank *sq_grads;            /* per-sample squared grads of the last epoch, or NULL */
+    int max_steps;                        /* > 0: stop each client after this many steps (a compute budget) */
     uint64_t seed;                        /* shuffling: a stream per (seed, slot, epoch) */
 } fs_local_opts;
 

@@ -5,14 +5,26 @@
  *   budget: compute - only as many optimizer steps per round as an average
  *           client takes (a compute-matched reference, not an upper bound). */
 #include <math.h>
+#include <stddef.h>
 
 #include "sim/fed/comm.h"
 #include "sim/fed/strategy.h"
 
+typedef struct {
+    int budget;
+} params;
+enum { BUDGET_DATA, BUDGET_COMPUTE };
+static const char *const budgets[] = {"data", "compute", NULL};
+static const fs_param param_table[] = {
+    {.key = "budget", .type = FS_PARAM_CHOICE, .def = "data", .choices = budgets,
+     .doc = "one of data | compute", .offset = offsetof(params, budget)},
+};
+
 static int fit(fs_fed_run *r, const int *participants, int n, double *loss)
 {
+    const params *p = r->params;
     fs_local_opts opts = r->opts;
-    if (r->method->central_compute) {
+    if (p->budget == BUDGET_COMPUTE) {
         double steps = 0;
         for (int k = 0; k < r->clients; k++) steps += fs_local_steps(r->train[k].n, &r->opts);
         opts.max_steps = (int)lround(steps / r->clients);
@@ -38,10 +50,13 @@ static int fit(fs_fed_run *r, const int *participants, int n, double *loss)
     return 0;
 }
 
-const fs_strategy fs_strategy_centralized = {
+const fs_method fs_method_centralized = {
     .name = "centralized",
+    .summary = "one client holding all the training data (upper bound)",
+    .paper = true,
+    .params = param_table,
+    .n_params = 1,
+    .params_size = sizeof(params),
     .fit = fit,
     .aggregate = fs_aggregate_none,
-    .evaluate = fs_evaluate_global,
-    .upload_floats = fs_upload_none,
 };

@@ -1,27 +1,14 @@
-/* Pieces the strategies share: broadcast + lockstep fit in groups, sharing
- * the uploads between ranks, weighted and Fisher aggregation, evaluation with
- * the global or each client's own adapter. */
+/* Pieces the method files share: broadcast + lockstep fit in groups, sharing
+ * the uploads between ranks, weighted and Fisher aggregation, and evaluation
+ * through the methods' answer hooks. */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sim/fed/comm.h"
 #include "sim/fed/strategy.h"
 #include "sim/io/error.h"
-
-const fs_strategy *fs_strategy_for(fs_method_kind kind)
-{
-    switch (kind) {
-    case FS_METHOD_FEDAVG: return &fs_strategy_fedavg;
-    case FS_METHOD_FEDPROX: return &fs_strategy_fedprox;
-    case FS_METHOD_FEDDPA_F: return &fs_strategy_feddpa_f;
-    case FS_METHOD_FEDNANO: return &fs_strategy_fednano;
-    case FS_METHOD_FEDNANO_EF: return &fs_strategy_fednano_ef;
-    case FS_METHOD_CENTRALIZED: return &fs_strategy_centralized;
-    case FS_METHOD_LOCAL: return &fs_strategy_local;
-    default: return NULL;
-    }
-}
 
 int fs_train_groups(fs_fed_run *r, fs_adapter_bank *bank, const fs_local_opts *opts,
                     const int *clients, int n, double *loss)
@@ -48,10 +35,25 @@ int fs_share_slots(const fs_fed_run *r, fs_adapter_bank *bank, const int *client
     return rc;
 }
 
+static void method_gradient(const void *ctx, fs_adapter_bank *grads, const fs_adapter_bank *bank,
+                            const int *active, int nactive)
+{
+    const fs_fed_run *r = ctx;
+    r->method->client_gradient(r, grads, bank, active, nactive);
+}
+
+fs_local_opts fs_method_local_opts(const fs_fed_run *r)
+{
+    fs_local_opts opts = r->opts;
+    if (r->method->client_gradient) opts.grad_hook = method_gradient, opts.grad_ctx = r;
+    return opts;
+}
+
 int fs_fit_from_global(fs_fed_run *r, const int *participants, int n, double *loss)
 {
+    fs_local_opts opts = fs_method_local_opts(r);
     for (int i = 0; i < n; i++) fs_bank_copy_client(&r->local, participants[i], &r->global, 0);
-    return fs_train_groups(r, &r->local, &r->opts, participants, n, loss);
+    return fs_train_groups(r, &r->local, &opts, participants, n, loss);
 }
 
 /* In the groups the participants were trained in: each rank estimates what it trained. */
@@ -73,17 +75,10 @@ int fs_aggregate_none(fs_fed_run *r, const int *participants, int n)
     return 0;
 }
 
-size_t fs_upload_none(const fs_fed_run *r)
-{
-    (void)r;
-    return 0;
-}
-
-/* Participants' weights n_k / sum n_k. */
-static double *data_weights(const fs_fed_run *r, const int *participants, int n)
+double *fs_data_weights(const fs_fed_run *r, const int *participants, int n)
 {
     double *w = malloc((size_t)(n ? n : 1) * sizeof *w), total = 0;
-    if (!w) return NULL;
+    if (!w) return fs_fail("out of memory"), NULL;
     for (int i = 0; i < n; i++) total += r->train[participants[i]].n;
     for (int i = 0; i < n; i++) w[i] = total > 0 ? r->train[participants[i]].n / total : 1.0 / n;
     return w;
@@ -92,8 +87,8 @@ static double *data_weights(const fs_fed_run *r, const int *participants, int n)
 int fs_aggregate_mean(fs_fed_run *r, const int *participants, int n)
 {
     if (fs_share_slots(r, &r->local, participants, n)) return -1;
-    double *w = data_weights(r, participants, n);
-    if (!w) return fs_fail("out of memory");
+    double *w = fs_data_weights(r, participants, n);
+    if (!w) return -1;
     const fs_ops *o = r->global.ops;
     fs_bank_zero(&r->global);
     for (int p = 0; p < r->global.nparts; p++)
@@ -113,7 +108,7 @@ int fs_aggregate_fisher(fs_fed_run *r, const int *participants, int n)
     if (fs_share_slots(r, &r->local, participants, n) ||
         fs_share_slots(r, &r->extra, participants, n))
         return -1;
-    double *w = data_weights(r, participants, n);
+    double *w = fs_data_weights(r, participants, n);
     double *num = calloc(P, sizeof *num), *den = calloc(P, sizeof *den), *avg = calloc(P, sizeof *avg);
     float *theta = malloc(P * sizeof *theta), *fisher = malloc(P * sizeof *fisher);
     if (!w || !num || !den || !avg || !theta || !fisher) {
@@ -158,106 +153,124 @@ int fs_correct(fs_engine *e, const fs_item *items, int n, const fs_adapter_use *
     return 0;
 }
 
-fs_item *fs_items_per_client(const fs_shard *shards, int first, int clients, bool same_slot,
-                             int *offsets, int *n)
+
+int fs_answer_personal(fs_fed_run *r, const fs_item *items, int n, unsigned char *correct)
 {
-    int total = 0;
-    for (int k = 0; k < clients; k++) offsets[k] = total, total += shards[first + k].n;
-    offsets[clients] = total;
-    fs_item *items = malloc((size_t)(total ? total : 1) * sizeof *items);
-    if (!items) return fs_fail("out of memory"), NULL;
-    for (int k = 0; k < clients; k++) {
-        const fs_shard *sh = &shards[first + k];
-        for (int i = 0; i < sh->n; i++)
-            items[offsets[k] + i] = (fs_item){sh->samples[i], same_slot ? 0 : first + k};
-    }
-    *n = total;
-    return items;
+    fs_adapter_use use = {.bank = &r->local};
+    return fs_correct(r->engine, items, n, &use, 1, correct);
 }
 
-void fs_accuracy_per_client(const unsigned char *correct, const int *offsets, int clients,
-                            int n, double *acc)
+static int answer_global(fs_fed_run *r, const fs_item *items, int n, unsigned char *correct)
 {
-    (void)n;
-    for (int k = 0; k < clients; k++) {
-        int c = 0, cnt = offsets[k + 1] - offsets[k];
-        for (int i = offsets[k]; i < offsets[k + 1]; i++) c += correct[i];
-        acc[k] = cnt ? (double)c / cnt : NAN;
-    }
+    fs_adapter_use use = {.bank = &r->global, .single = true};
+    return fs_correct(r->engine, items, n, &use, 1, correct);
 }
 
-/* correct[] of the items of clients first..first+count-1 of shards, in one
- * lockstep pass (offsets as fs_items_per_client's); NULL on failure. */
-static unsigned char *answers(fs_fed_run *r, const fs_shard *shards, int first, int count,
-                              bool same_slot, const fs_adapter_use *uses, int nuses, int *offsets,
-                              int *n)
+/* pos[sample] = the sample's index in the global test set, -1 for none;
+ * NULL when some client's test item is not in it (the evaluation below
+ * reads a client's answers off the global test set's). */
+static int *global_positions(const fs_fed_run *r)
 {
-    fs_item *items = fs_items_per_client(shards, first, count, same_slot, offsets, n);
-    unsigned char *correct = items ? malloc((size_t)(*n ? *n : 1)) : NULL;
-    if (items && !correct) fs_fail("out of memory");
-    if (correct && fs_correct(r->engine, items, *n, uses, nuses, correct)) {
-        free(correct);
-        correct = NULL;
-    }
-    free(items);
-    return correct;
-}
-
-/* Evaluates the clients of this rank's groups on their own test splits and
- * on the global test set. A shared adapter (same_slot) answers the global
- * test once: group j the j-th of as many slices as there are groups, whose
- * counts of right answers every rank then adds up; otherwise each client
- * answers all of it with its own adapter. */
-static int evaluate(fs_fed_run *r, const fs_adapter_use *uses, int nuses, bool same_slot,
-                    double *acc, double *global_acc)
-{
-    int C = r->clients, G = r->group_size, groups = (C + G - 1) / G, n, rc = -1;
     const fs_shard *gt = &r->global_test;
-    int *offsets = malloc((size_t)(G + 1) * sizeof *offsets);
-    int *right = calloc((size_t)groups, sizeof *right);
-    fs_shard *globals = malloc((size_t)C * sizeof *globals);
-    unsigned char *correct = NULL;
-    if (!offsets || !right || !globals) {
+    int *pos = malloc((size_t)(r->task->n ? r->task->n : 1) * sizeof *pos);
+    if (!pos) return fs_fail("out of memory"), NULL;
+    for (int i = 0; i < r->task->n; i++) pos[i] = -1;
+    for (int i = 0; i < gt->n; i++) pos[gt->samples[i]] = i;
+    for (int k = 0; k < r->clients; k++)
+        for (int i = 0; i < r->test[k].n; i++)
+            if (pos[r->test[k].samples[i]] < 0) {
+                free(pos);
+                return fs_fail("internal error: client %d's test item %d is not in the global "
+                               "test set", k, r->test[k].samples[i]), NULL;
+            }
+    return pos;
+}
+
+/* Share of right answers (NaN without items). */
+static double accuracy(const unsigned char *correct, int n)
+{
+    int c = 0;
+    for (int i = 0; i < n; i++) c += correct[i];
+    return n ? (double)c / n : NAN;
+}
+
+/* Accuracy on a test split, from the answers to the global test set. */
+static double split_accuracy(const fs_shard *test, const int *pos, const unsigned char *correct)
+{
+    int c = 0;
+    for (int i = 0; i < test->n; i++) c += correct[pos[test->samples[i]]];
+    return test->n ? (double)c / test->n : NAN;
+}
+
+/* Every client answers the whole global test set with its own adapter, in
+ * this rank's groups. */
+static int evaluate_per_client(fs_fed_run *r, const int *pos, double *acc, double *global_acc)
+{
+    const fs_shard *gt = &r->global_test;
+    int G = r->group_size, rc = -1;
+    fs_item *items = malloc((size_t)G * (gt->n ? gt->n : 1) * sizeof *items);
+    unsigned char *correct = malloc((size_t)G * (gt->n ? gt->n : 1));
+    if (!items || !correct) {
         fs_fail("out of memory");
         goto done;
     }
-    for (int k = 0; k < C; k++) globals[k] = *gt;
-    for (int s = -1, len; fs_comm_next_run(C, G, &s, &len);) {
-        if (!(correct = answers(r, r->test, s, len, same_slot, uses, nuses, offsets, &n))) goto done;
-        fs_accuracy_per_client(correct, offsets, len, n, acc + s);
-        free(correct);
-        if (same_slot) {
-            int j = s / G, lo = (int)((long)gt->n * j / groups);
-            fs_shard slice = {(int)((long)gt->n * (j + 1) / groups) - lo, gt->samples + lo};
-            if (!(correct = answers(r, &slice, 0, 1, true, uses, nuses, offsets, &n))) goto done;
-            for (int i = 0; i < n; i++) right[j] += correct[i];
-        } else {
-            if (!(correct = answers(r, globals, s, len, false, uses, nuses, offsets, &n))) goto done;
-            fs_accuracy_per_client(correct, offsets, len, n, global_acc + s);
+    for (int s = -1, len; fs_comm_next_run(r->clients, G, &s, &len);) {
+        for (int j = 0; j < len; j++)
+            for (int i = 0; i < gt->n; i++)
+                items[(size_t)j * gt->n + i] = (fs_item){gt->samples[i], s + j};
+        if (r->method->answer(r, items, len * gt->n, correct)) goto done;
+        for (int j = 0; j < len; j++) {
+            global_acc[s + j] = accuracy(correct + (size_t)j * gt->n, gt->n);
+            acc[s + j] = split_accuracy(&r->test[s + j], pos, correct + (size_t)j * gt->n);
         }
-        free(correct);
-        correct = NULL;
-    }
-    if (same_slot) {
-        if (fs_comm_share_rows(right, sizeof *right, groups, 1)) goto done;
-        long total = 0;
-        for (int j = 0; j < groups; j++) total += right[j];
-        for (int k = 0; k < C; k++) global_acc[k] = gt->n ? (double)total / gt->n : 0.0;
     }
     rc = 0;
 done:
-    free(correct), free(offsets), free(right), free(globals);
+    free(items), free(correct);
     return rc;
 }
 
-int fs_evaluate_global(fs_fed_run *r, double *acc, double *global_acc)
+/* The global adapter answers the global test set once: group j the j-th of
+ * as many slices as there are groups, whose answers every rank then gets. */
+static int evaluate_shared(fs_fed_run *r, const int *pos, double *acc, double *global_acc)
 {
-    fs_adapter_use use = {.bank = &r->global, .single = true};
-    return evaluate(r, &use, 1, true, acc, global_acc);
+    const fs_shard *gt = &r->global_test;
+    int C = r->clients, G = r->group_size, groups = (C + G - 1) / G, rc = -1;
+    size_t row = (size_t)(gt->n + groups - 1) / groups + 1;
+    unsigned char *rows = calloc((size_t)groups, row), *correct = malloc((size_t)(gt->n ? gt->n : 1));
+    fs_item *items = malloc(row * sizeof *items);
+    if (!rows || !correct || !items) {
+        fs_fail("out of memory");
+        goto done;
+    }
+    for (int s = -1, len; fs_comm_next_run(C, G, &s, &len);) {
+        int j = s / G, lo = (int)((long)gt->n * j / groups), hi = (int)((long)gt->n * (j + 1) / groups);
+        for (int i = lo; i < hi; i++) items[i - lo] = (fs_item){gt->samples[i], 0};
+        if (answer_global(r, items, hi - lo, rows + (size_t)j * row)) goto done;
+    }
+    if (fs_comm_share_rows(rows, row, groups, 1)) goto done;
+    long right = 0;
+    for (int j = 0; j < groups; j++) {
+        int lo = (int)((long)gt->n * j / groups), hi = (int)((long)gt->n * (j + 1) / groups);
+        memcpy(correct + lo, rows + (size_t)j * row, (size_t)(hi - lo));
+    }
+    for (int i = 0; i < gt->n; i++) right += correct[i];
+    for (int k = 0; k < C; k++) {
+        acc[k] = split_accuracy(&r->test[k], pos, correct);
+        global_acc[k] = gt->n ? (double)right / gt->n : 0.0;
+    }
+    rc = 0;
+done:
+    free(rows), free(correct), free(items);
+    return rc;
 }
 
-int fs_evaluate_personal(fs_fed_run *r, double *acc, double *global_acc)
+int fs_evaluate(fs_fed_run *r, double *acc, double *global_acc)
 {
-    fs_adapter_use use = {.bank = &r->local};
-    return evaluate(r, &use, 1, false, acc, global_acc);
+    int *pos = global_positions(r);
+    if (!pos) return -1;
+    int rc = r->method->answer ? evaluate_per_client(r, pos, acc, global_acc)
+                               : evaluate_shared(r, pos, acc, global_acc);
+    free(pos);
+    return rc;
 }

@@ -1,13 +1,12 @@
 /* FedAvg (McMahan et al. 2017): local AdamW/SGD steps from the global
- * adapter, server averages weighted by local data size. */
+ * adapter, server averages weighted by local data size. Every hook is the
+ * default. */
 #include "sim/fed/strategy.h"
 
-static size_t upload(const fs_fed_run *r) { return fs_adapter_params(&r->global.shape); }
-
-const fs_strategy fs_strategy_fedavg = {
+const fs_method fs_method_fedavg = {
     .name = "fedavg",
-    .fit = fs_fit_from_global,
-    .aggregate = fs_aggregate_mean,
-    .evaluate = fs_evaluate_global,
-    .upload_floats = upload,
+    .summary = "FedAvg: the data-weighted mean of the clients' adapters",
+    .paper = true,
+    .upload_copies = 1,
+    .download_copies = 1,
 };

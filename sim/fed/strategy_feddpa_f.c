@@ -18,6 +18,7 @@
  * The training items' states are computed once per evaluation, for the
  * union of the items drawn, and reused by every test item. */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,24 @@
 #include "sim/io/error.h"
 #include "sim/io/rng.h"
 
+typedef struct {
+    int local_epochs;
+    double mix;
+    int instances;
+    double scale;
+} params;
+static const fs_param param_table[] = {
+    {.key = "local_epochs", .type = FS_PARAM_INT, .def = "1", .min = 1,
+     .doc = "a positive integer", .offset = offsetof(params, local_epochs)},
+    {.key = "mix", .type = FS_PARAM_FLOAT, .def = "0.5", .min = 0, .max = 1,
+     .doc = "a fraction in [0, 1]", .offset = offsetof(params, mix)},
+    {.key = "instances", .type = FS_PARAM_INT, .def = "5", .min = 1,
+     .doc = "a positive integer", .offset = offsetof(params, instances)},
+    {.key = "scale", .type = FS_PARAM_FLOAT, .def = "0.5", .min = 0, .max = INFINITY,
+     .doc = "a non-negative number", .offset = offsetof(params, scale)},
+};
+
+/* Not static: tests/test_lockstep.c checks it by hand. */
 double fs_feddpa_instance_weight(const float *h, const float *const *refs, int k, int d,
                                  double scale)
 {
@@ -43,12 +62,13 @@ double fs_feddpa_instance_weight(const float *h, const float *const *refs, int k
 
 static int fit(fs_fed_run *r, const int *participants, int n, double *loss)
 {
+    const params *p = r->params;
     if (r->round >= 2) {
         if (r->round == 2) fs_bank_init_lora(&r->extra, r->cfg->seed + 17);
         fs_local_opts opts = r->opts;
-        opts.epochs = r->method->dpa_local_epochs;
+        opts.epochs = p->local_epochs;
         opts.frozen_extra = &r->global;
-        opts.mix = (float)r->method->dpa_mix;
+        opts.mix = (float)p->mix;
         opts.seed ^= 0xD9Aull;
         if (fs_train_groups(r, &r->extra, &opts, participants, n, NULL) ||
             fs_share_slots(r, &r->extra, participants, n))
@@ -78,7 +98,8 @@ static void references_free(reference_states *ref)
  * union's hidden states in one pass with the local adapters alone. */
 static int draw_references(fs_fed_run *r, const fs_item *test, int n, reference_states *ref)
 {
-    int K = r->method->dpa_instances, C = r->clients, d = fs_engine_dim(r->engine);
+    const params *p = r->params;
+    int K = p->instances, C = r->clients, d = fs_engine_dim(r->engine);
     ref->K = K;
     int **row_of = calloc((size_t)C, sizeof *row_of); /* per client: train index -> row */
     ref->drawn = malloc((size_t)(n ? n : 1) * K * sizeof *ref->drawn);
@@ -129,11 +150,12 @@ done:
 /* correct[i] for test items under the instance-weighted global/local mix. */
 static int mixed_answers(fs_fed_run *r, const fs_item *items, int n, unsigned char *correct)
 {
+    const params *p = r->params;
     int d = fs_engine_dim(r->engine), rc = -1;
     reference_states ref = {0};
     float *h = malloc((size_t)(n ? n : 1) * d * sizeof *h);
     float *w = malloc((size_t)(n ? n : 1) * 2 * sizeof *w);
-    const float **refs = malloc((size_t)r->method->dpa_instances * sizeof *refs);
+    const float **refs = malloc((size_t)p->instances * sizeof *refs);
     fs_adapter_use local = {.bank = &r->extra};
     if (!h || !w || !refs) {
         fs_fail("out of memory");
@@ -146,7 +168,7 @@ static int mixed_answers(fs_fed_run *r, const fs_item *items, int n, unsigned ch
         for (int j = 0; j < ref.n_drawn[i]; j++)
             refs[j] = ref.hidden + (size_t)ref.drawn[(size_t)i * ref.K + j] * d;
         w[i] = (float)fs_feddpa_instance_weight(h + (size_t)i * d, refs, ref.n_drawn[i], d,
-                                                r->method->dpa_scale);
+                                                p->scale);
         w[n + i] = 1.0f - w[i];
     }
     fs_adapter_use uses[2] = {{.bank = &r->global, .item_weight = w, .single = true},
@@ -158,47 +180,26 @@ done:
     return rc;
 }
 
-/* Accuracy per client of shards[first..first+len) under the mix. */
-static int mixed_accuracy(fs_fed_run *r, const fs_shard *shards, int first, int len, int *offsets,
-                          double *acc)
+/* The memory plan's share: the reference states of one evaluation pass. */
+static double host_bytes(const void *values, int clients, int n_train, int n_test, int dim)
 {
-    int n;
-    fs_item *items = fs_items_per_client(shards, first, len, false, offsets, &n);
-    unsigned char *correct = items ? malloc((size_t)(n ? n : 1)) : NULL;
-    int rc = correct ? mixed_answers(r, items, n, correct) : -1;
-    if (items && !correct) fs_fail("out of memory");
-    if (!rc) fs_accuracy_per_client(correct, offsets, len, n, acc);
-    free(items), free(correct);
-    return rc;
+    const params *p = values;
+    double refs = fmin((double)n_test * p->instances, n_train);
+    return refs * ((double)dim * 4 + 16) + clients * 8.0 + n_train * 4.0;
 }
 
-static int evaluate(fs_fed_run *r, double *acc, double *global_acc)
-{
-    int C = r->clients, rc = -1;
-    int *offsets = malloc((size_t)(r->group_size + 1) * sizeof *offsets);
-    fs_shard *globals = malloc((size_t)C * sizeof *globals);
-    if (!offsets || !globals) {
-        fs_fail("out of memory");
-        goto done;
-    }
-    for (int k = 0; k < C; k++) globals[k] = r->global_test;
-    for (int s = -1, len; fs_comm_next_run(C, r->group_size, &s, &len);)
-        if (mixed_accuracy(r, r->test, s, len, offsets, acc + s) ||
-            mixed_accuracy(r, globals, s, len, offsets, global_acc + s))
-            goto done;
-    rc = 0;
-done:
-    free(offsets), free(globals);
-    return rc;
-}
-
-static size_t upload(const fs_fed_run *r) { return fs_adapter_params(&r->global.shape); }
-
-const fs_strategy fs_strategy_feddpa_f = {
+const fs_method fs_method_feddpa_f = {
     .name = "feddpa_f",
+    .summary = "FedDPA-F: a global adapter averaged as FedAvg plus a private local one, "
+               "mixed per test item",
+    .paper = true,
+    .params = param_table,
+    .n_params = 4,
+    .params_size = sizeof(params),
+    .client_state = true, /* the private local adapters */
+    .upload_copies = 1,
+    .download_copies = 1,
     .fit = fit,
-    .aggregate = fs_aggregate_mean,
-    .evaluate = evaluate,
-    .upload_floats = upload,
-    .uses_extra_bank = true,
+    .host_bytes = host_bytes,
+    .answer = mixed_answers,
 };

@@ -1,23 +1,43 @@
 /* FedProx (Li et al. 2020): FedAvg plus (mu/2)||theta - theta_global||^2 in
  * each client's objective, i.e. mu (theta - theta_global) added to its gradient. */
+#include <math.h>
+#include <stddef.h>
+
 #include "sim/fed/strategy.h"
 
-static int fit(fs_fed_run *r, const int *participants, int n, double *loss)
+typedef struct {
+    double mu;
+} params;
+
+static const fs_param param_table[] = {
+    {.key = "mu", .type = FS_PARAM_FLOAT, .def = "0.01", .min = 0, .max = INFINITY,
+     .doc = "a non-negative number", .offset = offsetof(params, mu)},
+};
+
+static void proximal_term(const fs_fed_run *r, fs_adapter_bank *grads, const fs_adapter_bank *bank,
+                          const int *active, int nactive)
 {
-    fs_local_opts saved = r->opts;
-    r->opts.prox_mu = (float)r->method->mu;
-    r->opts.prox_anchor = &r->global;
-    int rc = fs_fit_from_global(r, participants, n, loss);
-    r->opts = saved;
-    return rc;
+    const params *p = r->params;
+    float mu = (float)p->mu;
+    if (!(mu > 0)) return;
+    const fs_ops *o = bank->ops;
+    long pn = (long)bank->part_numel;
+    for (int a = 0; a < nactive; a++)
+        for (int q = 0; q < bank->nparts; q++) {
+            float *g = fs_bank_part(grads, q, active[a]);
+            o->axpy(g, mu, fs_bank_part(bank, q, active[a]), pn);
+            o->axpy(g, -mu, fs_bank_part(&r->global, q, 0), pn);
+        }
 }
 
-static size_t upload(const fs_fed_run *r) { return fs_adapter_params(&r->global.shape); }
-
-const fs_strategy fs_strategy_fedprox = {
+const fs_method fs_method_fedprox = {
     .name = "fedprox",
-    .fit = fit,
-    .aggregate = fs_aggregate_mean,
-    .evaluate = fs_evaluate_global,
-    .upload_floats = upload,
+    .summary = "FedProx: FedAvg with a proximal term mu/2 ||theta - theta_global||^2",
+    .paper = true,
+    .params = param_table,
+    .n_params = 1,
+    .params_size = sizeof(params),
+    .upload_copies = 1,
+    .download_copies = 1,
+    .client_gradient = proximal_term,
 };

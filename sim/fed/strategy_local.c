@@ -11,10 +11,11 @@ static int fit(fs_fed_run *r, const int *participants, int n, double *loss)
     return fs_share_slots(r, &r->local, participants, n);
 }
 
-const fs_strategy fs_strategy_local = {
+const fs_method fs_method_local = {
     .name = "local",
+    .summary = "local training only, no communication (lower bound)",
+    .paper = true,
     .fit = fit,
     .aggregate = fs_aggregate_none,
-    .evaluate = fs_evaluate_personal,
-    .upload_floats = fs_upload_none,
+    .answer = fs_answer_personal,
 };

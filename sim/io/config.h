@@ -9,37 +9,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sim/fed/method.h"
+
 #define FS_MAX_METHODS 16
 #define FS_MAX_SWEEP_KEYS 8
 #define FS_MAX_SWEEP_VALUES 32
 
-typedef enum {
-    FS_METHOD_FEDAVG,
-    FS_METHOD_FEDPROX,
-    FS_METHOD_FEDDPA_F,
-    FS_METHOD_FEDNANO,
-    FS_METHOD_FEDNANO_EF,
-    FS_METHOD_CENTRALIZED,
-    FS_METHOD_LOCAL,
-    FS_METHOD_COUNT
-} fs_method_kind;
-
-/* "fedavg", "fedprox", "feddpa_f", "fednano", "fednano_ef", "centralized",
- * "local"; "?" for anything else. */
-const char *fs_method_name(fs_method_kind k);
-
+/* One entry of `methods:`: a registered method (sim/fed/method.h) and its
+ * parameter values, laid out as the method's own parameter struct (every
+ * key of its table filled, defaults for those not given). */
 typedef struct {
-    fs_method_kind kind;
-    double mu;             /* fedprox: proximal weight, default 0.01 */
-    int dpa_local_epochs;  /* feddpa_f local_epochs: epochs of local-adapter training per round, default 1 */
-    double dpa_mix;        /* feddpa_f mix: the local adapter's share while it trains, in [0,1], default 0.5 */
-    int dpa_instances;     /* feddpa_f instances: local training instances per test item, default 5 */
-    double dpa_scale;      /* feddpa_f scale: w_i = scale * mean cosine, >= 0, default 0.5 */
-    int fisher_samples;    /* fednano: N_F, default 64 */
-    bool fisher_expected;  /* fednano: labels: sampled (false, default) | expected (true) */
-    bool ef_at_final;      /* fednano_ef at: last_epoch (false, default) | final (true) */
-    bool central_compute;  /* centralized budget: data (false, default) | compute (true) */
+    const fs_method *method;
+    _Alignas(double) unsigned char params[FS_METHOD_PARAMS_BYTES];
 } fs_method_cfg;
+
+/* A parameter's value as a number (a choice as its index); NAN when the
+ * method has no such key. */
+double fs_method_param(const fs_method_cfg *m, const char *key);
 
 typedef struct {
     char key[128];                         /* dotted path, e.g. "data.partition.dirichlet_alpha" */
@@ -70,7 +56,7 @@ typedef struct {
     int rank;                      /* adapter.rank >= 1, default 16 */
     double adapter_alpha;          /* adapter.alpha > 0, default 32 */
     bool target_image, target_text; /* adapter.targets: non-empty subset of [image, text], default both */
-    fs_method_cfg methods[FS_MAX_METHODS]; /* methods: list; default all seven */
+    fs_method_cfg methods[FS_MAX_METHODS]; /* methods: list; default the paper's seven */
     int n_methods;
     char backend[16];              /* runtime.backend: auto | cpu | cuda, default auto */
     int gpus;                      /* runtime.gpus: "all" -> 0, or a positive int */
@@ -91,11 +77,9 @@ typedef struct {
  * (federation.optimizer.lr, data.partition.dirichlet_alpha, ...);
  * adapter.targets and methods as comma lists (adapter.targets=image,text;
  * methods=fedavg,fednano — a listed method keeps the parameters it had);
- * method parameters as methods.<method>.<param> (methods.fedprox.mu,
- * methods.feddpa_f.local_epochs|mix|instances|scale,
- * methods.fednano.fisher.samples, methods.fednano.fisher.labels,
- * methods.fednano_ef.at, methods.centralized.budget), which requires the
- * method to be listed. "null" or an empty value means YAML null. */
+ * method parameters as methods.<method>.<param> (the keys of each method's
+ * parameter table, e.g. methods.fedprox.mu), which requires the method to
+ * be listed. "null" or an empty value means YAML null. */
 int fs_config_load(const char *path, const char *const *overrides, int n_overrides, fs_config *out);
 
 /* As fs_config_load, from YAML text in memory; name stands for the file in

@@ -1,7 +1,6 @@
 /* YAML text from resolved values, through libyaml's emitter (so strings are
- * quoted exactly when YAML needs it). The same code writes the normalised
- * document libcyaml loads and the human-readable fs_config_to_yaml; the nesting
- * of mappings follows the dotted keys of the key table. */
+ * quoted exactly when YAML needs it): fs_config_to_yaml and the results
+ * identity. The nesting of mappings follows the dotted keys of the key table. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +35,6 @@ static int sbuf_write(void *data, unsigned char *buf, size_t size)
 
 typedef struct {
     yaml_emitter_t em;
-    bool for_cyaml;
     bool ok, internal; /* internal: fs_fail already says what went wrong */
 } emitter;
 
@@ -101,15 +99,12 @@ static void value(emitter *e, const cfg_leaf *l, const char *t)
     switch (l->kind) {
     case K_STR:
         if (l->nullable && !t[0])
-            e->for_cyaml ? scalar(e, "", true) : scalar(e, "null", false);
+            scalar(e, "null", false);
         else
             string(e, t);
         break;
     case K_FLOAT:
-        scalar(e, !strcmp(t, "inf") && !e->for_cyaml ? ".inf" : t, false);
-        break;
-    case K_WORDINT:
-        scalar(e, e->for_cyaml && !strcmp(t, l->choices[0]) ? "0" : t, false);
+        scalar(e, !strcmp(t, "inf") ? ".inf" : t, false);
         break;
     case K_TARGETS: {
         seq_start(e, true);
@@ -137,16 +132,15 @@ static void methods(emitter *e, const cfg_values *v)
     seq_start(e, false);
     for (int i = 0; i < v->n_methods; i++) {
         const cfg_method *m = &v->methods[i];
-        const char *text[MP_COUNT];
-        int idx[MP_COUNT], n = 0;
-        text[MP_NAME] = fs_method_name(m->kind);
-        idx[n++] = MP_NAME;
-        for (int p = 1; p < MP_COUNT; p++) {
-            text[p] = m->param[p];
-            if (m->param[p] && (e->for_cyaml || cfg_mparam[p].method == (int)m->kind)) idx[n++] = p;
-        }
+        cfg_method_keys keys = cfg_method_keys_of(m->kind);
+        const char *text[CFG_MAX_MPARAMS];
+        int idx[CFG_MAX_MPARAMS], n = 0;
+        text[0] = cfg_method_names()[m->kind];
+        idx[n++] = 0;
+        for (int p = 1; p < keys.n; p++)
+            if ((text[p] = m->param[p])) idx[n++] = p;
         map_start(e, true);
-        leaves(e, cfg_mparam, idx, n, text, v, true);
+        leaves(e, keys.leaves, idx, n, text, v, true);
         map_end(e);
     }
     seq_end(e);
@@ -187,9 +181,9 @@ static void leaves(emitter *e, const cfg_leaf *tab, const int *idx, int n, const
     for (; depth > 0; depth--) map_end(e);
 }
 
-char *cfg_emit(const cfg_values *v, bool for_cyaml, const bool *skip, size_t *len)
+char *cfg_emit(const cfg_values *v, const bool *skip, size_t *len)
 {
-    emitter e = {.for_cyaml = for_cyaml, .ok = true};
+    emitter e = {.ok = true};
     sbuf out = {0};
     yaml_event_t ev;
     if (!yaml_emitter_initialize(&e.em)) return fs_fail("out of memory"), NULL;

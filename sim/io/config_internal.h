@@ -33,8 +33,7 @@ typedef struct {
     bool fmin_open, allow_inf, nullable;
     size_t max_len;              /* strings: longest accepted length */
     const char *const *choices;  /* NULL-terminated */
-    int method;                  /* method parameters: the fs_method_kind it belongs to */
-    size_t offset;               /* field in fs_config / fs_method_cfg */
+    size_t offset;               /* field in fs_config, or in the method's parameter struct */
 } cfg_leaf;
 
 /* Top-level keys, in emission order (sections contiguous). */
@@ -49,21 +48,28 @@ enum {
     L_SWEEP,
     L_COUNT
 };
-/* Keys of one methods entry. */
-enum {
-    MP_NAME, MP_MU, MP_DPA_EPOCHS, MP_DPA_MIX, MP_DPA_INSTANCES, MP_DPA_SCALE, MP_FISHER_SAMPLES,
-    MP_FISHER_LABELS, MP_EF_AT, MP_CENTRAL_BUDGET, MP_COUNT
-};
-
 extern const cfg_leaf cfg_top[L_COUNT];
-extern const cfg_leaf cfg_mparam[MP_COUNT];
-extern const char *const cfg_method_names[FS_METHOD_COUNT + 1];
+
+/* The keys of one methods entry: leaf 0 is `name`, leaves 1..n_params the
+ * method's parameters (its fs_param table as cfg_leafs). */
+#define CFG_MAX_MPARAMS (FS_MAX_METHOD_PARAMS + 1)
+#define CFG_MAX_REGISTERED 32
+typedef struct {
+    const cfg_leaf *leaves; /* [1 + n_params] */
+    int n;                  /* 1 + n_params */
+} cfg_method_keys;
+/* Built once from the registry (sim/fed/methods.c). */
+cfg_method_keys cfg_method_keys_of(int method);
+/* The registered names, NULL-terminated (the choices of `methods`). */
+const char *const *cfg_method_names(void);
+/* The first method having a parameter with that key, or NULL. */
+const char *cfg_method_owning(const char *param);
 
 typedef struct {
-    fs_method_kind kind;
-    int line;                 /* 0: not from the file */
-    char *param[MP_COUNT];    /* canonical texts (MP_NAME unused); NULL: default */
-    int pline[MP_COUNT];
+    int kind;                       /* index in the registry */
+    int line;                       /* 0: not from the file */
+    char *param[CFG_MAX_MPARAMS];   /* canonical texts, by leaf (0 unused); NULL: default */
+    int pline[CFG_MAX_MPARAMS];
 } cfg_method;
 
 /* What the YAML walk and the overrides resolve, as canonical texts. */
@@ -82,8 +88,8 @@ typedef struct {
 /* What an override / sweep key names. */
 typedef struct {
     int leaf;   /* L_* (methods: L_METHODS), or -1 for a method parameter */
-    int method; /* method parameter: fs_method_kind */
-    int mparam; /* method parameter: MP_* */
+    int method; /* method parameter: registry index */
+    int mparam; /* method parameter: its leaf in cfg_method_keys_of(method) */
 } cfg_keyref;
 
 /* ---- config_schema.c ---- */
@@ -98,6 +104,8 @@ int cfg_choice(const char *const *choices, const char *name);
 const char *cfg_closest(const char *word, const char *const *candidates, int n);
 /* cfg_closest, else the one candidate containing word (or contained in it), or NULL. */
 const char *cfg_suggest(const char *word, const char *const *candidates, int n);
+/* The leaf a resolved key names. */
+const cfg_leaf *cfg_leaf_of(const cfg_keyref *ref);
 /* Resolves a dotted override key; -1 with why ("unknown key (did you mean ...)"). */
 int cfg_resolve_key(const char *key, cfg_keyref *ref, char *why, size_t why_size);
 /* Shortest text that reads back as exactly x ("inf" for infinity). */
@@ -105,10 +113,12 @@ void cfg_format_double(double x, char *buf, size_t size);
 /* 'text' shortened for messages (static per-thread buffer). */
 const char *cfg_quote(const char *text);
 void cfg_values_free(cfg_values *v);
-/* Fills every absent value with its default (all seven methods when none). -1 on OOM. */
+/* Fills every absent value with its default (the paper's methods when none). -1 on OOM. */
 int cfg_values_defaults(cfg_values *v);
 /* The values of a config, for emitting it (-1 on OOM or an unprintable field). */
 int cfg_values_from_config(const fs_config *c, cfg_values *v);
+/* The typed entry of a resolved method (every parameter present). */
+int cfg_method_from_values(const cfg_method *m, fs_method_cfg *out);
 /* Replaces the methods list by a canonical "a,b" list; listed methods keep their parameters. */
 void cfg_relist_methods(cfg_values *v, const char *canon);
 /* Applies a resolved override to the values (methods lists keep known parameters). */
@@ -121,11 +131,10 @@ int cfg_apply(cfg_values *v, const cfg_keyref *ref, const char *value, const cha
 int cfg_walk_yaml(const char *text, size_t len, const char *name, cfg_values *v);
 
 /* ---- config_emit.c ---- */
-/* YAML text of the values (malloc'd, NUL-terminated). for_cyaml: the
- * normalised document libcyaml loads (every method parameter, words as 0,
- * null as ""); otherwise the human form of fs_config_to_yaml. skip (may be
- * NULL): per top-level leaf, true to leave it out. */
-char *cfg_emit(const cfg_values *v, bool for_cyaml, const bool *skip, size_t *len);
+/* YAML text of the values (malloc'd, NUL-terminated), every key present
+ * (methods as mappings). skip (may be NULL): per top-level leaf, true to
+ * leave it out. */
+char *cfg_emit(const cfg_values *v, const bool *skip, size_t *len);
 
 /* ---- config_results.c ---- */
 /* Why a top-level key cannot be a sweep axis, or NULL when it can. */

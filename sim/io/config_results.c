@@ -48,7 +48,7 @@ char *fs_config_identity_yaml(const fs_config *c, int method)
         }
         int n = v->n_methods;
         v->n_methods = method >= 0;
-        yaml = cfg_emit(v, false, skip, NULL);
+        yaml = cfg_emit(v, skip, NULL);
         v->n_methods = n;
     }
     cfg_values_free(v);
@@ -83,10 +83,11 @@ int fs_config_diff(const fs_config *was, const fs_config *now, int method, char 
     const cfg_method *mb = &b->methods[method], *ma = NULL;
     for (int i = 0; i < a->n_methods; i++)
         if (a->methods[i].kind == mb->kind) ma = &a->methods[i];
-    for (int p = 1; ma && p < MP_COUNT; p++) {
-        if (cfg_mparam[p].method != (int)mb->kind || !strcmp(ma->param[p], mb->param[p])) continue;
+    cfg_method_keys keys = cfg_method_keys_of(mb->kind);
+    for (int p = 1; ma && p < keys.n; p++) {
+        if (!strcmp(ma->param[p], mb->param[p])) continue;
         char key[96];
-        snprintf(key, sizeof key, "methods.%s.%s", fs_method_name(mb->kind), cfg_mparam[p].key);
+        snprintf(key, sizeof key, "methods.%s.%s", cfg_method_names()[mb->kind], keys.leaves[p].key);
         add_diff(out, cap, &n, key, ma->param[p], mb->param[p]);
     }
 done:
@@ -110,7 +111,7 @@ char fs_config_key_type(const char *key)
     cfg_keyref ref;
     char why[640];
     if (!key || cfg_resolve_key(key, &ref, why, sizeof why)) return 's';
-    const cfg_leaf *l = ref.leaf >= 0 ? &cfg_top[ref.leaf] : &cfg_mparam[ref.mparam];
+    const cfg_leaf *l = cfg_leaf_of(&ref);
     return l->kind == K_INT || l->kind == K_U64 ? 'i' : l->kind == K_FLOAT ? 'f' : 's';
 }
 

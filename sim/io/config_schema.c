@@ -13,15 +13,68 @@
 #include <string.h>
 #include <strings.h>
 
+#include <pthread.h>
+
 #include "sim/io/config_internal.h"
 #include "sim/io/error.h"
 
-const char *const cfg_method_names[FS_METHOD_COUNT + 1] = {
-    "fedavg", "fedprox", "feddpa_f", "fednano", "fednano_ef", "centralized", "local", NULL};
+/* ---- the methods' keys, from the registry (built once) ---- */
+static struct {
+    const char *names[CFG_MAX_REGISTERED + 1];
+    cfg_leaf leaves[CFG_MAX_REGISTERED][CFG_MAX_MPARAMS];
+    int n_leaves[CFG_MAX_REGISTERED];
+    char list[512];  /* "fedavg | fedprox | ..." */
+    char methods_what[600], name_what[560];
+} reg;
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
 
-const char *fs_method_name(fs_method_kind k)
+static void reg_build(void)
 {
-    return (unsigned)k < FS_METHOD_COUNT ? cfg_method_names[k] : "?";
+    int n = fs_method_count();
+    if (n > CFG_MAX_REGISTERED) n = CFG_MAX_REGISTERED; /* tests/test_methods.c checks the bound */
+    for (int k = 0; k < n; k++) {
+        const fs_method *m = fs_method_at(k);
+        reg.names[k] = m->name;
+        snprintf(reg.list + strlen(reg.list), sizeof reg.list - strlen(reg.list), "%s%s",
+                 k ? " | " : "", m->name);
+        cfg_leaf *l = reg.leaves[k];
+        l[0] = (cfg_leaf){.key = "name", .kind = K_METHOD_NAME, .what = reg.name_what};
+        int np = m->n_params < FS_MAX_METHOD_PARAMS ? m->n_params : FS_MAX_METHOD_PARAMS;
+        for (int p = 0; p < np; p++) {
+            const fs_param *q = &m->params[p];
+            l[p + 1] = (cfg_leaf){.key = q->key, .what = q->doc, .def = q->def,
+                                  .offset = q->offset, .choices = q->choices};
+            if (q->type == FS_PARAM_FLOAT)
+                l[p + 1].kind = K_FLOAT, l[p + 1].fmin = q->min, l[p + 1].fmax = q->max,
+                l[p + 1].fmin_open = q->min_open;
+            else if (q->type == FS_PARAM_INT)
+                l[p + 1].kind = K_INT, l[p + 1].imin = (long)q->min;
+            else
+                l[p + 1].kind = K_ENUM;
+        }
+        reg.n_leaves[k] = np + 1;
+    }
+    snprintf(reg.methods_what, sizeof reg.methods_what, "a non-empty list of methods (%s)", reg.list);
+    snprintf(reg.name_what, sizeof reg.name_what, "one of %s", reg.list);
+}
+
+const char *const *cfg_method_names(void)
+{
+    pthread_once(&reg_once, reg_build);
+    return reg.names;
+}
+
+cfg_method_keys cfg_method_keys_of(int method)
+{
+    pthread_once(&reg_once, reg_build);
+    if (method < 0 || method >= fs_method_count() || method >= CFG_MAX_REGISTERED)
+        return (cfg_method_keys){0};
+    return (cfg_method_keys){reg.leaves[method], reg.n_leaves[method]};
+}
+
+const cfg_leaf *cfg_leaf_of(const cfg_keyref *ref)
+{
+    return ref->leaf >= 0 ? &cfg_top[ref->leaf] : &cfg_method_keys_of(ref->method).leaves[ref->mparam];
 }
 
 static const char *const datasets[] = {"synth-iconqa", "synth-scienceqa", "scienceqa", "iconqa",
@@ -31,9 +84,6 @@ static const char *const backends[] = {"auto", "cpu", "cuda", NULL};
 static const char *const word_all[] = {"all", NULL};
 static const char *const word_auto[] = {"auto", NULL};
 static const char *const targets[] = {"image", "text", NULL};
-static const char *const labels[] = {"sampled", "expected", NULL};
-static const char *const ef_points[] = {"last_epoch", "final", NULL};
-static const char *const budgets[] = {"data", "compute", NULL};
 
 #define OFF(f) offsetof(fs_config, f)
 #define STR(k, f, d, w) {.key = k, .kind = K_STR, .what = w, .def = d, .max_len = sizeof(((fs_config *)0)->f) - 1, .offset = OFF(f)}
@@ -73,9 +123,7 @@ const cfg_leaf cfg_top[L_COUNT] = {
     [L_ADAPTER_ALPHA] = FLT("adapter.alpha", adapter_alpha, "32", 0, true, INFINITY, "a positive number"),
     [L_TARGETS] = {.key = "adapter.targets", .kind = K_TARGETS, .choices = targets, .def = "image,text",
                    .what = "a non-empty list drawn from [image, text]"},
-    [L_METHODS] = {.key = "methods", .kind = K_METHODS, .choices = cfg_method_names,
-                   .what = "a non-empty list of methods (fedavg | fedprox | feddpa_f | fednano | "
-                           "fednano_ef | centralized | local)"},
+    [L_METHODS] = {.key = "methods", .kind = K_METHODS, .what = reg.methods_what},
     [L_BACKEND] = ENUM("runtime.backend", backend, "auto", backends, "one of auto | cpu | cuda"),
     [L_GPUS] = {.key = "runtime.gpus", .kind = K_WORDINT, .choices = word_all, .def = "all",
                 .what = "all or a positive integer", .offset = OFF(gpus)},
@@ -87,33 +135,6 @@ const cfg_leaf cfg_top[L_COUNT] = {
                          "a non-negative integer (0 = never)"),
     [L_SWEEP] = {.key = "sweep", .kind = K_SWEEP,
                  .what = "a mapping from dotted keys to non-empty lists of values"},
-};
-
-#define MOFF(f) offsetof(fs_method_cfg, f)
-const cfg_leaf cfg_mparam[MP_COUNT] = {
-    [MP_NAME] = {.key = "name", .kind = K_METHOD_NAME, .choices = cfg_method_names, .method = -1,
-                 .what = "one of fedavg | fedprox | feddpa_f | fednano | fednano_ef | centralized | local"},
-    [MP_MU] = {.key = "mu", .kind = K_FLOAT, .what = "a non-negative number", .def = "0.01", .fmin = 0,
-               .fmax = INFINITY, .method = FS_METHOD_FEDPROX, .offset = MOFF(mu)},
-    [MP_DPA_EPOCHS] = {.key = "local_epochs", .kind = K_INT, .what = "a positive integer", .def = "1",
-                       .imin = 1, .method = FS_METHOD_FEDDPA_F, .offset = MOFF(dpa_local_epochs)},
-    [MP_DPA_MIX] = {.key = "mix", .kind = K_FLOAT, .what = "a fraction in [0, 1]", .def = "0.5",
-                    .fmin = 0, .fmax = 1, .method = FS_METHOD_FEDDPA_F, .offset = MOFF(dpa_mix)},
-    [MP_DPA_INSTANCES] = {.key = "instances", .kind = K_INT, .what = "a positive integer", .def = "5",
-                          .imin = 1, .method = FS_METHOD_FEDDPA_F, .offset = MOFF(dpa_instances)},
-    [MP_DPA_SCALE] = {.key = "scale", .kind = K_FLOAT, .what = "a non-negative number", .def = "0.5",
-                      .fmin = 0, .fmax = INFINITY, .method = FS_METHOD_FEDDPA_F, .offset = MOFF(dpa_scale)},
-    [MP_FISHER_SAMPLES] = {.key = "fisher.samples", .kind = K_INT, .what = "a positive integer",
-                           .def = "64", .imin = 1, .method = FS_METHOD_FEDNANO, .offset = MOFF(fisher_samples)},
-    [MP_FISHER_LABELS] = {.key = "fisher.labels", .kind = K_BOOLWORD, .what = "one of sampled | expected",
-                          .def = "sampled", .choices = labels, .method = FS_METHOD_FEDNANO,
-                          .offset = MOFF(fisher_expected)},
-    [MP_EF_AT] = {.key = "at", .kind = K_BOOLWORD, .what = "one of last_epoch | final",
-                  .def = "last_epoch", .choices = ef_points, .method = FS_METHOD_FEDNANO_EF,
-                  .offset = MOFF(ef_at_final)},
-    [MP_CENTRAL_BUDGET] = {.key = "budget", .kind = K_BOOLWORD, .what = "one of data | compute",
-                           .def = "data", .choices = budgets, .method = FS_METHOD_CENTRALIZED,
-                           .offset = MOFF(central_compute)},
 };
 
 const char *cfg_quote(const char *text)
@@ -241,7 +262,7 @@ static int check_list(const cfg_leaf *l, const char *text, char **canon, char *w
     if (!out) return snprintf(why, n, "out of memory"), -1;
     out[0] = 0;
     int items = 0;
-    bool seen[FS_METHOD_COUNT + 1] = {0};
+    bool seen[CFG_MAX_REGISTERED + 1] = {0};
     while (s < e) {
         const char *c = memchr(s, ',', (size_t)(e - s));
         const char *ie = c ? c : e, *is = s;
@@ -287,6 +308,12 @@ int cfg_check(const cfg_leaf *l, const char *text, bool is_null, char **canon, c
               size_t n)
 {
     char buf[64];
+    cfg_leaf named; /* the method names are the registry's */
+    if (l->kind == K_METHODS || l->kind == K_METHOD_NAME) {
+        named = *l;
+        named.choices = cfg_method_names();
+        l = &named;
+    }
     const char *c = text;
     *canon = NULL;
     if (is_null && !(l->kind == K_STR && l->nullable)) {
@@ -387,32 +414,30 @@ int cfg_resolve_key(const char *key, cfg_keyref *ref, char *why, size_t n)
         char name[32];
         size_t mlen = dot ? (size_t)(dot - m) : strlen(m);
         snprintf(name, sizeof name, "%.*s", (int)(mlen < 31 ? mlen : 31), m);
-        int k = cfg_choice(cfg_method_names, name);
+        int k = cfg_choice(cfg_method_names(), name);
         if (k < 0 || mlen >= sizeof name) {
             char hint[96];
-            choice_hint(cfg_method_names, name, hint, sizeof hint);
+            choice_hint(cfg_method_names(), name, hint, sizeof hint);
             return snprintf(why, n, "unknown method '%s' in the key%s; method parameters are set as "
                             "methods.<method>.<parameter>, e.g. methods.fedprox.mu",
                             cfg_quote(name), hint), -1;
         }
         const char *param = dot ? dot + 1 : "";
-        for (int p = 1; p < MP_COUNT; p++) {
-            if (strcmp(param, cfg_mparam[p].key)) continue;
-            if (cfg_mparam[p].method != k)
-                return snprintf(why, n, "%s has no parameter '%s' (%s belongs to %s)", name, param,
-                                param, cfg_method_names[cfg_mparam[p].method]), -1;
-            ref->method = k, ref->mparam = p;
-            return 0;
-        }
-        char list[160] = "";
-        const char *cands[MP_COUNT];
+        cfg_method_keys keys = cfg_method_keys_of(k);
+        for (int p = 1; p < keys.n; p++)
+            if (!strcmp(param, keys.leaves[p].key)) return ref->method = k, ref->mparam = p, 0;
+        const char *owner = cfg_method_owning(param);
+        if (owner)
+            return snprintf(why, n, "%s has no parameter '%s' (%s belongs to %s)", name, param,
+                            param, owner), -1;
+        char list[256] = "";
+        const char *cands[CFG_MAX_MPARAMS];
         int nc = 0;
-        for (int p = 1; p < MP_COUNT; p++)
-            if (cfg_mparam[p].method == k) {
-                cands[nc++] = cfg_mparam[p].key;
-                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", nc > 1 ? ", " : "",
-                         cfg_mparam[p].key);
-            }
+        for (int p = 1; p < keys.n; p++) {
+            cands[nc++] = keys.leaves[p].key;
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", nc > 1 ? ", " : "",
+                     keys.leaves[p].key);
+        }
         const char *s = cfg_closest(param, cands, nc);
         if (s) return snprintf(why, n, "unknown key (did you mean 'methods.%s.%s'?)", name, s), -1;
         if (!nc) return snprintf(why, n, "unknown key (%s has no parameters)", name), -1;
@@ -451,17 +476,31 @@ int cfg_resolve_key(const char *key, cfg_keyref *ref, char *why, size_t n)
         }
     }
     /* Closest of every settable key. */
-    const char *cands[L_COUNT + MP_COUNT];
-    char mkeys[MP_COUNT][64];
-    int nc = 0;
+    enum { MAX_KEYS = L_COUNT + CFG_MAX_REGISTERED * FS_MAX_METHOD_PARAMS };
+    const char *cands[MAX_KEYS];
+    static _Thread_local char mkeys[CFG_MAX_REGISTERED * FS_MAX_METHOD_PARAMS][96];
+    int nc = 0, nm = 0;
     for (int i = 0; i < L_COUNT; i++)
         if (i != L_SWEEP) cands[nc++] = cfg_top[i].key;
-    for (int p = 1; p < MP_COUNT; p++) {
-        snprintf(mkeys[p], sizeof mkeys[p], "methods.%s.%s", cfg_method_names[cfg_mparam[p].method],
-                 cfg_mparam[p].key);
-        cands[nc++] = mkeys[p];
+    for (int k = 0; cfg_method_names()[k]; k++) {
+        cfg_method_keys keys = cfg_method_keys_of(k);
+        for (int p = 1; p < keys.n; p++, nm++) {
+            snprintf(mkeys[nm], sizeof mkeys[nm], "methods.%s.%s", cfg_method_names()[k],
+                     keys.leaves[p].key);
+            cands[nc++] = mkeys[nm];
+        }
     }
     const char *s = cfg_closest(key, cands, nc);
     if (s) return snprintf(why, n, "unknown key (did you mean '%s'?)", s), -1;
     return snprintf(why, n, "unknown key (see configs/example.yaml for every key)"), -1;
+}
+
+const char *cfg_method_owning(const char *param)
+{
+    for (int k = 0; cfg_method_names()[k]; k++) {
+        cfg_method_keys keys = cfg_method_keys_of(k);
+        for (int p = 1; p < keys.n; p++)
+            if (!strcmp(param, keys.leaves[p].key)) return cfg_method_names()[k];
+    }
+    return NULL;
 }

@@ -1,6 +1,7 @@
 /* The resolved-values store (cfg_values): canonical texts per key, filled by
  * the YAML walk or from an fs_config, changed by overrides, read by the
  * emitter. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,7 @@
 
 static void method_free(cfg_method *m)
 {
-    for (int p = 0; p < MP_COUNT; p++) free(m->param[p]), m->param[p] = NULL;
+    for (int p = 0; p < CFG_MAX_MPARAMS; p++) free(m->param[p]), m->param[p] = NULL;
 }
 
 void cfg_values_free(cfg_values *v)
@@ -30,16 +31,16 @@ int cfg_values_defaults(cfg_values *v)
 {
     for (int i = 0; i < L_COUNT; i++)
         if (!v->text[i] && cfg_top[i].def && dup_into(&v->text[i], cfg_top[i].def)) return -1;
-    if (v->n_methods == 0) {
-        for (int k = 0; k < FS_METHOD_COUNT; k++) v->methods[k] = (cfg_method){.kind = k};
-        v->n_methods = FS_METHOD_COUNT;
-    }
-    /* Every entry gets every parameter: libcyaml loads complete mappings, and
-     * a method's fs_method_cfg then holds the defaults of the others' fields. */
-    for (int i = 0; i < v->n_methods; i++)
-        for (int p = 1; p < MP_COUNT; p++)
-            if (!v->methods[i].param[p] && dup_into(&v->methods[i].param[p], cfg_mparam[p].def))
+    if (v->n_methods == 0)
+        for (int k = 0; k < fs_method_count() && v->n_methods < FS_MAX_METHODS; k++)
+            if (fs_method_at(k)->paper) v->methods[v->n_methods++] = (cfg_method){.kind = k};
+    /* Every entry gets every parameter of its method. */
+    for (int i = 0; i < v->n_methods; i++) {
+        cfg_method_keys keys = cfg_method_keys_of(v->methods[i].kind);
+        for (int p = 1; p < keys.n; p++)
+            if (!v->methods[i].param[p] && dup_into(&v->methods[i].param[p], keys.leaves[p].def))
                 return -1;
+    }
     return 0;
 }
 
@@ -58,7 +59,7 @@ void cfg_relist_methods(cfg_values *v, const char *canon)
         size_t len = strcspn(s, ",");
         char name[32];
         snprintf(name, sizeof name, "%.*s", (int)(len < 31 ? len : 31), s);
-        int k = cfg_choice(cfg_method_names, name); /* validated by cfg_check */
+        int k = cfg_choice(cfg_method_names(), name); /* validated by cfg_check */
         next[n] = (cfg_method){.kind = k};
         for (int j = 0; j < v->n_methods; j++)
             if (!taken[j] && (int)v->methods[j].kind == k) {
@@ -78,7 +79,7 @@ void cfg_relist_methods(cfg_values *v, const char *canon)
 
 int cfg_apply(cfg_values *v, const cfg_keyref *ref, const char *value, const char *label)
 {
-    const cfg_leaf *l = ref->leaf >= 0 ? &cfg_top[ref->leaf] : &cfg_mparam[ref->mparam];
+    const cfg_leaf *l = cfg_leaf_of(ref);
     char why[640], *canon;
     if (cfg_check(l, value, is_null_text(value), &canon, why, sizeof why))
         return fs_fail("%s: %s", label, why);
@@ -95,7 +96,7 @@ int cfg_apply(cfg_values *v, const cfg_keyref *ref, const char *value, const cha
     }
     for (int i = 0; i < v->n_methods; i++) {
         cfg_method *m = &v->methods[i];
-        if ((int)m->kind != ref->method) continue;
+        if (m->kind != ref->method) continue;
         free(m->param[ref->mparam]);
         m->param[ref->mparam] = canon;
         m->pline[ref->mparam] = 0;
@@ -105,9 +106,9 @@ int cfg_apply(cfg_values *v, const cfg_keyref *ref, const char *value, const cha
     char listed[256] = "";
     for (int i = 0; i < v->n_methods; i++)
         snprintf(listed + strlen(listed), sizeof listed - strlen(listed), "%s%s", i ? ", " : "",
-                 fs_method_name(v->methods[i].kind));
+                 cfg_method_names()[v->methods[i].kind]);
     return fs_fail("%s: method %s is not in methods (listed: %s); add it to methods first", label,
-                   fs_method_name(ref->method), listed);
+                   cfg_method_names()[ref->method], listed);
 }
 
 int cfg_values_from_config(const fs_config *c, cfg_values *v)
@@ -157,20 +158,49 @@ int cfg_values_from_config(const fs_config *c, cfg_values *v)
         return fs_fail("configuration holds %d methods (at most %d)", c->n_methods, FS_MAX_METHODS);
     for (int i = 0; i < c->n_methods; i++) {
         const fs_method_cfg *mc = &c->methods[i];
-        if ((unsigned)mc->kind >= FS_METHOD_COUNT)
-            return fs_fail("configuration method %d has an invalid kind (%d)", i, (int)mc->kind);
+        int k = fs_method_index(mc->method);
+        if (k < 0) return fs_fail("configuration method %d is not a registered method", i);
         cfg_method *m = &v->methods[v->n_methods++];
-        *m = (cfg_method){.kind = mc->kind};
-        for (int p = 1; p < MP_COUNT; p++) {
-            const char *field = (const char *)mc + cfg_mparam[p].offset;
-            if (cfg_mparam[p].kind == K_FLOAT)
-                cfg_format_double(*(const double *)(const void *)field, buf, sizeof buf);
-            else if (cfg_mparam[p].kind == K_INT)
-                snprintf(buf, sizeof buf, "%d", *(const int *)(const void *)field);
-            else
-                snprintf(buf, sizeof buf, "%s", cfg_mparam[p].choices[*(const bool *)(const void *)field ? 1 : 0]);
+        *m = (cfg_method){.kind = k};
+        cfg_method_keys keys = cfg_method_keys_of(k);
+        for (int p = 1; p < keys.n; p++) {
+            const cfg_leaf *l = &keys.leaves[p];
+            const void *field = mc->params + l->offset;
+            if (l->kind == K_FLOAT) {
+                cfg_format_double(*(const double *)field, buf, sizeof buf);
+            } else if (l->kind == K_INT) {
+                snprintf(buf, sizeof buf, "%d", *(const int *)field);
+            } else {
+                int x = *(const int *)field, nc = 0;
+                while (l->choices[nc]) nc++;
+                if (x < 0 || x >= nc)
+                    return fs_fail("configuration method %s: %s holds choice %d of %d",
+                                   mc->method->name, l->key, x, nc);
+                snprintf(buf, sizeof buf, "%s", l->choices[x]);
+            }
             if (dup_into(&m->param[p], buf)) return -1;
         }
+    }
+    return 0;
+}
+
+int cfg_method_from_values(const cfg_method *m, fs_method_cfg *out)
+{
+    memset(out, 0, sizeof *out);
+    out->method = fs_method_at(m->kind);
+    cfg_method_keys keys = cfg_method_keys_of(m->kind);
+    for (int p = 1; p < keys.n; p++) {
+        const cfg_leaf *l = &keys.leaves[p];
+        const char *t = m->param[p];
+        void *field = out->params + l->offset;
+        if (!t) return fs_fail("internal error: no value for methods.%s.%s", out->method->name, l->key);
+        /* canonical texts, checked by cfg_check: they parse back exactly */
+        if (l->kind == K_FLOAT)
+            *(double *)field = !strcmp(t, "inf") ? INFINITY : strtod(t, NULL);
+        else if (l->kind == K_INT)
+            *(int *)field = (int)strtol(t, NULL, 10);
+        else
+            *(int *)field = cfg_choice(l->choices, t);
     }
     return 0;
 }

@@ -211,33 +211,75 @@ static int walk_map(walker *w, const yaml_node_t *map, const cfg_leaf *tab, int 
     return 0;
 }
 
+/* A key of a method's mapping that belongs to another method: named as such. */
+static int foreign_key(walker *w, const yaml_node_t *keyn, const char *key, const char *method,
+                       cfg_method_keys keys)
+{
+    const char *k = scalar(keyn);
+    size_t len = strlen(k);
+    for (int p = 0; p < keys.n; p++)
+        if (!strncmp(keys.leaves[p].key, k, len) &&
+            (keys.leaves[p].key[len] == 0 || keys.leaves[p].key[len] == '.'))
+            return 0;
+    for (int j = 0; cfg_method_names()[j]; j++) {
+        cfg_method_keys other = cfg_method_keys_of(j);
+        for (int p = 1; p < other.n; p++) {
+            const char *ok = other.leaves[p].key;
+            if (strncmp(ok, k, len) || (ok[len] != 0 && ok[len] != '.')) continue;
+            return fail_at(w, keyn, key, "%s has no parameter '%s' (%s belongs to %s)", method, k,
+                           k, cfg_method_names()[j]);
+        }
+    }
+    return 0;
+}
+
+/* One entry of methods: a name, or a mapping with `name` and that method's keys. */
 static int walk_method(walker *w, const yaml_node_t *item, const char *key)
 {
     cfg_values *v = w->v;
     cfg_method *m = &v->methods[v->n_methods++]; /* counted now so that errors free it */
     *m = (cfg_method){.line = line_of(item)};
-    const cfg_leaf *nl = &cfg_mparam[MP_NAME];
+    const cfg_leaf *nl = &cfg_method_keys_of(0).leaves[0]; /* `name`, the same in every table */
     if (item->type == YAML_SCALAR_NODE) {
-        if (take_scalar(w, item, nl, key, &m->param[MP_NAME], &m->pline[MP_NAME])) return -1;
+        if (take_scalar(w, item, nl, key, &m->param[0], &m->pline[0])) return -1;
     } else if (item->type == YAML_MAPPING_NODE) {
-        if (walk_map(w, item, cfg_mparam, MP_COUNT, "", key, m->param, m->pline)) return -1;
-        if (!m->param[MP_NAME])
-            return fail_at(w, item, key, "missing key 'name' (%s)", nl->what);
+        const yaml_node_t *name = NULL, *misspelt = NULL;
+        const yaml_node_pair_t *pairs = item->data.mapping.pairs.start;
+        for (const yaml_node_pair_t *p = pairs; p < item->data.mapping.pairs.top; p++) {
+            yaml_node_t *keyn = yaml_document_get_node(w->doc, p->key);
+            if (!keyn || keyn->type != YAML_SCALAR_NODE) continue;
+            if (!strcmp(scalar(keyn), "name") && !name)
+                name = yaml_document_get_node(w->doc, p->value);
+            else if (cfg_closest(scalar(keyn), (const char *[]){"name"}, 1))
+                misspelt = keyn;
+        }
+        char nkey[KEYMAX + 128];
+        snprintf(nkey, sizeof nkey, "%.*s.name", KEYMAX, key);
+        if (!name && misspelt) {
+            snprintf(nkey, sizeof nkey, "%.*s.%.100s", KEYMAX, key, scalar(misspelt));
+            return fail_at(w, misspelt, nkey, "unknown key (did you mean 'name'?)");
+        }
+        if (!name) return fail_at(w, item, key, "missing key 'name' (%s)", nl->what);
+        if (take_scalar(w, name, nl, nkey, &m->param[0], &m->pline[0])) return -1;
+        cfg_method_keys keys = cfg_method_keys_of(cfg_choice(cfg_method_names(), m->param[0]));
+        for (const yaml_node_pair_t *p = pairs; p < item->data.mapping.pairs.top; p++) {
+            yaml_node_t *keyn = yaml_document_get_node(w->doc, p->key);
+            char pkey[KEYMAX + 128];
+            if (!keyn || keyn->type != YAML_SCALAR_NODE) continue; /* walk_map reports it */
+            snprintf(pkey, sizeof pkey, "%s.%.100s", key, scalar(keyn));
+            if (foreign_key(w, keyn, pkey, m->param[0], keys)) return -1;
+        }
+        if (walk_map(w, item, keys.leaves, keys.n, "", key, m->param, m->pline)) return -1;
     } else {
         return expect(w, item, key, "a method name or a mapping such as { name: fedprox, mu: 0.01 }");
     }
-    m->kind = cfg_choice(cfg_method_names, m->param[MP_NAME]);
-    for (int p = 1; p < MP_COUNT; p++)
-        if (m->param[p] && cfg_mparam[p].method != (int)m->kind)
-            return fs_fail("%s:%d: %s.%s: %s has no parameter '%s' (%s belongs to %s)", w->name,
-                           m->pline[p], key, cfg_mparam[p].key, m->param[MP_NAME], cfg_mparam[p].key,
-                           cfg_mparam[p].key, cfg_method_names[cfg_mparam[p].method]);
+    m->kind = cfg_choice(cfg_method_names(), m->param[0]);
     for (int j = 0; j < v->n_methods - 1; j++)
         if (v->methods[j].kind == m->kind)
             return fail_at(w, item, key, "duplicate method '%s' (already listed at line %d)",
-                           m->param[MP_NAME], v->methods[j].line);
-    free(m->param[MP_NAME]);
-    m->param[MP_NAME] = NULL;
+                           m->param[0], v->methods[j].line);
+    free(m->param[0]);
+    m->param[0] = NULL;
     return 0;
 }
 
@@ -301,7 +343,7 @@ static int walk_axis(walker *w, const yaml_node_t *keyn, const yaml_node_t *val)
     if (no) return fail_at(w, keyn, key, "%s", no);
     if (v->n_sweep == FS_MAX_SWEEP_KEYS)
         return fail_at(w, keyn, key, "too many swept keys (at most %d)", FS_MAX_SWEEP_KEYS);
-    const cfg_leaf *l = ref.leaf >= 0 ? &cfg_top[ref.leaf] : &cfg_mparam[ref.mparam];
+    const cfg_leaf *l = cfg_leaf_of(&ref);
     if (val->type != YAML_SEQUENCE_NODE || val->data.sequence.items.start == val->data.sequence.items.top) {
         char what[640];
         snprintf(what, sizeof what, "a non-empty list of values, each %s", l->what);
@@ -382,6 +424,7 @@ int cfg_walk_yaml(const char *text, size_t len, const char *name, cfg_values *v)
     yaml_parser_t parser;
     yaml_document_t doc, more;
     if (fs_yaml_check_nesting(text, len, NULL, name)) return -1;
+    cfg_method_names(); /* the registry's keys, before any message reads them */
     if (!yaml_parser_initialize(&parser)) return fs_fail("%s: out of memory", name);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
