@@ -3,7 +3,7 @@
 # (bench/reference/round_torch.py) at the same shape, samples, clients and
 # thread count, on this machine; prints both and the ratio fedsim / torch.
 #
-#   bash bench/round_vs_torch.sh [--device cpu|cuda] [--shape tiny|small|7b]
+#   bash bench/round_vs_torch.sh [--device cpu|cuda] [--shape quickstart|tiny|small|7b]
 #       [--clients 1,8,32] [--total-samples N | --samples-per-client N]
 #       [--text-tokens N] [--batch B] [--epochs E] [--rounds R]
 #       [--threads N] [--dtype fp32|bf16] [--build DIR]

@@ -65,6 +65,25 @@ Test(bench_round, written_config_is_the_7b_shape)
               got.image_token_index == want.image_token_index);
 }
 
+/* quickstart: the shipped model's own config.json (read from the repository
+ * root, ctest's working directory) and the quickstart's 31 text tokens. */
+Test(bench_round, quickstart_shape_is_the_shipped_model)
+{
+    const char *dir = tu_tmpdir_tracked();
+    cr_assert_eq(cli_sh("'%s' --shape quickstart --write-config '%s/m' > '%s/out.json'", bench, dir,
+                        dir),
+                 0);
+    cJSON *j = json_line(tu_path_in(dir, "out.json"), 0);
+    cr_assert_eq(num(j, "text_tokens"), 31);
+    cJSON_Delete(j);
+    fs_llava_config got, want;
+    cr_assert_eq(fs_llava_config_load(tu_path_in(dir, "m/config.json"), &got), 0, "%s",
+                 fs_last_error());
+    cr_assert_eq(fs_llava_config_load("models/tiny-llava/config.json", &want), 0, "%s",
+                 fs_last_error());
+    cr_assert(fs_llava_config_same_sizes(&got, &want), "--shape quickstart is not the shipped model");
+}
+
 /* tiny: d 96, 2 layers, 4 query / 2 kv heads of 24, intermediate 192, vocab
  * 512; 16 image + 16 text tokens. The documented count (bench_round.c's
  * header), by hand: P = 96*96 + 2*96*48 + 96*96 + 3*96*192 = 82944. */

@@ -12,8 +12,8 @@
  *   dq_i += scale * sum_j dS_ij k_j,   dk_j += scale * sum_i dS_ij q_i
  *
  * Fast version: work is cut into (b, head, block of QB query rows); each block
- * does its score and value products with single-threaded cblas_sgemm on
- * strided views of q/k/v (no transposes or copies), with O(QB * T) per-thread
+ * does its score and value products with single-threaded fs_cpu_sgemm
+ * (blas.c) on strided views of q/k/v (no transposes or copies), with O(QB * T) per-thread
  * scratch. Causal blocks only touch keys [0, end of block). The backward is
  * parallel over (b, kv head) so that the query heads sharing a kv head (GQA),
  * which all add into the same dk/dv rows, run in one thread: race-free and
@@ -21,7 +21,6 @@
 #include "cpu_ops.h"
 #include "fast_exp.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,20 +113,6 @@ void fs_cpu_attention_bwd_ref(float *dq, float *dk, float *dv, const float *dout
 #define QB_BIDIR 128
 #define QB_MAX 128
 
-/* The (b, head) blocks run concurrently, each calling cblas: OpenBLAS's own
- * threading is switched off for the duration (restored afterwards) so the
- * calls neither oversubscribe the cores nor serialise on OpenBLAS's lock. */
-static int blas_threads_off(void)
-{
-    int n = openblas_get_num_threads();
-    if (n != 1) openblas_set_num_threads(1);
-    return n;
-}
-static void blas_threads_restore(int n)
-{
-    if (n != 1) openblas_set_num_threads(n);
-}
-
 void fs_cpu_attention_fwd(float *out, float *lse, const float *q, const float *k, const float *v,
                           int B, int T, int Hq, int Hkv, int D, bool causal)
 {
@@ -139,7 +124,6 @@ void fs_cpu_attention_fwd(float *out, float *lse, const float *q, const float *k
     const long nbh = (long)B * Hq;
     const long nitems = nbh * nqb;
     const int ldq = Hq * D, ldk = Hkv * D;
-    int saved = blas_threads_off();
 
 #pragma omp parallel
     {
@@ -159,8 +143,7 @@ void fs_cpu_attention_fwd(float *out, float *lse, const float *q, const float *k
             float *lp = lse + ((size_t)b * Hq + h) * T + i0;
 
             /* S = scale * Q_blk K^T  (m x nk) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, D, scale, qp, ldq, kp, ldk,
-                        0.0f, S, nk);
+            fs_cpu_sgemm(false, true, m, nk, D, scale, qp, ldq, kp, ldk, 0.0f, S, nk);
             float rinv[QB_MAX];
             for (int r = 0; r < m; r++) {
                 float *sr = S + (size_t)r * nk;
@@ -180,8 +163,7 @@ void fs_cpu_attention_fwd(float *out, float *lse, const float *q, const float *k
                 rinv[r] = 1.0f / sum;
             }
             /* out_blk = diag(1/sum) * E V */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, D, nk, 1.0f, S, nk, vp, ldk,
-                        0.0f, op, ldq);
+            fs_cpu_sgemm(false, false, m, D, nk, 1.0f, S, nk, vp, ldk, 0.0f, op, ldq);
             for (int r = 0; r < m; r++) {
                 float *orow = op + (size_t)r * ldq;
                 for (int c = 0; c < D; c++) orow[c] *= rinv[r];
@@ -189,7 +171,6 @@ void fs_cpu_attention_fwd(float *out, float *lse, const float *q, const float *k
         }
         free(S);
     }
-    blas_threads_restore(saved);
 }
 
 void fs_cpu_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const float *q,
@@ -205,7 +186,6 @@ void fs_cpu_attention_bwd(float *dq, float *dk, float *dv, const float *dout, co
     const long nitems = (long)B * Hkv;
     const int ldq = Hq * D, ldk = Hkv * D;
     const bool need_ds = dq || dk;
-    int saved = blas_threads_off();
 
 #pragma omp parallel
     {
@@ -228,8 +208,7 @@ void fs_cpu_attention_bwd(float *dq, float *dk, float *dv, const float *dout, co
                     const float *lp = lse + ((size_t)b * Hq + h) * T + i0;
 
                     /* P = exp(scale * Q_blk K^T - lse), zero above the diagonal */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, D, scale, qp, ldq,
-                                kp, ldk, 0.0f, P, nk);
+                    fs_cpu_sgemm(false, true, m, nk, D, scale, qp, ldq, kp, ldk, 0.0f, P, nk);
                     for (int r = 0; r < m; r++) {
                         float *pr = P + (size_t)r * nk;
                         int nv = causal ? i0 + r + 1 : nk;
@@ -240,12 +219,10 @@ void fs_cpu_attention_bwd(float *dq, float *dk, float *dv, const float *dout, co
                     }
                     /* dV[0:nk] += P^T dO_blk */
                     if (dvp)
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, D, m, 1.0f, P, nk,
-                                    gp, ldq, 1.0f, dvp, ldk);
+                        fs_cpu_sgemm(true, false, nk, D, m, 1.0f, P, nk, gp, ldq, 1.0f, dvp, ldk);
                     if (!need_ds) continue;
                     /* dP = dO_blk V^T, then dS = P * (dP - D_i) */
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, nk, D, 1.0f, gp, ldq,
-                                vp, ldk, 0.0f, dS, nk);
+                    fs_cpu_sgemm(false, true, m, nk, D, 1.0f, gp, ldq, vp, ldk, 0.0f, dS, nk);
                     for (int r = 0; r < m; r++) {
                         const float *gr = gp + (size_t)r * ldq, *orow = op + (size_t)r * ldq;
                         float Di = 0;
@@ -258,16 +235,14 @@ void fs_cpu_attention_bwd(float *dq, float *dk, float *dv, const float *dout, co
                     }
                     /* dQ_blk += scale * dS K[0:nk];  dK[0:nk] += scale * dS^T Q_blk */
                     if (dq)
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, D, nk, scale, dS,
-                                    nk, kp, ldk, 1.0f, dq + qoff, ldq);
+                        fs_cpu_sgemm(false, false, m, D, nk, scale, dS, nk, kp, ldk, 1.0f, dq +
+                                     qoff, ldq);
                     if (dkp)
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, D, m, scale, dS, nk,
-                                    qp, ldq, 1.0f, dkp, ldk);
+                        fs_cpu_sgemm(true, false, nk, D, m, scale, dS, nk, qp, ldq, 1.0f, dkp, ldk);
                 }
             }
         }
         free(P);
         free(dS);
     }
-    blas_threads_restore(saved);
 }

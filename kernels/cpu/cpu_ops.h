@@ -1,6 +1,6 @@
 /* CPU backend: for every op, a plain single-threaded reference (_ref) that
  * states the math as directly as possible, and the fast version the op table
- * uses (OpenBLAS + OpenMP). Tests check the fast one against the reference and
+ * uses (oneDNN's GEMM + OpenMP). Tests check the fast one against the reference and
  * the reference's backward against finite differences. Signatures and
  * semantics are those of the matching fs_ops entry in kernels/ops.h. */
 #ifndef FEDSIM_CPU_OPS_H
@@ -8,9 +8,23 @@
 
 #include "../ops.h"
 
-/* Row-major cblas_sgemm with OpenBLAS's thread count chosen by size (blas.c). */
+/* Row-major C = alpha op(A) op(B) + beta C (BLAS semantics: beta 0 does not
+ * read C) through oneDNN (blas.c); on OpenMP's threads, or on the calling
+ * thread alone inside a parallel region. */
 void fs_cpu_sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float *A,
                   int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* The build targets x86-64-v2 (SSE4.2) so that one binary runs anywhere; a hot
+ * elementwise loop marked FS_CPU_VECTOR is also compiled for AVX2 and AVX-512,
+ * and the loader picks the best this CPU has (GCC function multi-versioning).
+ * Such loops carry `#pragma omp simd`: GCC's -O2 cost model would leave them
+ * scalar. None uses FMA contraction (ISO C), so every version computes the
+ * same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+#define FS_CPU_VECTOR __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FS_CPU_VECTOR
+#endif
 
 /* Host scratch inside an op (malloc'd, not zeroed; free() it); out of
  * memory is reported by fs_op_oom (ops.h: by default the process ends). */

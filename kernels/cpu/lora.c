@@ -9,14 +9,13 @@
  * Fast version: rows are cut into runs of consecutive rows with the same
  * group (a client's rows are normally contiguous), and runs into chunks of at
  * most LORA_CHUNK rows. Per-row outputs (u, y, dx) are computed chunk by chunk
- * in parallel with single-threaded cblas_sgemm directly on the row-major
- * slices (no gathering). The adapter gradients dA/dB, which many rows share,
+ * in parallel with single-threaded fs_cpu_sgemm (blas.c) directly on the
+ * row-major slices (no gathering). The adapter gradients dA/dB, which many rows share,
  * are split by columns instead: each thread owns a column range of every
  * dA_g (in) and a row range of every dB_g (out) and walks all runs, so the
  * accumulation is race-free and deterministic whatever the grouping. */
 #include "cpu_ops.h"
 
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,17 +117,6 @@ static int lora_runs(const int32_t *group, int n, int maxlen, lora_run **out)
     return nr;
 }
 
-static int blas_threads_off(void)
-{
-    int t = openblas_get_num_threads();
-    if (t != 1) openblas_set_num_threads(1);
-    return t;
-}
-static void blas_threads_restore(int t)
-{
-    if (t != 1) openblas_set_num_threads(t);
-}
-
 void fs_cpu_lora_fwd(float *y, float *u, const float *x, const float *A, const float *B,
                      const int32_t *group, int n, int in, int out, int r, float scale)
 {
@@ -142,20 +130,18 @@ void fs_cpu_lora_fwd(float *y, float *u, const float *x, const float *A, const f
         if (group[i] < 0) memset(u + (size_t)i * r, 0, (size_t)r * sizeof *u);
     lora_run *runs;
     int nr = lora_runs(group, n, LORA_CHUNK, &runs);
-    int saved = blas_threads_off();
 #pragma omp parallel for schedule(dynamic, 1)
     for (int c = 0; c < nr; c++) {
         const lora_run *R = &runs[c];
         const float *Ag = A + (size_t)R->g * r * in, *Bg = B + (size_t)R->g * out * r;
         float *uc = u + (size_t)R->start * r;
         /* U = X A_g^T  (len x r) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R->len, r, in, 1.0f,
-                    x + (size_t)R->start * in, in, Ag, in, 0.0f, uc, r);
+        fs_cpu_sgemm(false, true, R->len, r, in, 1.0f, x + (size_t)R->start * in, in, Ag, in, 0.0f,
+                     uc, r);
         /* Y += scale * U B_g^T  (len x out) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R->len, out, r, scale, uc, r, Bg, r,
-                    1.0f, y + (size_t)R->start * out, out);
+        fs_cpu_sgemm(false, true, R->len, out, r, scale, uc, r, Bg, r, 1.0f, y + (size_t)R->start *
+                     out, out);
     }
-    blas_threads_restore(saved);
     free(runs);
 }
 
@@ -174,7 +160,6 @@ void fs_cpu_lora_bwd(float *dx, float *dA, float *dB, const float *dy, const flo
     int nr = lora_runs(group, n, 0, &runs);
     /* du = scale * dY B_g  ([n, r]; rows of group < 0 unused) */
     float *du = NULL;
-    int saved = blas_threads_off();
     if (dx || dA) {
         du = fs_cpu_scratch((size_t)n * r * sizeof *du, "LoRA backward scratch");
 #pragma omp parallel for schedule(dynamic, 1)
@@ -182,12 +167,12 @@ void fs_cpu_lora_bwd(float *dx, float *dA, float *dB, const float *dy, const flo
             const lora_run *R = &chunks[c];
             const float *Ag = A + (size_t)R->g * r * in, *Bg = B + (size_t)R->g * out * r;
             float *duc = du + (size_t)R->start * r;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R->len, r, out, scale,
-                        dy + (size_t)R->start * out, out, Bg, r, 0.0f, duc, r);
+            fs_cpu_sgemm(false, false, R->len, r, out, scale, dy + (size_t)R->start * out, out, Bg,
+                         r, 0.0f, duc, r);
             /* dX += dU A_g */
             if (dx)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R->len, in, r, 1.0f, duc, r,
-                            Ag, in, 1.0f, dx + (size_t)R->start * in, in);
+                fs_cpu_sgemm(false, false, R->len, in, r, 1.0f, duc, r, Ag, in, 1.0f, dx +
+                             (size_t)R->start * in, in);
         }
     }
     if (dA || dB) {
@@ -205,18 +190,17 @@ void fs_cpu_lora_bwd(float *dx, float *dA, float *dB, const float *dy, const flo
                 const lora_run *R = &runs[q];
                 /* dA_g[:, c0:c1] += dU^T X[:, c0:c1]  (r x (c1-c0)) */
                 if (dA && c1 > c0)
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r, c1 - c0, R->len, 1.0f,
-                                du + (size_t)R->start * r, r, x + (size_t)R->start * in + c0, in,
-                                1.0f, dA + (size_t)R->g * r * in + c0, in);
+                    fs_cpu_sgemm(true, false, r, c1 - c0, R->len, 1.0f, du + (size_t)R->start * r,
+                                 r, x + (size_t)R->start * in + c0, in, 1.0f, dA + (size_t)R->g * r
+                                 * in + c0, in);
                 /* dB_g[o0:o1, :] += scale * dY[:, o0:o1]^T U  ((o1-o0) x r) */
                 if (dB && o1 > o0)
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, r, R->len, scale,
-                                dy + (size_t)R->start * out + o0, out, u + (size_t)R->start * r, r,
-                                1.0f, dB + (size_t)R->g * out * r + (size_t)o0 * r, r);
+                    fs_cpu_sgemm(true, false, o1 - o0, r, R->len, scale, dy + (size_t)R->start * out
+                                 + o0, out, u + (size_t)R->start * r, r, 1.0f, dB + (size_t)R->g *
+                                 out * r + (size_t)o0 * r, r);
             }
         }
     }
-    blas_threads_restore(saved);
     free(du);
     free(chunks);
     free(runs);

@@ -1,12 +1,9 @@
 /* Dense algebra on the CPU: batched matmul and the linear layer.
  *
- * The fast versions are thin wrappers around OpenBLAS cblas_sgemm, which
- * brings its own threads. They deliberately use no OpenMP: an OpenMP region
- * right before a GEMM leaves libgomp workers spinning on the same cores
- * OpenBLAS is about to use. */
+ * The fast versions are thin wrappers around fs_cpu_sgemm (blas.c: oneDNN,
+ * which threads the GEMM itself on OpenMP's pool). */
 #include "cpu_ops.h"
 
-#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -186,6 +186,24 @@ void fs_cpu_rmsnorm_fwd_ref(float *y, float *rstd, const float *x, const fs_tens
     }
 }
 
+/* One row of RMSNorm forward; returns its rstd. The sum of squares stays in
+ * double (as the reference), in vector lanes. */
+static FS_CPU_VECTOR float rmsnorm_fwd_row(float *yr, const float *xr, const float *wv, int dim,
+                                          float eps)
+{
+    double ss = 0;
+#pragma omp simd reduction(+ : ss)
+    for (int j = 0; j < dim; j++) ss += xr[j] * xr[j];
+    const float rs = (float)(1.0 / sqrt(ss / dim + eps));
+    if (wv)
+#pragma omp simd
+        for (int j = 0; j < dim; j++) yr[j] = xr[j] * rs * wv[j];
+    else
+#pragma omp simd
+        for (int j = 0; j < dim; j++) yr[j] = xr[j] * rs;
+    return rs;
+}
+
 void fs_cpu_rmsnorm_fwd(float *y, float *rstd, const float *x, const fs_tensor *w, int n, int dim,
                         float eps)
 {
@@ -193,15 +211,7 @@ void fs_cpu_rmsnorm_fwd(float *y, float *rstd, const float *x, const fs_tensor *
     const float *wv = opt_weight(w);
 #pragma omp parallel for schedule(static) if ((long)n * dim >= FS_NORM_PAR_MIN)
     for (int r = 0; r < n; r++) {
-        const float *xr = x + (long)r * dim;
-        float *yr = y + (long)r * dim;
-        double ss = 0;
-        for (int j = 0; j < dim; j++) ss += xr[j] * xr[j];
-        const float rs = (float)(1.0 / sqrt(ss / dim + eps));
-        if (wv)
-            for (int j = 0; j < dim; j++) yr[j] = xr[j] * rs * wv[j];
-        else
-            for (int j = 0; j < dim; j++) yr[j] = xr[j] * rs;
+        float rs = rmsnorm_fwd_row(y + (long)r * dim, x + (long)r * dim, wv, dim, eps);
         if (rstd) rstd[r] = rs;
     }
 }
@@ -232,6 +242,26 @@ void fs_cpu_rmsnorm_bwd_ref(float *dx, float *dw, const float *dy, const float *
         }
 }
 
+/* One row of the RMSNorm input gradient (c summed in vector lanes). */
+static FS_CPU_VECTOR void rmsnorm_bwd_row(float *dxr, const float *dyr, const float *xr,
+                                          const float *wv, float rs, int dim)
+{
+    float c = 0;
+    if (wv)
+#pragma omp simd reduction(+ : c)
+        for (int j = 0; j < dim; j++) c += dyr[j] * wv[j] * xr[j];
+    else
+#pragma omp simd reduction(+ : c)
+        for (int j = 0; j < dim; j++) c += dyr[j] * xr[j];
+    const float k = rs * rs * (c / dim);
+    if (wv)
+#pragma omp simd
+        for (int j = 0; j < dim; j++) dxr[j] += rs * (dyr[j] * wv[j] - xr[j] * k);
+    else
+#pragma omp simd
+        for (int j = 0; j < dim; j++) dxr[j] += rs * (dyr[j] - xr[j] * k);
+}
+
 void fs_cpu_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, const fs_tensor *w,
                         const float *rstd, int n, int dim)
 {
@@ -240,18 +270,9 @@ void fs_cpu_rmsnorm_bwd(float *dx, float *dw, const float *dy, const float *x, c
     const int par = (long)n * dim >= FS_NORM_PAR_MIN;
     if (dx) {
 #pragma omp parallel for schedule(static) if (par)
-        for (int r = 0; r < n; r++) {
-            const float *xr = x + (long)r * dim, *dyr = dy + (long)r * dim;
-            float *dxr = dx + (long)r * dim;
-            const float rs = rstd[r];
-            float c = 0;
-            for (int j = 0; j < dim; j++) c += (wv ? dyr[j] * wv[j] : dyr[j]) * xr[j];
-            const float k = rs * rs * (c / dim);
-            for (int j = 0; j < dim; j++) {
-                float g = wv ? dyr[j] * wv[j] : dyr[j];
-                dxr[j] += rs * (g - xr[j] * k);
-            }
-        }
+        for (int r = 0; r < n; r++)
+            rmsnorm_bwd_row(dx + (long)r * dim, dy + (long)r * dim, x + (long)r * dim, wv, rstd[r],
+                            dim);
     }
     if (dw) {
 #pragma omp parallel if (par)

@@ -80,23 +80,64 @@ void fs_cpu_rope_bwd_ref(float *dx, const float *dy, const int32_t *pos, int nto
 
 /* ---------------- fast ---------------- */
 
-/* cos/sin tables are computed once per token (shared by all heads); tokens are
- * split across threads. Bitwise identical to the reference. */
+/* cos/sin of every position are computed once and kept: a table of rows
+ * [cos(p * inv_freq[0..half)), sin(...)] for positions [0, npos), rebuilt
+ * only when the head size or theta change or a larger position comes (it
+ * was recomputed per token at each of the 4 RoPE calls of every layer).
+ * The op table is driven from one host thread (OpenMP inside the ops), so
+ * the table needs no lock. Bitwise identical to the reference. */
+static struct {
+    int head_dim, npos;
+    float theta;
+    float *cs;
+} table;
+
+static const float *rope_table(const int32_t *pos, int ntok, int head_dim, float theta)
+{
+    int half = head_dim / 2, need = 1;
+    for (int t = 0; t < ntok; t++)
+        if (pos[t] >= need) need = pos[t] + 1;
+    if (table.cs && table.head_dim == head_dim && table.theta == theta && table.npos >= need)
+        return table.cs;
+    /* Grow geometrically: positions come in increasing maxima early in a run. */
+    int npos = table.npos * 2 > need ? table.npos * 2 : need;
+    float *cs = fs_cpu_scratch((size_t)npos * 2 * half * sizeof *cs, "the RoPE cos/sin table");
+    float *inv = fs_cpu_scratch((size_t)half * sizeof *inv, "RoPE scratch");
+    for (int j = 0; j < half; j++) inv[j] = rope_inv_freq(j, head_dim, theta);
+    for (int p = 0; p < npos; p++)
+        for (int j = 0; j < half; j++)
+            rope_cos_sin(&cs[(size_t)p * 2 * half + j], &cs[(size_t)p * 2 * half + half + j], p,
+                         inv[j]);
+    free(inv);
+    free(table.cs);
+    table.cs = cs, table.npos = npos, table.head_dim = head_dim, table.theta = theta;
+    return cs;
+}
+
+/* Tokens are split across threads; negative positions (none in fedsim's
+ * batches, but the op allows them) take the table-free path. */
 static void rope_apply(float *out, const float *in, const int32_t *pos, int ntok, int nheads,
                        int head_dim, float theta, bool backward)
 {
     int half = head_dim / 2;
     if (ntok <= 0 || nheads <= 0 || half <= 0) return;
-    float *inv = fs_cpu_scratch((size_t)half * sizeof *inv, "RoPE scratch");
-    for (int j = 0; j < half; j++) inv[j] = rope_inv_freq(j, head_dim, theta);
+    bool nonneg = true;
+    for (int t = 0; t < ntok; t++) nonneg = nonneg && pos[t] >= 0;
+    const float *tab = nonneg ? rope_table(pos, ntok, head_dim, theta) : NULL;
 
 #pragma omp parallel
     {
-        float *cs = fs_cpu_scratch((size_t)2 * half * sizeof *cs, "RoPE scratch");
-        float *cv = cs, *sv = cs + half;
+        float *own = tab ? NULL : fs_cpu_scratch((size_t)2 * half * sizeof *own, "RoPE scratch");
 #pragma omp for schedule(static)
         for (int t = 0; t < ntok; t++) {
-            for (int j = 0; j < half; j++) rope_cos_sin(&cv[j], &sv[j], pos[t], inv[j]);
+            const float *cv, *sv;
+            if (tab) {
+                cv = tab + (size_t)pos[t] * 2 * half, sv = cv + half;
+            } else {
+                for (int j = 0; j < half; j++)
+                    rope_cos_sin(&own[j], &own[half + j], pos[t], rope_inv_freq(j, head_dim, theta));
+                cv = own, sv = own + half;
+            }
             for (int h = 0; h < nheads; h++) {
                 const float *a = in + ((size_t)t * nheads + h) * head_dim;
                 float *b = out + ((size_t)t * nheads + h) * head_dim;
@@ -115,9 +156,8 @@ static void rope_apply(float *out, const float *in, const int32_t *pos, int ntok
                 }
             }
         }
-        free(cs);
+        free(own);
     }
-    free(inv);
 }
 
 void fs_cpu_rope_fwd(float *y, const float *x, const int32_t *pos, int ntok, int nheads,
