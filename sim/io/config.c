@@ -27,7 +27,10 @@
  *
  * fs_config_to_yaml emits the same values in human form (config_emit.c), and
  * fs_config_set is to_yaml -> load with one override: one validation path
- * for files, --set, sweep cells and round trips. */
+ * for files, --set, sweep cells and round trips.
+ *
+ * `fedsim pretrain`'s config (pretrain_config.c) is its own key table walked
+ * the same way (cfg_walk_table) and stored the same way (cfg_store). */
 #include "sim/io/config.h"
 
 #include <errno.h>
@@ -38,6 +41,23 @@
 #include "sim/io/config_internal.h"
 #include "sim/io/error.h"
 
+void cfg_store(const cfg_leaf *l, const char *t, void *base)
+{
+    void *field = (char *)base + l->offset;
+    /* canonical texts, checked by cfg_check: they parse back exactly and fit */
+    switch (l->kind) {
+    case K_STR:
+    case K_ENUM: memcpy(field, t, strlen(t) + 1); break;
+    case K_U64: *(uint64_t *)field = strtoull(t, NULL, 10); break;
+    case K_INT: *(int *)field = (int)strtol(t, NULL, 10); break;
+    case K_WORDINT: *(int *)field = strcmp(t, l->choices[0]) ? (int)strtol(t, NULL, 10) : 0; break;
+    case K_FLOAT: *(double *)field = strtod(t, NULL); break; /* "inf" too */
+    case K_CHOICE: *(int *)field = cfg_choice(l->choices, t); break;
+    case K_BOOLWORD: *(bool *)field = cfg_choice(l->choices, t) == 1; break;
+    default: break;
+    }
+}
+
 /* Stage 2: each resolved canonical text straight into its field (the key
  * table's offsets); the methods into their parameter structs. */
 static int typed_load(const cfg_values *v, const char *name, fs_config *out)
@@ -45,26 +65,14 @@ static int typed_load(const cfg_values *v, const char *name, fs_config *out)
     for (int i = 0; i < L_COUNT; i++) {
         const cfg_leaf *l = &cfg_top[i];
         const char *t = v->text[i];
-        void *field = (char *)out + l->offset;
         if (l->kind == K_METHODS || l->kind == K_SWEEP) continue;
         if (!t) return fs_fail("%s: internal error: no value for %s", name, l->key);
-        /* canonical texts, checked by cfg_check: they parse back exactly and fit */
-        switch (l->kind) {
-        case K_STR:
-        case K_ENUM: memcpy(field, t, strlen(t) + 1); break;
-        case K_U64: *(uint64_t *)field = strtoull(t, NULL, 10); break;
-        case K_INT: *(int *)field = (int)strtol(t, NULL, 10); break;
-        case K_WORDINT: *(int *)field = strcmp(t, l->choices[0]) ? (int)strtol(t, NULL, 10) : 0; break;
-        case K_FLOAT: *(double *)field = strtod(t, NULL); break;
-        case K_TARGETS:
-            for (const char *s = t; *s;) {
-                size_t n = strcspn(s, ",");
-                if (n == 5 && !strncmp(s, "image", 5)) out->target_image = true;
-                if (n == 4 && !strncmp(s, "text", 4)) out->target_text = true;
-                s += n + (s[n] == ',');
-            }
-            break;
-        default: break;
+        cfg_store(l, t, out);
+        for (const char *s = t; l->kind == K_TARGETS && *s;) {
+            size_t n = strcspn(s, ",");
+            if (n == 5 && !strncmp(s, "image", 5)) out->target_image = true;
+            if (n == 4 && !strncmp(s, "text", 4)) out->target_text = true;
+            s += n + (s[n] == ',');
         }
     }
     out->n_methods = v->n_methods;
@@ -138,7 +146,7 @@ static int load_text(const char *text, size_t len, const char *name, const char 
     cfg_values *v = calloc(1, sizeof *v);
     if (!v) return fs_fail("out of memory loading %s", name);
     int rc = -1;
-    if (cfg_walk_yaml(text, len, name, v)) goto done;
+    if (cfg_walk_table(text, len, name, &cfg_run_table, v, v->text, v->line)) goto done;
     if (!v->text[L_NAME]) {
         char stem[128], *canon, why[640];
         default_name(name, stem, sizeof stem);
@@ -196,22 +204,15 @@ int fs_config_load_string(const char *yaml, const char *name, const char *const 
 
 #define MAX_FILE_BYTES (16u << 20)
 
-int fs_config_load(const char *path, const char *const *overrides, int n_overrides, fs_config *out)
+char *cfg_read_file(const char *path, size_t *len)
 {
-    if (!path || !out || (n_overrides > 0 && !overrides))
-        return fs_fail("fs_config_load: no path, output or overrides");
     FILE *f = fopen(path, "rb");
-    if (!f) return memset(out, 0, sizeof *out), fs_fail("cannot open %s: %s", path, strerror(errno));
+    if (!f) return fs_fail("cannot open %s: %s", path, strerror(errno)), NULL;
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
-    int rc = -1;
     while (buf) {
         if (n + 1 >= cap) {
-            if (cap >= MAX_FILE_BYTES) {
-                fs_fail("%s: too large for a configuration file (over %u MiB)", path, MAX_FILE_BYTES >> 20);
-                goto done;
-            }
-            char *p = realloc(buf, cap * 2);
+            char *p = cap >= MAX_FILE_BYTES ? NULL : realloc(buf, cap * 2);
             if (!p) break;
             buf = p, cap *= 2;
         }
@@ -219,17 +220,31 @@ int fs_config_load(const char *path, const char *const *overrides, int n_overrid
         n += got;
         if (got == 0) break;
     }
-    if (!buf) {
-        fs_fail("out of memory reading %s", path);
+    if (!buf || n + 1 >= cap) {
+        if (buf && cap >= MAX_FILE_BYTES)
+            fs_fail("%s: too large for a configuration file (over %u MiB)", path, MAX_FILE_BYTES >> 20);
+        else
+            fs_fail("out of memory reading %s", path);
+        free(buf), buf = NULL;
     } else if (ferror(f)) {
         fs_fail("cannot read %s: %s", path, strerror(errno));
+        free(buf), buf = NULL;
     } else {
         buf[n] = 0;
-        rc = load_text(buf, n, path, overrides, n_overrides, NULL, NULL, out);
+        *len = n;
     }
-done:
-    free(buf);
     fclose(f);
+    return buf;
+}
+
+int fs_config_load(const char *path, const char *const *overrides, int n_overrides, fs_config *out)
+{
+    if (!path || !out || (n_overrides > 0 && !overrides))
+        return fs_fail("fs_config_load: no path, output or overrides");
+    size_t n;
+    char *buf = cfg_read_file(path, &n);
+    int rc = buf ? load_text(buf, n, path, overrides, n_overrides, NULL, NULL, out) : -1;
+    free(buf);
     if (rc) memset(out, 0, sizeof *out);
     return rc;
 }

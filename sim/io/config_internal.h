@@ -12,12 +12,15 @@
 typedef enum {
     K_STR,      /* string; max_len; nullable -> "" */
     K_U64,      /* non-negative integer, 64-bit */
-    K_INT,      /* integer >= imin */
+    K_INT,      /* integer >= imin (and <= imax unless imax is 0) */
     K_FLOAT,    /* number with bounds; allow_inf */
     K_ENUM,     /* one of choices, stored as a string */
     K_BOOLWORD, /* one of two choices, stored as a bool (choices[1] = true) */
-    K_WORDINT,  /* choices[0] (stored 0) or a positive integer */
+    K_WORDINT,  /* choices[0] (stored 0) or an integer, bounded as K_INT */
+    K_CHOICE,   /* one of choices, stored as its index (an int) */
     K_TARGETS,  /* non-empty subset of [image, text] */
+    K_NAMES,    /* list of at most imax distinct names of at most max_len characters,
+                 * resolved to one comma list; stored by the table's owner */
     K_METHODS,  /* list of methods: names or mappings */
     K_METHOD_NAME,
     K_SWEEP,    /* mapping dotted-key -> list of scalars */
@@ -28,13 +31,21 @@ typedef struct {
     cfg_kind kind;
     const char *what; /* what is expected, for messages: "a positive integer" */
     const char *def;  /* canonical default text; NULL: required (or none) */
-    long imin;
+    long imin, imax;
     double fmin, fmax;
     bool fmin_open, allow_inf, nullable;
     size_t max_len;              /* strings: longest accepted length */
     const char *const *choices;  /* NULL-terminated */
     size_t offset;               /* field in fs_config, or in the method's parameter struct */
 } cfg_leaf;
+
+/* A config file's key table. empty: what the file should hold, for the
+ * message on an empty file. */
+typedef struct {
+    const cfg_leaf *leaves;
+    int n;
+    const char *empty;
+} cfg_table;
 
 /* Top-level keys, in emission order (sections contiguous). */
 enum {
@@ -49,6 +60,7 @@ enum {
     L_COUNT
 };
 extern const cfg_leaf cfg_top[L_COUNT];
+extern const cfg_table cfg_run_table; /* cfg_top */
 
 /* The keys of one methods entry: leaf 0 is `name`, leaves 1..n_params the
  * method's parameters (its fs_param table as cfg_leafs). */
@@ -124,11 +136,22 @@ void cfg_relist_methods(cfg_values *v, const char *canon);
 /* Applies a resolved override to the values (methods lists keep known parameters). */
 int cfg_apply(cfg_values *v, const cfg_keyref *ref, const char *value, const char *label);
 
+/* ---- config.c ---- */
+/* A config file's text (malloc'd, NUL-terminated, *len bytes), or NULL with fs_last_error(). */
+char *cfg_read_file(const char *path, size_t *len);
+/* Stores a canonical text (checked by cfg_check) into the field at l->offset
+ * of base (every kind but the lists, methods and sweep). */
+void cfg_store(const cfg_leaf *l, const char *canon, void *base);
+
 /* ---- config_yaml.c ---- */
-/* Parses YAML text with libyaml and walks it against the key table (stage 1
+/* Parses YAML text with libyaml and walks it against a key table (stage 1
  * of loading): every structural, key and value error is reported here with
- * name:line. v must be zeroed; on failure the caller frees it. */
-int cfg_walk_yaml(const char *text, size_t len, const char *name, cfg_values *v);
+ * name:line. Each given leaf i gets its canonical text in texts[i] (malloc'd;
+ * texts must start NULL, the caller frees them) and its line in lines[i].
+ * v: the run's store, for methods, sweep and its lines (NULL for tables
+ * without them); it must be zeroed; on failure the caller frees it. */
+int cfg_walk_table(const char *text, size_t len, const char *name, const cfg_table *tab, cfg_values *v,
+                   char **texts, int *lines);
 
 /* ---- config_emit.c ---- */
 /* YAML text of the values (malloc'd, NUL-terminated), every key present

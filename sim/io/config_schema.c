@@ -50,7 +50,7 @@ static void reg_build(void)
             else if (q->type == FS_PARAM_INT)
                 l[p + 1].kind = K_INT, l[p + 1].imin = (long)q->min;
             else
-                l[p + 1].kind = K_ENUM;
+                l[p + 1].kind = K_CHOICE;
         }
         reg.n_leaves[k] = np + 1;
     }
@@ -125,9 +125,9 @@ const cfg_leaf cfg_top[L_COUNT] = {
                    .what = "a non-empty list drawn from [image, text]"},
     [L_METHODS] = {.key = "methods", .kind = K_METHODS, .what = reg.methods_what},
     [L_BACKEND] = ENUM("runtime.backend", backend, "auto", backends, "one of auto | cpu | cuda"),
-    [L_GPUS] = {.key = "runtime.gpus", .kind = K_WORDINT, .choices = word_all, .def = "all",
+    [L_GPUS] = {.key = "runtime.gpus", .kind = K_WORDINT, .choices = word_all, .def = "all", .imin = 1,
                 .what = "all or a positive integer", .offset = OFF(gpus)},
-    [L_THREADS] = {.key = "runtime.threads", .kind = K_WORDINT, .choices = word_auto, .def = "auto",
+    [L_THREADS] = {.key = "runtime.threads", .kind = K_WORDINT, .choices = word_auto, .def = "auto", .imin = 1,
                    .what = "auto or a positive integer", .offset = OFF(threads)},
     [L_ROWS_PER_PASS] = INT("runtime.rows_per_pass", rows_per_pass, "2048", 1, "a positive integer"),
     [L_OUTPUT_DIR] = STR("output.dir", output_dir, "results", "a non-empty directory path"),
@@ -136,6 +136,8 @@ const cfg_leaf cfg_top[L_COUNT] = {
     [L_SWEEP] = {.key = "sweep", .kind = K_SWEEP,
                  .what = "a mapping from dotted keys to non-empty lists of values"},
 };
+const cfg_table cfg_run_table = {cfg_top, L_COUNT,
+                                 "a mapping with at least model.path (see configs/example.yaml)"};
 
 const char *cfg_quote(const char *text)
 {
@@ -354,7 +356,7 @@ int cfg_check(const cfg_leaf *l, const char *text, bool is_null, char **canon, c
         if (l->kind == K_WORDINT && !strcmp(text, l->choices[0])) break;
         long v;
         bool big;
-        if (!parse_long(text, &v, &big) || big || v < (l->kind == K_WORDINT ? 1 : l->imin))
+        if (!parse_long(text, &v, &big) || big || v < l->imin || (l->imax && v > l->imax))
             return snprintf(why, n, "expected %s, got '%s'%s", l->what, cfg_quote(text),
                             big ? " (too large)" : ""), -1;
         snprintf(buf, sizeof buf, "%ld", v);
@@ -383,6 +385,7 @@ int cfg_check(const cfg_leaf *l, const char *text, bool is_null, char **canon, c
         break;
     }
     case K_ENUM:
+    case K_CHOICE:
     case K_BOOLWORD:
     case K_METHOD_NAME:
         if (cfg_choice(l->choices, text) < 0) {
@@ -396,6 +399,8 @@ int cfg_check(const cfg_leaf *l, const char *text, bool is_null, char **canon, c
         return check_list(l, text, canon, why, n);
     case K_SWEEP:
         return snprintf(why, n, "the sweep section cannot be set from a single value"), -1;
+    case K_NAMES:
+        return snprintf(why, n, "expected %s, got '%s'", l->what, cfg_quote(text)), -1;
     }
     *canon = strdup(c);
     if (!*canon) return snprintf(why, n, "out of memory"), -1;

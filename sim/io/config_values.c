@@ -1,7 +1,6 @@
 /* The resolved-values store (cfg_values): canonical texts per key, filled by
  * the YAML walk or from an fs_config, changed by overrides, read by the
  * emitter. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,16 +190,9 @@ int cfg_method_from_values(const cfg_method *m, fs_method_cfg *out)
     cfg_method_keys keys = cfg_method_keys_of(m->kind);
     for (int p = 1; p < keys.n; p++) {
         const cfg_leaf *l = &keys.leaves[p];
-        const char *t = m->param[p];
-        void *field = out->params + l->offset;
-        if (!t) return fs_fail("internal error: no value for methods.%s.%s", out->method->name, l->key);
-        /* canonical texts, checked by cfg_check: they parse back exactly */
-        if (l->kind == K_FLOAT)
-            *(double *)field = !strcmp(t, "inf") ? INFINITY : strtod(t, NULL);
-        else if (l->kind == K_INT)
-            *(int *)field = (int)strtol(t, NULL, 10);
-        else
-            *(int *)field = cfg_choice(l->choices, t);
+        if (!m->param[p])
+            return fs_fail("internal error: no value for methods.%s.%s", out->method->name, l->key);
+        cfg_store(l, m->param[p], out->params);
     }
     return 0;
 }

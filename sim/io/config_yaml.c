@@ -84,32 +84,41 @@ static int take_scalar(walker *w, const yaml_node_t *val, const cfg_leaf *l, con
     return 0;
 }
 
-static int take_targets(walker *w, const yaml_node_t *val, const char *key, char **text, int *line)
+/* adapter.targets ([image, text], or the comma list "image,text") or a K_NAMES
+ * list, as one comma list. */
+static int take_list(walker *w, const yaml_node_t *val, const cfg_leaf *l, const char *key, char **text,
+                     int *line)
 {
-    const cfg_leaf *l = &cfg_top[L_TARGETS];
-    if (val->type == YAML_SCALAR_NODE && !is_null(val)) return take_scalar(w, val, l, key, text, line);
+    bool targets = l->kind == K_TARGETS;
+    if (targets && val->type == YAML_SCALAR_NODE && !is_null(val)) return take_scalar(w, val, l, key, text, line);
     if (val->type != YAML_SEQUENCE_NODE) return expect(w, val, key, l->what);
-    yaml_node_item_t *it = val->data.sequence.items.start, *end = val->data.sequence.items.top;
-    if (it == end) return fail_at(w, val, key, "expected %s, got an empty list", l->what);
-    char joined[32] = "";
-    int first_line[2] = {0, 0};
-    for (int i = 0; it < end; it++, i++) {
+    yaml_node_item_t *start = val->data.sequence.items.start, *end = val->data.sequence.items.top;
+    if (targets && start == end) return fail_at(w, val, key, "expected %s, got an empty list", l->what);
+    const char *item_what = targets ? "image or text" : l->what;
+    char joined[1024] = "";
+    for (yaml_node_item_t *it = start; it < end; it++) {
         yaml_node_t *item = yaml_document_get_node(w->doc, *it);
         char ikey[KEYMAX + 16];
         const char *s = NULL;
-        snprintf(ikey, sizeof ikey, "%s[%d]", key, i);
+        snprintf(ikey, sizeof ikey, "%s[%d]", key, (int)(it - start));
         if (!item) return fail_at(w, val, key, "malformed list");
-        if (item->type != YAML_SCALAR_NODE || is_null(item)) return expect(w, item, ikey, "image or text");
+        if (item->type != YAML_SCALAR_NODE || is_null(item)) return expect(w, item, ikey, item_what);
         if (scalar_text(w, item, ikey, &s)) return -1;
-        int k = cfg_choice(l->choices, s);
-        if (k < 0) {
+        if (targets && cfg_choice(l->choices, s) < 0) {
             const char *hint = cfg_closest(s, l->choices, 2);
             return fail_at(w, item, ikey, "expected image or text, got '%s'%s%s%s", cfg_quote(s),
                            hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
         }
-        if (first_line[k])
-            return fail_at(w, item, ikey, "'%s' is listed twice (first at line %d)", s, first_line[k]);
-        first_line[k] = line_of(item);
+        if (!targets && (strchr(s, ',') || strlen(s) > l->max_len))
+            return expect(w, item, ikey, item_what);
+        if (!targets && it - start == l->imax)
+            return fail_at(w, item, ikey, "too many names (at most %ld)", l->imax);
+        for (yaml_node_item_t *before = start; before < it; before++) {
+            yaml_node_t *b = yaml_document_get_node(w->doc, *before);
+            if (!strcmp(scalar(b), s))
+                return fail_at(w, item, ikey, "'%s' is listed twice (first at line %d)", s, line_of(b));
+        }
+        if (strlen(joined) + strlen(s) + 2 > sizeof joined) return fail_at(w, val, key, "list too long");
         if (joined[0]) strcat(joined, ",");
         strcat(joined, s);
     }
@@ -162,7 +171,8 @@ static int walk_pair(walker *w, const yaml_node_t *keyn, const yaml_node_t *val,
         switch (tab[i].kind) {
         case K_METHODS: return line[i] = line_of(keyn), walk_methods(w, val, dfull);
         case K_SWEEP: return line[i] = line_of(keyn), walk_sweep(w, val);
-        case K_TARGETS: return take_targets(w, val, dfull, &text[i], &line[i]);
+        case K_TARGETS:
+        case K_NAMES: return take_list(w, val, &tab[i], dfull, &text[i], &line[i]);
         default: return take_scalar(w, val, &tab[i], dfull, &text[i], &line[i]);
         }
     }
@@ -419,11 +429,12 @@ static int syntax_error(const yaml_parser_t *p, const char *text, size_t len, co
                    p->context ? " (" : "", p->context ? p->context : "", p->context ? ")" : "");
 }
 
-int cfg_walk_yaml(const char *text, size_t len, const char *name, cfg_values *v)
+int cfg_walk_table(const char *text, size_t len, const char *name, const cfg_table *tab, cfg_values *v,
+                   char **texts, int *lines)
 {
     yaml_parser_t parser;
     yaml_document_t doc, more;
-    if (fs_yaml_check_nesting(text, len, NULL, name)) return -1;
+    if (fs_yaml_check_nesting(text, len, name)) return -1;
     cfg_method_names(); /* the registry's keys, before any message reads them */
     if (!yaml_parser_initialize(&parser)) return fs_fail("%s: out of memory", name);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
@@ -436,8 +447,7 @@ int cfg_walk_yaml(const char *text, size_t len, const char *name, cfg_values *v)
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     walker w = {.name = name, .doc = &doc, .v = v};
     if (!root) {
-        fs_fail("%s:1: the file is empty; expected a mapping with at least model.path "
-                "(see configs/example.yaml)", name);
+        fs_fail("%s:1: the file is empty; expected %s", name, tab->empty);
         goto done;
     }
     if (!yaml_parser_load(&parser, &more)) {
@@ -450,13 +460,16 @@ int cfg_walk_yaml(const char *text, size_t len, const char *name, cfg_values *v)
     yaml_document_delete(&more);
     if (two) goto done;
     if (root->type != YAML_MAPPING_NODE) {
-        expect(&w, root, "top level",
-               "a mapping of sections (name, seed, model, data, federation, adapter, methods, runtime, "
-               "output, sweep)");
+        const char *sections[32];
+        char seg[32][32], what[512] = "a mapping of sections (";
+        int n = next_segments(tab->leaves, tab->n, NULL, sections, seg, 32);
+        for (int j = 0; j < n; j++)
+            snprintf(what + strlen(what), sizeof what - strlen(what), "%s%s", sections[j], j < n - 1 ? ", " : ")");
+        expect(&w, root, "top level", what);
         goto done;
     }
-    v->top_line = line_of(root);
-    rc = walk_map(&w, root, cfg_top, L_COUNT, "", "", v->text, v->line);
+    if (v) v->top_line = line_of(root);
+    rc = walk_map(&w, root, tab->leaves, tab->n, "", "", texts, lines);
 done:
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);

@@ -10,14 +10,11 @@
 #include "sim/io/error.h"
 #include "sim/io/yaml_nesting.h"
 
-int fs_yaml_check_nesting(const char *text, size_t len, FILE *file, const char *name)
+int fs_yaml_check_nesting(const char *text, size_t len, const char *name)
 {
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) return fs_fail("%s: out of memory for the YAML parser", name);
-    if (text)
-        yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    else
-        yaml_parser_set_input_file(&parser, file);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     int depth = 0, rc = 0;
     for (bool end = false; !end;) {
         yaml_event_t event;
@@ -34,6 +31,5 @@ int fs_yaml_check_nesting(const char *text, size_t len, FILE *file, const char *
         yaml_event_delete(&event);
     }
     yaml_parser_delete(&parser);
-    if (file) rewind(file);
     return rc;
 }
