@@ -24,7 +24,7 @@
 #include <omp.h>
 #endif
 
-#include "kernels/cpu/cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 static double now(void)
 {

@@ -12,7 +12,7 @@
  * from other jobs hits every library alike) until --budget seconds are spent
  * (default 0.4, at least 5 rounds); the median per library, as GFLOP/s, and
  * its ratio to OpenBLAS. Every result is checked against OpenBLAS's. The
- * last column, fedsim, is fs_cpu_sgemm (kernels/cpu/blas.c) on the same call:
+ * last column, fedsim, is fs_cpu_sgemm (kernels/backends/cpu/blas.c) on the same call:
  * oneDNN behind fedsim's wrapper.
  *
  * Shapes (row-major, C[M,N] = op(A) op(B), the CPU backend's calls):
@@ -37,7 +37,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kernels/cpu/cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 typedef struct {
     const char *name;

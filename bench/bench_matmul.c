@@ -20,7 +20,7 @@
 #include <omp.h>
 #endif
 
-#include "kernels/cpu/cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 typedef enum { K_LINEAR, K_MATMUL } kind_t;
 

@@ -60,7 +60,7 @@
 #include <omp.h>
 #endif
 
-#include "kernels/cpu/cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 #include "sim/fed/strategy.h"
 #include "sim/io/error.h"
 #include "sim/io/progress.h"

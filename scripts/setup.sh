@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # g++ and libsentencepiece-dev: the LLaMA tokenizer.model reader (a small C++ shim).
 # libopenmpi-dev and openmpi-bin: multi-process runs (mpirun -np N fedsim run).
-# libdnnl-dev: oneDNN, the CPU backend's GEMM (kernels/cpu/blas.c); libblis-dev
+# libdnnl-dev: oneDNN, the CPU backend's GEMM (kernels/backends/cpu/blas.c); libblis-dev
 # and libxsmm-dev: only bench/bench_gemm_libs, which compares them with it.
 packages=(cmake gcc g++ make pkg-config git libopenblas-dev libdnnl-dev libblis-dev libxsmm-dev
           libcjson-dev libcriterion-dev libhdf5-dev hdf5-tools libyaml-dev libstb-dev

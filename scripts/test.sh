@@ -13,9 +13,9 @@ export FEDSIM_VENV="${FEDSIM_VENV:-$HOME/.cache/fedsim/venv}"
 export FEDSIM_KILLS="${FEDSIM_KILLS:-3}"
 ctest --test-dir build --verbose --timeout 900 "$@"
 # The CUDA backend on the emulator (FEDSIM_CUDA_EMU, README "CUDA emulator"):
-# the same kernels/cuda sources built by the host compiler against stand-in
-# CUDA headers, so CUDA parity runs without a GPU (about a minute on 2 cores
-# from scratch: build ~20 s, test ~40 s).
+# the same .cu sources (kernels/ops, kernels/backends/cuda) built by the host
+# compiler against stand-in CUDA headers, so CUDA parity runs without a GPU
+# (about a minute on 2 cores from scratch: build ~20 s, test ~40 s).
 cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=Release -DFEDSIM_CUDA=OFF -DFEDSIM_CUDA_EMU=ON > /dev/null
 cmake --build build-emu -j"$(nproc)" --target fedsim test_cuda_parity
 ctest --test-dir build-emu --verbose --timeout 900 -R '^test_cuda_parity$'

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "helpers/testutil.h"
-#include "kernels/cpu/cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 typedef void (*act_fwd_fn)(float *, const float *, long);
 typedef void (*act_bwd_fn)(float *, const float *, const float *, long);

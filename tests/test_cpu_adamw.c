@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "helpers/testutil.h"
-#include "kernels/cpu/cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 typedef void (*adamw_fn)(float *, const float *, float *, float *, const int32_t *, int, long,
                          float, float, float, float, float);

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "helpers/testutil.h"
-#include "kernels/cpu/cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 typedef struct {
     int B, T, Hq, Hkv, D;

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "helpers/testutil.h"
-#include "kernels/cpu/cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 static void against_self_attention(int B, int Tq, int Tk, int H, int D, uint64_t seed)
 {

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "helpers/testutil.h"
-#include "kernels/cpu/cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 #define MM_ATOL 1e-4f
 #define MM_RTOL 1e-4f

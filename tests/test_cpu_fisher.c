@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/cpu/cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 #include "tests/helpers/testutil.h"
 
 enum { N = 23, IN = 7, OUT = 6, R = 3, G = 3, S = 6 };

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "helpers/testutil.h"
-#include "kernels/cpu/cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 typedef void (*fwd_fn)(float *, float *, const float *, const float *, const float *,
                        const int32_t *, int, int, int, int, float);

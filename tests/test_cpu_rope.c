@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "helpers/testutil.h"
-#include "kernels/cpu/cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 typedef void (*rope_fn)(float *, const float *, const int32_t *, int, int, int, float);
 

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "helpers/testutil.h"
-#include "kernels/cpu/cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 typedef void (*fwd_fn)(float *, const float *, const int32_t *, int, int);
 typedef void (*bwd_fn)(float *, const float *, const float *, const int32_t *, int, int);

@@ -23,7 +23,7 @@
 
 #include "helpers/cli_helpers.h"
 #include "helpers/testutil.h"
-#include "kernels/cpu/cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 #include "sim/io/error.h"
 #include "sim/io/results.h"
 #include "sim/model/mllm.h"

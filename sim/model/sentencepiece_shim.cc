@@ -1,5 +1,5 @@
 // C shim over libsentencepiece, which has only a C++ API. This is the only
-// C++ file outside kernels/cuda: everything else in fedsim is C11, and this
+// C++ file outside the CUDA backend: everything else in fedsim is C11, and this
 // file stays the thinnest possible wrapper. No exception leaves it: each entry
 // point catches everything and reports through fs_fail like the C code.
 #include "sim/model/sentencepiece_shim.h"

@@ -1,5 +1,5 @@
 /* Embedding lookup and its scatter-add backward. */
-#include "cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 #include <stdio.h>
 #include <stdlib.h>

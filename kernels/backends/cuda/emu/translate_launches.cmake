@@ -1,4 +1,4 @@
-# Turns one CUDA source (kernels/cuda/*.cu or *.cuh) into host C++ for the
+# Turns one CUDA source (kernels/ops/*.cu, kernels/backends/cuda/*.cu, or a .cuh) into host C++ for the
 # emulated CUDA build, leaving everything else verbatim:
 #   kernel<<<grid, block[, smem[, stream]]>>>(args)
 #     -> fs_emu::launch("kernel", kernel, grid, block[, smem[, stream]])(args)

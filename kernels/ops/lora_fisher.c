@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 void fs_cpu_scale_rows_ref(float *y, const float *x, const float *s, int n, int dim)
 {

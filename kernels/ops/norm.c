@@ -1,7 +1,7 @@
 /* LayerNorm (PyTorch: biased variance, eps inside the square root) and
  * RMSNorm (LLaMA). mean/rstd are saved per row for the backward pass.
  * A NULL weight counts as all ones and a NULL bias as zeros (no affine). */
-#include "cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 #include <math.h>
 #ifdef _OPENMP

@@ -6,8 +6,8 @@
  *
  * targets[i] must be < V. The fast version splits rows over threads and uses a
  * vectorisable exp with per-lane float accumulation. */
-#include "cpu_ops.h"
-#include "fast_exp.h"
+#include "kernels/backends/cpu/cpu_ops.h"
+#include "kernels/backends/cpu/fast_exp.h"
 
 #include <math.h>
 

@@ -6,7 +6,7 @@
 #ifndef FEDSIM_CPU_OPS_H
 #define FEDSIM_CPU_OPS_H
 
-#include "../ops.h"
+#include "kernels/ops.h"
 
 /* Row-major C = alpha op(A) op(B) + beta C (BLAS semantics: beta 0 does not
  * read C) through oneDNN (blas.c); on OpenMP's threads, or on the calling

@@ -3,7 +3,7 @@
  * bias-corrected sqrt(v)) over ngroups independent blocks of per_group
  * parameters, each with its own step count. step <= 0 leaves a block (p, m and
  * v) untouched and its gradient unread. */
-#include "cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 #include <math.h>
 

@@ -1,6 +1,6 @@
 /* Stands in for the CUDA backend when fedsim is built without it. */
 #ifndef FEDSIM_HAVE_CUDA
-#include "ops.h"
+#include "kernels/ops.h"
 
 const fs_ops *fs_backend_cuda(const char **why)
 {

@@ -1,7 +1,7 @@
 /* Activations: exact GELU, QuickGELU (CLIP), SwiGLU (LLaMA MLP).
  * Backward ops accumulate into dx / dgate / dup. */
-#include "cpu_ops.h"
-#include "fast_exp.h"
+#include "kernels/backends/cpu/cpu_ops.h"
+#include "kernels/backends/cpu/fast_exp.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /* Attention of Tq queries over Tk tokens, non-causal, forward only (the
- * Q-Former's self- and cross-attention; kernels/cpu/cross_attention.c is the
+ * Q-Former's self- and cross-attention; cross_attention.c beside it is the
  * reference). One block per (b, head, query row): the Tk scores live in
  * shared memory (Tk is 257 image tokens for EVA ViT-g at 224 px), softmax by
  * block reductions, then threads own output columns. Small next to the

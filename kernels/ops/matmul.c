@@ -2,7 +2,7 @@
  *
  * The fast versions are thin wrappers around fs_cpu_sgemm (blas.c: oneDNN,
  * which threads the GEMM itself on OpenMP's pool). */
-#include "cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 #include <stdlib.h>
 #include <string.h>

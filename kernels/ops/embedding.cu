@@ -2,7 +2,7 @@
  * scatter-add with atomics because several rows may share an id).
  *
  * An id outside [0, vocab) is refused as the CPU backend refuses it
- * (kernels/cpu/embedding.c: message, then abort). The kernels never touch
+ * (embedding.c beside it: message, then abort). The kernels never touch
  * the table with such an id; they record the first bad row in a device
  * flag, which the host reads back after the launch (one 4-byte copy). */
 #include "common.cuh"

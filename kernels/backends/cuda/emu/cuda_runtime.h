@@ -1,7 +1,7 @@
 /* Stand-in for <cuda_runtime.h> in the emulated CUDA build (FEDSIM_CUDA_EMU,
- * test-only): the fedsim kernels in kernels/cuda (.cu), translated by
- * translate_launches.cmake, are compiled by the host C++ compiler against
- * these headers and run on the CPU.
+ * test-only): the fedsim kernels (kernels/ops/<op>.cu, kernels/backends/cuda),
+ * translated by translate_launches.cmake, are compiled by the host C++
+ * compiler against these headers and run on the CPU.
  *
  * Model: a launch runs every block of the grid, one block after another on
  * the calling OS thread; the threads of a block are cooperative fibers

@@ -20,7 +20,7 @@
 /* ops.h is a C header without extern "C" guards; the table and the dtype
  * helpers defined in C must keep C linkage. */
 extern "C" {
-#include "../ops.h"
+#include "kernels/ops.h"
 }
 
 /* Every CUDA / cuBLAS return code is checked: a failure means the device is

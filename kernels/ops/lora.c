@@ -14,7 +14,7 @@
  * are split by columns instead: each thread owns a column range of every
  * dA_g (in) and a row range of every dB_g (out) and walks all runs, so the
  * accumulation is race-free and deterministic whatever the grouping. */
-#include "cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 #include <stdio.h>
 #include <stdlib.h>

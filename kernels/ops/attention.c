@@ -18,8 +18,8 @@
  * parallel over (b, kv head) so that the query heads sharing a kv head (GQA),
  * which all add into the same dk/dv rows, run in one thread: race-free and
  * deterministic. */
-#include "cpu_ops.h"
-#include "fast_exp.h"
+#include "kernels/backends/cpu/cpu_ops.h"
+#include "kernels/backends/cpu/fast_exp.h"
 
 #include <math.h>
 #include <stdio.h>

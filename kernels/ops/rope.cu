@@ -1,7 +1,7 @@
 /* Rotary position embedding, Hugging Face LLaMA "rotate_half" convention.
  *
  * inv_freq is computed on the host with exactly the expression of the CPU
- * backend (kernels/cpu/rope.c, which follows HF's float32 steps), so both
+ * backend (rope.c beside it, which follows HF's float32 steps), so both
  * backends see bit-identical frequencies: angles reach thousands of
  * radians, where one ulp of inv_freq moves sin/cos visibly. The table is
  * cached on the device for the last (theta, head_dim). The angle is the fp32

@@ -1,5 +1,5 @@
 /* Elementwise vector ops: add, axpy, sum. */
-#include "cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 /* Below this many elements a parallel region costs more than it saves. */
 #define FS_EW_PAR_MIN 32768L

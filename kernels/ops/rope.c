@@ -13,7 +13,7 @@
  * product, as HF's K=1 matmul), cos/sin of that float32 angle, then
  * q*cos + rotate_half(q)*sin with separately rounded products (no FMA: this
  * file is built as ISO C without contraction on x86-64-v2). */
-#include "cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * queries over 257 image tokens). Stated directly, in double: with 32
  * queries the op is a small part of encoding an image, so the reference is
  * also what the op table uses, threaded over (b, head, query). */
-#include "cpu_ops.h"
+#include "kernels/backends/cpu/cpu_ops.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,5 +1,6 @@
 /* A vectorisable single-precision exp shared by the CPU kernels (attention
- * softmax, cross-entropy, SiLU/QuickGELU sigmoids). Internal to kernels/cpu/. */
+ * softmax, cross-entropy, SiLU/QuickGELU sigmoids). Internal to the CPU ops
+ * (kernels/ops/<op>.c). */
 #ifndef FEDSIM_KERNELS_CPU_FAST_EXP_H
 #define FEDSIM_KERNELS_CPU_FAST_EXP_H
 
