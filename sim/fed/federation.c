@@ -89,6 +89,18 @@ done:
     return rc;
 }
 
+/* Moves a uniformly random k of idx[0..n) to the front (a partial
+ * Fisher-Yates shuffle drawn from seed). */
+static void pick_seeded_subset(int *idx, int n, int k, uint64_t seed)
+{
+    fs_rng pick = fs_rng_seed(seed);
+    for (int i = 0; i < k; i++) {
+        int j = i + (int)fs_rng_below(&pick, (uint64_t)(n - i));
+        int t = idx[i];
+        idx[i] = idx[j], idx[j] = t;
+    }
+}
+
 /* data.validation: a seeded random fraction of the training pool replaces the
  * test split, so budgets and learning rates can be chosen without looking at
  * test. It is carved before max_train_samples, so a tuned cap draws from the
@@ -102,12 +114,7 @@ static int hold_out_validation(const fs_config *cfg, int *train_idx, int *ntrain
                 "keeps both splits non-empty", cfg->validation, n, nval < 1 ? "no validation items" : "nothing to train on");
         return -1;
     }
-    fs_rng pick = fs_rng_seed(cfg->seed ^ 0x7A11D5ull);
-    for (int i = 0; i < nval; i++) {
-        int j = i + (int)fs_rng_below(&pick, (uint64_t)(n - i));
-        int t = train_idx[i];
-        train_idx[i] = train_idx[j], train_idx[j] = t;
-    }
+    pick_seeded_subset(train_idx, n, nval, cfg->seed ^ 0x7A11D5ull);
     int *val = realloc(*test_idx, (size_t)nval * sizeof *val);
     if (!val) {
         fs_fail("out of memory holding out %d validation samples", nval);
@@ -147,12 +154,7 @@ int fs_plan_partition(const fs_task *task, const fs_config *cfg, fs_partition_pl
     if (cfg->validation > 0 && hold_out_validation(cfg, train_idx, &ntrain, &test_idx, &ntest)) goto done;
     if (cfg->max_train_samples > 0 && ntrain > cfg->max_train_samples) {
         /* a seeded subset, kept in dataset order */
-        fs_rng pick = fs_rng_seed(cfg->seed ^ 0x5B5E7ull);
-        for (int i = 0; i < cfg->max_train_samples; i++) {
-            int j = i + (int)fs_rng_below(&pick, (uint64_t)(ntrain - i));
-            int t = train_idx[i];
-            train_idx[i] = train_idx[j], train_idx[j] = t;
-        }
+        pick_seeded_subset(train_idx, ntrain, cfg->max_train_samples, cfg->seed ^ 0x5B5E7ull);
         ntrain = cfg->max_train_samples;
         qsort(train_idx, (size_t)ntrain, sizeof *train_idx, cmp_int);
     }

@@ -56,17 +56,16 @@ static double llm_pool_floats(const fs_llava_config *c, double N)
     return c->t_layers * layer + N * (2 * d + 1) + N * (d + V + 2);
 }
 
-/* What this process holds now. The libraries alone can be most of it: a
- * build with the CUDA backend maps cuBLAS(Lt), about 150 MB resident even
- * when the run uses the CPU. */
-static double resident_bytes(void)
+/* /proc/self/statm in bytes: what this process maps (field 0) or holds
+ * resident (field 1); 0 when it cannot be read. */
+static double statm_bytes(int field)
 {
-    long pages = 0, resident = 0;
+    long v[2] = {0, 0};
     FILE *f = fopen("/proc/self/statm", "r");
     if (!f) return 0;
-    int got = fscanf(f, "%ld %ld", &pages, &resident);
+    int got = fscanf(f, "%ld %ld", &v[0], &v[1]);
     fclose(f);
-    return got == 2 ? (double)resident * (double)sysconf(_SC_PAGESIZE) : 0;
+    return got == 2 ? (double)v[field] * (double)sysconf(_SC_PAGESIZE) : 0;
 }
 
 void fs_memory_plan_estimate(const fs_config *cfg, const fs_task *task, const fs_mllm *m,
@@ -87,7 +86,10 @@ void fs_memory_plan_estimate(const fs_config *cfg, const fs_task *task, const fs
     p->weights = dir_file_bytes(model_dir);
     p->features = (double)task->n_images * m->n_image_tokens * d * 4;
     p->buffers = 4 * (llm_pool_floats(mc, rows) + rows * (d * (3 + ADAPTER_USES) + V + 20));
-    p->runtime = fmax(RUNTIME_BYTES, resident_bytes() - p->weights - p->features - p->buffers);
+    /* What this process holds now beyond the rest: the libraries alone can
+     * be most of it (a build with the CUDA backend maps cuBLAS(Lt), about
+     * 150 MB resident even when the run uses the CPU). */
+    p->runtime = fmax(RUNTIME_BYTES, statm_bytes(1) - p->weights - p->features - p->buffers);
 
     fs_adapter_shape shape = {.rank = cfg->rank, .dim = mc->t_hidden,
                               .targets = {cfg->target_image, cfg->target_text}};
@@ -223,8 +225,7 @@ double fs_memory_host_available(char *why, size_t cap)
     }
     struct rlimit lim;
     if (getrlimit(RLIMIT_AS, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
-        double mapped = 0;
-        if (read_number("/proc/self/statm", NULL, &mapped)) mapped *= (double)sysconf(_SC_PAGESIZE);
+        double mapped = statm_bytes(0);
         double left = (double)lim.rlim_cur - mapped;
         if (left < avail) {
             avail = left > 0 ? left : 0;
